@@ -1,0 +1,189 @@
+//! Increment or decrement a decimal number stored as an item's value.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{Apply, ShardContext};
+use crate::error::EngineError;
+use crate::item::Item;
+use crate::key::Key;
+use crate::shard::Lookup;
+use crate::time::{Expiry, Timestamp};
+
+/// Which way the number moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Add the delta, wrapping at 2^64 as memcached does.
+    Increment,
+    /// Subtract the delta, stopping at zero as memcached does.
+    Decrement,
+}
+
+/// Creating a missing counter instead of failing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Vivify {
+    /// The value the new counter starts at (the delta is not applied to it).
+    pub initial: u64,
+    /// The new counter's expiry.
+    pub expiry: Expiry,
+}
+
+/// Increments or decrements a counter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arithmetic<'a> {
+    /// The counter's key.
+    pub key: Key<'a>,
+    /// Which way to move.
+    pub direction: Direction,
+    /// By how much.
+    pub delta: u64,
+    /// Only if the item's version is this one.
+    pub cas: Option<u64>,
+    /// Create a missing counter.
+    pub vivify: Option<Vivify>,
+    /// On a hit, also replace the expiry (meta `ma` with `T`).
+    pub touch: Option<Expiry>,
+}
+
+impl<'a> Arithmetic<'a> {
+    /// A plain increment or decrement of `key` by `delta`.
+    pub fn new(key: Key<'a>, direction: Direction, delta: u64) -> Self {
+        Arithmetic {
+            key,
+            direction,
+            delta,
+            cas: None,
+            vivify: None,
+            touch: None,
+        }
+    }
+}
+
+/// What an increment or decrement did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithmeticOutcome {
+    /// The counter now holds `value`.
+    Updated {
+        /// The new value.
+        value: u64,
+        /// The item's new version.
+        cas: u64,
+        /// Time left to live.
+        ttl: Option<Duration>,
+    },
+    /// A missing counter was created at its initial value.
+    Created {
+        /// The initial value.
+        value: u64,
+        /// The new item's version.
+        cas: u64,
+        /// Time left to live.
+        ttl: Option<Duration>,
+    },
+    /// No such counter, and none was to be created.
+    NotFound,
+    /// The stored value is not a decimal number below 2^64.
+    NonNumeric,
+    /// The item's version was not the one given.
+    Exists,
+}
+
+impl Apply for Arithmetic<'_> {
+    type Outcome = Result<ArithmeticOutcome, EngineError>;
+
+    fn key(&self) -> Key<'_> {
+        self.key
+    }
+
+    fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> Self::Outcome {
+        let shard = &mut *ctx.shard;
+        let incr = self.direction == Direction::Increment;
+        let Lookup::Live(index) = shard.lookup(ctx.hash, self.key, now, ctx.memory) else {
+            if incr {
+                shard.counters.incr_misses += 1;
+            } else {
+                shard.counters.decr_misses += 1;
+            }
+            let Some(vivify) = self.vivify else {
+                return Ok(ArithmeticOutcome::NotFound);
+            };
+            let cas = shard.next_cas();
+            let value = Bytes::from(vivify.initial.to_string());
+            let item = Item::new(value, 0, vivify.expiry, cas, now);
+            let ttl = item.ttl(now);
+            if !item.is_expired(now) {
+                shard.insert(ctx.hash, self.key, item, ctx.memory)?;
+            }
+            return Ok(ArithmeticOutcome::Created {
+                value: vivify.initial,
+                cas,
+                ttl,
+            });
+        };
+        let item = shard.item(index);
+        if self.cas.is_some_and(|cas| cas != item.cas) {
+            return Ok(ArithmeticOutcome::Exists);
+        }
+        let old_len = item.value.len();
+        let Some(current) = parse_counter(&item.value) else {
+            return Ok(ArithmeticOutcome::NonNumeric);
+        };
+        if incr {
+            shard.counters.incr_hits += 1;
+        } else {
+            shard.counters.decr_hits += 1;
+        }
+        let value = match self.direction {
+            Direction::Increment => current.wrapping_add(self.delta),
+            Direction::Decrement => current.saturating_sub(self.delta),
+        };
+        let mut text = value.to_string().into_bytes();
+        if text.len() < old_len {
+            // memcached rewrites a shorter result in place and pads it with spaces; clients
+            // that read the value back see those spaces, so keep them.
+            text.resize(old_len, b' ');
+        }
+        shard.set_value(index, Bytes::from(text), ctx.memory)?;
+        let cas = shard.next_cas();
+        let item = shard.item_mut(index);
+        item.cas = cas;
+        item.renew(now);
+        if let Some(expiry) = self.touch {
+            item.set_expiry(expiry, now);
+        }
+        let ttl = item.ttl(now);
+        shard.schedule(index);
+        Ok(ArithmeticOutcome::Updated { value, cas, ttl })
+    }
+}
+
+/// Reads a counter the way memcached's `safe_strtoull` accepts it: decimal digits, optionally
+/// followed by the spaces an earlier in-place decrement left.
+fn parse_counter(value: &[u8]) -> Option<u64> {
+    let end = value
+        .iter()
+        .rposition(|&byte| byte != b' ')
+        .map_or(0, |last| last + 1);
+    let digits = &value[..end];
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_parse_like_memcached() {
+        assert_eq!(parse_counter(b"42"), Some(42));
+        assert_eq!(parse_counter(b"9 "), Some(9));
+        assert_eq!(parse_counter(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_counter(b"18446744073709551616"), None);
+        assert_eq!(parse_counter(b""), None);
+        assert_eq!(parse_counter(b"-1"), None);
+        assert_eq!(parse_counter(b"1a"), None);
+    }
+}

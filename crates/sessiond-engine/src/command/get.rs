@@ -1,0 +1,120 @@
+//! Read an item, optionally touching it or creating a placeholder on a miss.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{Apply, ShardContext};
+use crate::error::EngineError;
+use crate::item::{Item, ItemBits, ItemView};
+use crate::key::Key;
+use crate::shard::Lookup;
+use crate::time::{Expiry, Timestamp};
+
+/// Reads an item. Every read renews a sliding item's expiry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Get<'a> {
+    /// The key to read.
+    pub key: Key<'a>,
+    /// Replace the item's expiry on a hit (memcached `gat`, meta `T`).
+    pub touch: Option<Expiry>,
+    /// On a miss, create an empty item with this expiry and hand this caller the win token
+    /// (meta `N`), so one client recomputes a missing value while others wait.
+    pub vivify: Option<Expiry>,
+    /// On a hit with less time to live than this, hand out the win token once (meta `R`).
+    pub recache_below: Option<Duration>,
+    /// Mark the item fetched and record the access time (meta reads can opt out with `u`).
+    pub bump: bool,
+}
+
+impl<'a> Get<'a> {
+    /// A plain read of `key`.
+    pub fn new(key: Key<'a>) -> Self {
+        Get {
+            key,
+            touch: None,
+            vivify: None,
+            recache_below: None,
+            bump: true,
+        }
+    }
+
+    /// A read that also replaces the item's expiry (get-and-touch).
+    pub fn and_touch(key: Key<'a>, expiry: Expiry) -> Self {
+        Get {
+            touch: Some(expiry),
+            ..Get::new(key)
+        }
+    }
+}
+
+/// What a read found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GetOutcome {
+    /// The item, as it was when read (its time to live as it is after the read).
+    Hit(ItemView),
+    /// No live item under the key.
+    Miss,
+}
+
+impl Apply for Get<'_> {
+    type Outcome = Result<GetOutcome, EngineError>;
+
+    fn key(&self) -> Key<'_> {
+        self.key
+    }
+
+    fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> Self::Outcome {
+        let shard = &mut *ctx.shard;
+        shard.counters.cmd_get += 1;
+        if self.touch.is_some() {
+            shard.counters.cmd_touch += 1;
+        }
+        let lookup = shard.lookup(ctx.hash, self.key, now, ctx.memory);
+        let Lookup::Live(index) = lookup else {
+            shard.counters.get_misses += 1;
+            if lookup == Lookup::Expired {
+                shard.counters.get_expired += 1;
+            }
+            if self.touch.is_some() {
+                shard.counters.touch_misses += 1;
+            }
+            let Some(expiry) = self.vivify else {
+                return Ok(GetOutcome::Miss);
+            };
+            let cas = shard.next_cas();
+            let mut item = Item::new(Bytes::new(), 0, expiry, cas, now);
+            item.bits.set(ItemBits::WIN_TAKEN, true);
+            let mut view = item.view(now);
+            view.win = true;
+            shard.insert(ctx.hash, self.key, item, ctx.memory)?;
+            return Ok(GetOutcome::Hit(view));
+        };
+
+        shard.counters.get_hits += 1;
+        if self.touch.is_some() {
+            shard.counters.touch_hits += 1;
+        }
+        let item = shard.item_mut(index);
+        let mut view = item.view(now);
+        item.renew(now);
+        if let Some(expiry) = self.touch {
+            item.set_expiry(expiry, now);
+        }
+        view.ttl = item.ttl(now);
+        let stale = item.bits.has(ItemBits::STALE);
+        let recache = self
+            .recache_below
+            .is_some_and(|below| view.ttl.is_some_and(|ttl| ttl < below));
+        if (stale || recache) && !item.bits.has(ItemBits::WIN_TAKEN) {
+            item.bits.set(ItemBits::WIN_TAKEN, true);
+            view.win = true;
+        }
+        if self.bump {
+            item.bits.set(ItemBits::FETCHED, true);
+            item.last_access = now;
+        }
+        shard.schedule(index);
+        Ok(GetOutcome::Hit(view))
+    }
+}

@@ -1,0 +1,52 @@
+//! Replace an item's expiry without reading it.
+
+use super::{Apply, ShardContext};
+use crate::key::Key;
+use crate::shard::Lookup;
+use crate::time::{Expiry, Timestamp};
+
+/// Gives an item a new expiry (memcached `touch`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Touch<'a> {
+    /// The key to touch.
+    pub key: Key<'a>,
+    /// The new expiry.
+    pub expiry: Expiry,
+}
+
+/// What a touch found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TouchOutcome {
+    /// The item's expiry was replaced.
+    Touched,
+    /// No live item under the key.
+    NotFound,
+}
+
+impl Apply for Touch<'_> {
+    type Outcome = TouchOutcome;
+
+    fn key(&self) -> Key<'_> {
+        self.key
+    }
+
+    fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> TouchOutcome {
+        let shard = &mut *ctx.shard;
+        shard.counters.cmd_touch += 1;
+        let Lookup::Live(index) = shard.lookup(ctx.hash, self.key, now, ctx.memory) else {
+            shard.counters.touch_misses += 1;
+            return TouchOutcome::NotFound;
+        };
+        shard.counters.touch_hits += 1;
+        let item = shard.item_mut(index);
+        item.set_expiry(self.expiry, now);
+        item.last_access = now;
+        if item.is_expired(now) {
+            // A touch into the past ends the item now, as memcached's does.
+            shard.remove(index, ctx.memory);
+        } else {
+            shard.schedule(index);
+        }
+        TouchOutcome::Touched
+    }
+}

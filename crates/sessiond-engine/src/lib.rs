@@ -1,0 +1,33 @@
+//! The sessiond session engine: an in-memory, sharded store with session semantics.
+//!
+//! The engine is pure: it opens no sockets, starts no threads and reads no clock. Callers pass
+//! the time with every command, and every change to the store is a [`Command`] value, so the
+//! same commands can be logged, replayed and replicated and give the same store.
+//!
+//! # Layout
+//! - [`time`]: timestamps and expiry requests.
+//! - [`key`]: keys and the namespaces (applications) they live in.
+//! - [`command`]: the one command set every protocol maps onto, one command per file.
+//! - [`Engine`]: shards, routing, the bounded expiry sweep and stats.
+//! - memory accounting: writes past the limit are refused, live items are never evicted.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod command;
+mod engine;
+mod error;
+mod item;
+pub mod key;
+mod memory;
+mod shard;
+mod stats;
+pub mod time;
+
+pub use command::*;
+pub use engine::{Engine, EngineConfig};
+pub use error::EngineError;
+pub use item::{ItemView, LockCookie, LockInfo};
+pub use key::{Key, NamespaceId};
+pub use memory::{ITEM_OVERHEAD, charge};
+pub use stats::{Counters, EngineStats};
+pub use time::{Expiry, Timestamp};
