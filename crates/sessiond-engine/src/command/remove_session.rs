@@ -42,13 +42,13 @@ impl Apply for RemoveSession<'_> {
             shard.counters.delete_misses += 1;
             return RemoveSessionOutcome::NotFound;
         };
-        if let Some(lock) = shard.item(index).lock() {
-            if self.cookie != Some(lock.cookie) {
-                let item = shard.item_mut(index);
-                item.renew(now);
-                shard.schedule(index);
-                return RemoveSessionOutcome::Locked { lock };
-            }
+        if let Some(lock) = shard.item(index).lock()
+            && self.cookie != Some(lock.cookie)
+        {
+            let item = shard.item_mut(index);
+            item.renew(now);
+            shard.schedule(index);
+            return RemoveSessionOutcome::Locked { lock };
         }
         shard.counters.delete_hits += 1;
         shard.remove(index, ctx.memory);

@@ -67,13 +67,13 @@ impl Apply for WriteSession<'_> {
             shard.schedule(index);
             return Ok(WriteSessionOutcome::Unchanged);
         }
-        if let Some(lock) = shard.item(index).lock() {
-            if self.cookie != Some(lock.cookie) {
-                let item = shard.item_mut(index);
-                item.renew(now);
-                shard.schedule(index);
-                return Ok(WriteSessionOutcome::Locked { lock });
-            }
+        if let Some(lock) = shard.item(index).lock()
+            && self.cookie != Some(lock.cookie)
+        {
+            let item = shard.item_mut(index);
+            item.renew(now);
+            shard.schedule(index);
+            return Ok(WriteSessionOutcome::Locked { lock });
         }
         shard.set_value(index, Bytes::copy_from_slice(self.value), ctx.memory)?;
         shard.counters.total_items += 1;

@@ -1,0 +1,24 @@
+//! Closed-loop load generator for memcached-protocol servers, used by the sessiond
+//! benchmarks (`scripts/bench.sh`).
+//!
+//! It imitates what PHP's memcached session handler does to a session store:
+//! single-key gets and sets of session-sized values under `memc.sess.key.*` keys,
+//! over the text or the binary protocol, one request in flight per connection.
+//! Every reply is parsed and checked against what was stored, so a server that
+//! answers fast but wrong cannot win a benchmark.
+//!
+//! The generator runs on the same small machine as the server, so it is built to
+//! stay out of the way: current-thread runtimes, one task per connection, one
+//! write and usually one read per request, no allocation per request.
+
+#![deny(unsafe_code)]
+
+pub mod binary;
+pub mod cli;
+pub mod conn;
+pub mod keys;
+pub mod proto;
+pub mod report;
+pub mod runner;
+pub mod stats;
+pub mod text;

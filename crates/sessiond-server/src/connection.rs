@@ -1,0 +1,118 @@
+//! One client connection: read bytes, let the protocol handle them, write the replies.
+//!
+//! The loop stays protocol-agnostic and small: everything about requests lives in the
+//! protocol crate. Replies to all the requests one read brought are written with one write,
+//! which is what pipelining clients rely on for speed.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::BytesMut;
+use sessiond_memcache::{Connection as MemcacheConnection, Context, Flow};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use crate::clock;
+use crate::shared::Shared;
+use crate::workers::WorkerShutdown;
+
+/// Buffers start this big and are trimmed back to it after a large request or reply, so an
+/// idle connection costs little memory.
+const BUFFER_SIZE: usize = 16 * 1024;
+
+/// Serves one memcached connection until the client leaves, the protocol closes it, it idles
+/// too long, or the server shuts down.
+pub(crate) async fn serve_memcache(
+    mut stream: TcpStream,
+    shared: Arc<Shared>,
+    worker: usize,
+    shutdown: Arc<WorkerShutdown>,
+    _permit: OwnedSemaphorePermit,
+) {
+    // Replies are written whole, one write per batch of requests: Nagle would only delay them.
+    let _ = stream.set_nodelay(true);
+    let mut protocol = MemcacheConnection::new();
+    let mut input = BytesMut::with_capacity(BUFFER_SIZE);
+    let mut output = BytesMut::with_capacity(BUFFER_SIZE);
+    let (mut read_total, mut written_total) = (0u64, 0u64);
+
+    let stopping = shutdown.notify.notified();
+    tokio::pin!(stopping);
+    stopping.as_mut().enable();
+    let idle_timeout = shared.idle_timeout;
+    let mut last_activity = Instant::now();
+    let idle_timer = tokio::time::sleep_until(
+        last_activity + idle_timeout.unwrap_or(std::time::Duration::from_secs(86400 * 365)),
+    );
+    tokio::pin!(idle_timer);
+
+    while !shutdown.is_set() {
+        let wanted = protocol.wants(&input).unwrap_or(0).max(input.len() + 4096);
+        input.reserve(wanted - input.len());
+        let read = tokio::select! {
+            biased;
+            _ = &mut stopping => break,
+            _ = &mut idle_timer, if idle_timeout.is_some() => {
+                // The timer is reset lazily: only when it fires is the real idle time checked.
+                let limit = idle_timeout.unwrap_or_default();
+                if last_activity.elapsed() >= limit {
+                    break;
+                }
+                idle_timer.as_mut().reset(last_activity + limit);
+                continue;
+            }
+            read = stream.read_buf(&mut input) => read,
+        };
+        let count = match read {
+            Ok(0) | Err(_) => break,
+            Ok(count) => count,
+        };
+        read_total += count as u64;
+        last_activity = Instant::now();
+
+        let flow = {
+            let ctx = Context {
+                engine: &shared.engine,
+                now: clock::now(),
+                limits: &shared.memcache_limits,
+                namespace: shared.memcache_namespace,
+                counters: &shared.protocol_counters,
+                server: &shared.counters,
+            };
+            protocol.process(&mut input, &mut output, &ctx)
+        };
+        if !output.is_empty() {
+            if stream.write_all(&output).await.is_err() {
+                break;
+            }
+            written_total += output.len() as u64;
+            output.clear();
+            trim(&mut output);
+        }
+        if input.is_empty() {
+            trim(&mut input);
+        }
+        if flow == Flow::Close {
+            let _ = stream.shutdown().await;
+            break;
+        }
+        if read_total + written_total > 1 << 20 {
+            shared.counters.add_bytes(worker, read_total, written_total);
+            (read_total, written_total) = (0, 0);
+        }
+    }
+    shared.counters.add_bytes(worker, read_total, written_total);
+    shared
+        .counters
+        .curr_connections
+        .fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Gives back the memory of a buffer a large request or reply grew.
+fn trim(buffer: &mut BytesMut) {
+    if buffer.capacity() > 4 * BUFFER_SIZE && buffer.is_empty() {
+        *buffer = BytesMut::with_capacity(BUFFER_SIZE);
+    }
+}

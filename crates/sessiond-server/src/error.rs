@@ -1,0 +1,22 @@
+//! Errors that stop the server from starting or running.
+
+use std::net::SocketAddr;
+
+/// Why the server could not start or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// A listener could not bind its address.
+    #[error("{setting}: cannot listen on {addr}: {source}")]
+    Bind {
+        /// The setting that names the address.
+        setting: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A runtime or thread could not be started.
+    #[error("cannot start worker runtime: {0}")]
+    Runtime(std::io::Error),
+}

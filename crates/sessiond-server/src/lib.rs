@@ -1,0 +1,30 @@
+//! The sessiond server: it moves bytes between sockets and the protocol crates, and owns the
+//! listeners, worker threads, configuration, stats and shutdown. It knows nothing of any
+//! protocol's requests.
+//!
+//! # Layout
+//! - [`config`]: the TOML file, command-line overrides, defaults and checks.
+//! - [`Server`]: binds listeners, accepts, deals connections to workers, sweeps expiry.
+//! - workers: one single-threaded runtime per worker thread.
+//! - connection: the per-connection read / process / write loop.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod clock;
+pub mod config;
+mod connection;
+mod counters;
+mod duration;
+mod error;
+mod listen;
+mod server;
+mod shared;
+mod size;
+mod workers;
+
+pub use config::{Config, ConfigError, MemcacheConfig, Overrides};
+pub use duration::ConfigDuration;
+pub use error::ServerError;
+pub use listen::Listen;
+pub use server::Server;
+pub use size::ByteSize;

@@ -1,0 +1,598 @@
+//! Shared helpers for integration tests of the `sessiond` binary.
+//!
+//! * [`Server`] runs the `sessiond` binary built by Cargo on an ephemeral port.
+//! * [`Memcached`] runs the real `/usr/bin/memcached` as a reference implementation.
+//! * [`exchange`] / [`exchange_until_close`] send raw protocol bytes and collect the
+//!   reply deterministically (no sleeps), so the same request can be replayed against
+//!   both servers and the transcripts compared byte for byte.
+//!
+//! Every wait in here is bounded; running out of time panics with whatever the child
+//! process printed, so a hung server shows up as a failed test with a readable cause.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to announce its listener.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a graceful shutdown (SIGTERM) may take before the process is killed.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Read/write timeout on client sockets opened by the helpers.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Substring of the stderr line with which `sessiond` announces its memcache listener.
+pub const LISTENING_MARKER: &str = "listening protocol=memcache addr=";
+
+/// Path of the reference memcached used by [`Memcached`] (Debian's `memcached` package).
+pub const MEMCACHED_BIN: &str = "/usr/bin/memcached";
+
+/// Text-protocol terminator sent by [`exchange`]: the meta no-op.
+pub const TEXT_TERMINATOR: &[u8] = b"mn\r\n";
+/// memcached's reply to [`TEXT_TERMINATOR`].
+pub const TEXT_TERMINATOR_REPLY: &[u8] = b"MN\r\n";
+/// Opaque carried by the binary NOOP terminator sent by [`exchange`].
+pub const BINARY_TERMINATOR_OPAQUE: u32 = 0xDEAD_BEEF;
+
+const BINARY_HEADER_LEN: usize = 24;
+const BINARY_REQUEST_MAGIC: u8 = 0x80;
+const BINARY_RESPONSE_MAGIC: u8 = 0x81;
+const BINARY_OPCODE_NOOP: u8 = 0x0a;
+
+/// The 24-byte binary-protocol NOOP request with opaque [`BINARY_TERMINATOR_OPAQUE`].
+pub fn binary_terminator() -> [u8; BINARY_HEADER_LEN] {
+    let mut header = [0u8; BINARY_HEADER_LEN];
+    header[0] = BINARY_REQUEST_MAGIC;
+    header[1] = BINARY_OPCODE_NOOP;
+    header[12..16].copy_from_slice(&BINARY_TERMINATOR_OPAQUE.to_be_bytes());
+    header
+}
+
+/// The exact 24-byte response memcached sends for [`binary_terminator`].
+pub fn binary_terminator_reply() -> [u8; BINARY_HEADER_LEN] {
+    let mut header = binary_terminator();
+    header[0] = BINARY_RESPONSE_MAGIC;
+    header
+}
+
+// ---------------------------------------------------------------------------------------
+// Captured output of a child process
+// ---------------------------------------------------------------------------------------
+
+/// Everything a child wrote to a pipe, collected by a background thread that keeps the
+/// pipe drained for the whole life of the child (so it can never block on a full pipe).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+
+    fn push(&self, bytes: &[u8]) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(bytes);
+    }
+}
+
+/// Drains `stderr` line by line into `captured`. Every line, with ANSI escapes
+/// removed, is also offered to `on_line` until it returns `true` once.
+fn drain_lines(
+    stderr: ChildStderr,
+    captured: Captured,
+    mut on_line: impl FnMut(&str) -> bool + Send + 'static,
+) -> JoinHandle<()> {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stderr);
+        let mut line = Vec::new();
+        let mut watching = true;
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    captured.push(&line);
+                    if watching {
+                        let plain = strip_ansi(&String::from_utf8_lossy(&line));
+                        watching = !on_line(&plain);
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Removes ANSI escape sequences (`ESC [ ... final-byte`), as tracing colours its output.
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('\u{40}'..='\u{7e}').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Extracts the socket address that follows [`LISTENING_MARKER`] in a log line.
+pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find(LISTENING_MARKER)? + LISTENING_MARKER.len()..];
+    let token = rest.split_whitespace().next()?;
+    token
+        .trim_matches(|c| matches!(c, '"' | '\'' | ',' | ';'))
+        .parse()
+        .ok()
+}
+
+fn send_sigterm(child: &Child) {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits in pid_t");
+    // SAFETY: plain kill(2) on a child we spawned and have not reaped yet.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+}
+
+/// Waits for `child` to exit for at most `bound`.
+fn wait_bounded(child: &mut Child, bound: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + bound;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+            Ok(None) => return None,
+            Err(e) => panic!("waiting for pid {}: {e}", child.id()),
+        }
+    }
+}
+
+/// Joins a pipe-draining thread once the pipe has reached end of file, waiting at most
+/// one second: a grandchild that inherited the pipe could keep it open forever, and
+/// the captured output is readable without the join anyway.
+fn join_drain(drain: Option<JoinHandle<()>>) {
+    let Some(drain) = drain else { return };
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while !drain.is_finished() {
+        if Instant::now() >= deadline {
+            return;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    let _ = drain.join();
+}
+
+/// SIGTERM, then SIGKILL if the process has not exited within [`SHUTDOWN_TIMEOUT`].
+/// Returns the exit status and whether the process had to be killed.
+fn terminate(child: &mut Child) -> (ExitStatus, bool) {
+    if let Ok(Some(status)) = child.try_wait() {
+        return (status, false);
+    }
+    send_sigterm(child);
+    if let Some(status) = wait_bounded(child, SHUTDOWN_TIMEOUT) {
+        return (status, false);
+    }
+    let _ = child.kill();
+    (child.wait().expect("wait after SIGKILL"), true)
+}
+
+// ---------------------------------------------------------------------------------------
+// sessiond
+// ---------------------------------------------------------------------------------------
+
+/// A running `sessiond` binary. SIGTERM (then SIGKILL after a bound) on drop.
+pub struct Server {
+    child: Child,
+    memcache_addr: SocketAddr,
+    stderr: Captured,
+    drain: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Arguments every [`Server::start`] / [`Server::start_with`] passes first.
+    pub const DEFAULT_ARGS: [&'static str; 4] =
+        ["--memcache-listen", "127.0.0.1:0", "--threads", "2"];
+
+    /// `sessiond --memcache-listen 127.0.0.1:0 --threads 2`.
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// [`Server::DEFAULT_ARGS`] followed by `extra`.
+    pub fn start_with(extra: &[&str]) -> Server {
+        let mut args: Vec<&str> = Server::DEFAULT_ARGS.to_vec();
+        args.extend_from_slice(extra);
+        Server::start_raw(&args)
+    }
+
+    /// Exactly `args`; they must make sessiond listen for memcache on a port it logs.
+    pub fn start_raw(args: &[&str]) -> Server {
+        let bin = env!("CARGO_BIN_EXE_sessiond");
+        let mut child = Command::new(bin)
+            .args(args)
+            // Keep the log line free of colour codes (they are stripped anyway).
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {bin} {args:?}: {e}"));
+
+        let stderr = Captured::default();
+        let (tx, rx) = mpsc::channel();
+        let drain = drain_lines(
+            child.stderr.take().expect("piped stderr"),
+            stderr.clone(),
+            {
+                move |line| match parse_listening_line(line) {
+                    Some(addr) => {
+                        let _ = tx.send(addr);
+                        true
+                    }
+                    None => false,
+                }
+            },
+        );
+
+        match rx.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(memcache_addr) => Server {
+                child,
+                memcache_addr,
+                stderr,
+                drain: Some(drain),
+            },
+            Err(err) => {
+                let why = match err {
+                    mpsc::RecvTimeoutError::Timeout => {
+                        format!("no {LISTENING_MARKER:?} line within {STARTUP_TIMEOUT:?}")
+                    }
+                    mpsc::RecvTimeoutError::Disconnected => {
+                        "stderr closed before the listening line".to_string()
+                    }
+                };
+                let (status, _) = terminate(&mut child);
+                join_drain(Some(drain));
+                panic!(
+                    "sessiond {args:?} did not start: {why}; exit status: {status}\n\
+                     --- sessiond stderr ---\n{}--- end of stderr ---",
+                    stderr.text()
+                );
+            }
+        }
+    }
+
+    /// Address of the memcache listener, as logged by the server.
+    pub fn memcache_addr(&self) -> SocketAddr {
+        self.memcache_addr
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the server has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.text()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the process to exit. Panics if it had to be
+    /// killed. Returns the exit status and the complete stderr.
+    pub fn shutdown(mut self) -> (ExitStatus, String) {
+        let (status, killed) = terminate(&mut self.child);
+        join_drain(self.drain.take());
+        let stderr = self.stderr.text();
+        assert!(
+            !killed,
+            "sessiond ignored SIGTERM for {SHUTDOWN_TIMEOUT:?} and was killed\n\
+             --- sessiond stderr ---\n{stderr}--- end of stderr ---"
+        );
+        (status, stderr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let (status, killed) = terminate(&mut self.child);
+        join_drain(self.drain.take());
+        if thread::panicking() || killed {
+            eprintln!(
+                "sessiond (pid {}) exited with {status}{}\n--- sessiond stderr ---\n{}--- end of stderr ---",
+                self.child.id(),
+                if killed {
+                    " after SIGKILL (SIGTERM was ignored)"
+                } else {
+                    ""
+                },
+                self.stderr.text()
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Reference memcached
+// ---------------------------------------------------------------------------------------
+
+/// A running `/usr/bin/memcached -U 0 -l 127.0.0.1 -p PORT -t 1 -m 64`. Killed on drop.
+pub struct Memcached {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Captured,
+    drain: Option<JoinHandle<()>>,
+}
+
+impl Memcached {
+    const ATTEMPTS: usize = 5;
+
+    pub fn start() -> Memcached {
+        Memcached::start_with(&[])
+    }
+
+    /// Starts memcached with `extra` arguments appended to the defaults. Panics (never
+    /// skips) if `/usr/bin/memcached` is not installed.
+    pub fn start_with(extra: &[&str]) -> Memcached {
+        assert!(
+            Path::new(MEMCACHED_BIN).exists(),
+            "{MEMCACHED_BIN} not found: these tests compare sessiond with the real memcached. \
+             Install it with `apt-get install -y memcached` (the README's test command does this)."
+        );
+        let mut failures = Vec::new();
+        for _ in 0..Memcached::ATTEMPTS {
+            let port = free_port();
+            match Memcached::try_start(port, extra) {
+                Ok(memcached) => return memcached,
+                Err(failure) => failures.push(failure),
+            }
+        }
+        panic!(
+            "memcached did not come up in {} attempts:\n{}",
+            Memcached::ATTEMPTS,
+            failures.join("\n")
+        );
+    }
+
+    fn try_start(port: u16, extra: &[&str]) -> Result<Memcached, String> {
+        let port_arg = port.to_string();
+        let mut args = vec![
+            "-U",
+            "0",
+            "-l",
+            "127.0.0.1",
+            "-p",
+            &port_arg,
+            "-t",
+            "1",
+            "-m",
+            "64",
+        ];
+        // memcached refuses to run as root unless told which user to run as.
+        // SAFETY: geteuid(2) has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            args.extend(["-u", "root"]);
+        }
+        args.extend_from_slice(extra);
+
+        let mut child = Command::new(MEMCACHED_BIN)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawning {MEMCACHED_BIN} {args:?}: {e}"))?;
+        let stderr = Captured::default();
+        let drain = drain_lines(
+            child.stderr.take().expect("piped stderr"),
+            stderr.clone(),
+            |_| true,
+        );
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                join_drain(Some(drain));
+                return Err(format!(
+                    "memcached {args:?} exited with {status}: {}",
+                    stderr.text().trim_end()
+                ));
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(Memcached {
+                    child,
+                    addr,
+                    stderr,
+                    drain: Some(drain),
+                });
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                join_drain(Some(drain));
+                return Err(format!(
+                    "memcached {args:?} did not accept connections within {STARTUP_TIMEOUT:?}: {}",
+                    stderr.text().trim_end()
+                ));
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Memcached {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        join_drain(self.drain.take());
+        let stderr = self.stderr.text();
+        if thread::panicking() && !stderr.is_empty() {
+            eprintln!("--- memcached stderr ---\n{stderr}--- end of stderr ---");
+        }
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago (bind port 0, read it, release it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("binding 127.0.0.1:0")
+        .port()
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw protocol exchanges
+// ---------------------------------------------------------------------------------------
+
+/// Opens a connection with [`IO_TIMEOUT`] on connect, reads and writes.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+        .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .expect("set_read_timeout");
+    stream
+        .set_write_timeout(Some(IO_TIMEOUT))
+        .expect("set_write_timeout");
+    stream.set_nodelay(true).expect("set_nodelay");
+    stream
+}
+
+/// Sends `request` on a fresh connection followed by a terminator, and returns every
+/// byte the server sent before the terminator's reply.
+///
+/// * `text == true`: the terminator is `mn\r\n`, answered by `MN\r\n`. The reply is
+///   taken to be complete when the received bytes end with `MN\r\n`, so a request must
+///   not make the server send data ending in `MN\r\n` right before a read boundary
+///   (for example a value ending in `MN`).
+/// * `text == false`: the terminator is a binary NOOP with opaque `0xDEADBEEF`. The
+///   responses are walked packet by packet (24-byte header + body length) until the
+///   NOOP response carrying that opaque, so arbitrary values are safe.
+///
+/// Panics, showing what was received, if the connection closes or times out first.
+pub fn exchange(addr: SocketAddr, request: &[u8], text: bool) -> Vec<u8> {
+    let mut stream = connect(addr);
+    let mut out = request.to_vec();
+    if text {
+        out.extend_from_slice(TEXT_TERMINATOR);
+    } else {
+        out.extend_from_slice(&binary_terminator());
+    }
+    write_all_or_panic(&mut stream, addr, &out);
+
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let end = if text {
+            text_reply_end(&received)
+        } else {
+            binary_reply_end(&received)
+        };
+        if let Some(end) = end {
+            received.truncate(end);
+            return received;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => panic!(
+                "{addr} closed the connection before answering the {} terminator; received {} bytes: {}",
+                if text { "text" } else { "binary" },
+                received.len(),
+                escape(&received)
+            ),
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => panic!(
+                "reading from {addr} while waiting for the {} terminator: {e}; received {} bytes: {}",
+                if text { "text" } else { "binary" },
+                received.len(),
+                escape(&received)
+            ),
+        }
+    }
+}
+
+/// Where the reply to the requests proper ends, if the `MN\r\n` reply has arrived.
+fn text_reply_end(received: &[u8]) -> Option<usize> {
+    received
+        .ends_with(TEXT_TERMINATOR_REPLY)
+        .then(|| received.len() - TEXT_TERMINATOR_REPLY.len())
+}
+
+/// Where the reply to the requests proper ends, if the terminator's NOOP response has
+/// arrived. Walks whole binary packets; if the stream does not parse as binary
+/// responses, falls back to looking for the exact reply bytes at the end.
+fn binary_reply_end(received: &[u8]) -> Option<usize> {
+    let reply = binary_terminator_reply();
+    let mut at = 0;
+    while received.len() >= at + BINARY_HEADER_LEN {
+        let header = &received[at..at + BINARY_HEADER_LEN];
+        if header[0] != BINARY_RESPONSE_MAGIC {
+            return received
+                .ends_with(&reply)
+                .then(|| received.len() - reply.len());
+        }
+        if header[1] == BINARY_OPCODE_NOOP
+            && header[12..16] == BINARY_TERMINATOR_OPAQUE.to_be_bytes()
+        {
+            return Some(at);
+        }
+        let body = u32::from_be_bytes(header[8..12].try_into().unwrap()) as usize;
+        at += BINARY_HEADER_LEN + body;
+    }
+    None
+}
+
+/// Sends `request` on a fresh connection and reads until the server closes it (for
+/// `quit` and friends). A connection reset counts as a close. Panics, showing what was
+/// received, if the server keeps the connection open for [`IO_TIMEOUT`].
+pub fn exchange_until_close(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut stream = connect(addr);
+    write_all_or_panic(&mut stream, addr, request);
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return received,
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return received,
+            Err(e) => panic!(
+                "{addr} did not close the connection ({e}); received {} bytes: {}",
+                received.len(),
+                escape(&received)
+            ),
+        }
+    }
+}
+
+fn write_all_or_panic(stream: &mut TcpStream, addr: SocketAddr, bytes: &[u8]) {
+    stream
+        .write_all(bytes)
+        .and_then(|()| stream.flush())
+        .unwrap_or_else(|e| panic!("writing {} bytes to {addr}: {e}", bytes.len()));
+}
+
+/// Printable rendering of protocol bytes (`\r`, `\n`, `\xNN`), for assertion messages.
+pub fn escape(bytes: &[u8]) -> String {
+    bytes.escape_ascii().to_string()
+}

@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# Benchmarks sessiond against memcached with sessiond-loadgen and writes a Markdown
+# table to bench-results/latest.md (raw results: bench-results/latest.jsonl).
+#
+# Every measurement starts a fresh server on a free 127.0.0.1 port, prefills it,
+# measures, and stops it by PID. Servers alternate order each repetition so neither
+# always runs on a warmer (or more fragmented) machine; the report takes the median
+# of each metric over the repetitions.
+#
+# Environment (defaults in brackets):
+#   DURATION [10s]  measured time per run     WARMUP [2s]  unmeasured time before it
+#   REPS [3]        repetitions               THREADS ["1 2"]  server thread counts
+#   SERVERS ["sessiond memcached"]            restrict to one server for smoke tests
+#   SCENARIOS ["session-mix-4k/text session-mix-4k/binary pure-get-4k/text session-mix-1k/text"]
+#   KEYS [100000]   CONNECTIONS [50]          RSS [1]  also measure RSS per stored item
+#   RSS_KEYS [100000]  MAX_MEMORY_MB [4096]   OUT_DIR [bench-results]
+#
+# Quick smoke test:  DURATION=2s WARMUP=1s REPS=1 scripts/bench.sh
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+REPS=${REPS:-3}
+THREADS=${THREADS:-"1 2"}
+SERVERS=${SERVERS:-"sessiond memcached"}
+SCENARIOS=${SCENARIOS:-"session-mix-4k/text session-mix-4k/binary pure-get-4k/text session-mix-1k/text"}
+KEYS=${KEYS:-100000}
+CONNECTIONS=${CONNECTIONS:-50}
+RSS=${RSS:-1}
+RSS_KEYS=${RSS_KEYS:-100000}
+MAX_MEMORY_MB=${MAX_MEMORY_MB:-4096}
+OUT_DIR=${OUT_DIR:-bench-results}
+
+LOADGEN=$ROOT/target/release/sessiond-loadgen
+SESSIOND=$ROOT/target/release/sessiond
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# --- prerequisites ----------------------------------------------------------
+
+packages=(-p sessiond-loadgen)
+for s in $SERVERS; do
+    case $s in
+        sessiond) packages+=(-p sessiond) ;;
+        memcached) ;;
+        *) die "unknown server '$s' in SERVERS (known: sessiond memcached)" ;;
+    esac
+done
+log "building ${packages[*]}"
+cargo build --release "${packages[@]}"
+
+if [[ " $SERVERS " == *" memcached "* ]] && ! command -v memcached >/dev/null; then
+    log "memcached not found; installing the Debian package"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y memcached >/dev/null 2>&1 || {
+        apt-get update >/dev/null
+        apt-get install -y memcached >/dev/null
+    }
+fi
+command -v python3 >/dev/null || die "python3 is needed (free ports, report)"
+
+# Durations as seconds, to bound each run with `timeout`.
+to_secs() {
+    python3 - "$1" <<'EOF'
+import re, sys
+m = re.fullmatch(r"([0-9.]+)\s*(ms|s|m|min|h)?", sys.argv[1].strip())
+if not m:
+    sys.exit(f"bad duration {sys.argv[1]!r}")
+n, unit = float(m.group(1)), m.group(2) or "s"
+print(int(n * {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600}[unit]) + 1)
+EOF
+}
+RUN_LIMIT=$(( $(to_secs "$DURATION") + $(to_secs "$WARMUP") + 180 ))
+
+mkdir -p "$OUT_DIR/logs"
+STAMP=$(date +%Y%m%d-%H%M%S)
+RAW=$OUT_DIR/raw-$STAMP.jsonl
+: >"$RAW"
+
+# --- server control -----------------------------------------------------------
+
+SERVER_PID=
+SERVER_LOG=
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+stop_server() {
+    [[ -n $SERVER_PID ]] || return 0
+    local pid=$SERVER_PID
+    SERVER_PID=
+    kill "$pid" 2>/dev/null || true
+    # Give it 10 s to exit cleanly, then force it.
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "server $pid ignored SIGTERM; killing it"
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+trap stop_server EXIT
+trap 'exit 130' INT TERM
+
+# start_server NAME THREADS PORT: starts the server in the background, sets
+# SERVER_PID, and waits until it accepts connections.
+start_server() {
+    local name=$1 threads=$2 port=$3
+    SERVER_LOG=$OUT_DIR/logs/$STAMP-$name-t$threads-$port.log
+    case $name in
+        memcached)
+            # -U 0: no UDP. memcached refuses to run as root without -u.
+            local user=()
+            [[ $(id -u) -eq 0 ]] && user=(-u root)
+            memcached "${user[@]}" -l 127.0.0.1 -p "$port" -U 0 -t "$threads" \
+                -m "$MAX_MEMORY_MB" -c 4096 >"$SERVER_LOG" 2>&1 &
+            ;;
+        sessiond)
+            "$SESSIOND" --memcache-listen "127.0.0.1:$port" --threads "$threads" \
+                --max-memory "${MAX_MEMORY_MB}MiB" >"$SERVER_LOG" 2>&1 &
+            ;;
+    esac
+    SERVER_PID=$!
+    for _ in $(seq 100); do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            tail -n 20 "$SERVER_LOG" >&2 || true
+            SERVER_PID=
+            die "$name exited during start-up (log: $SERVER_LOG)"
+        fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "$name did not listen on 127.0.0.1:$port within 10 s (log: $SERVER_LOG)"
+}
+
+# --- scenarios ------------------------------------------------------------------
+
+# scenario_args NAME: the loadgen workload options of a scenario.
+scenario_args() {
+    case $1 in
+        session-mix-4k) echo "--value-size 4096 --set-ratio 1 --get-ratio 4" ;;
+        session-mix-1k) echo "--value-size 1024 --set-ratio 1 --get-ratio 4" ;;
+        pure-get-4k) echo "--value-size 4096 --set-ratio 0 --get-ratio 1" ;;
+        *) die "unknown scenario '$1'" ;;
+    esac
+}
+
+# Servers in the order for repetition $1: reversed on even repetitions.
+server_order() {
+    local -a s
+    read -r -a s <<<"$SERVERS"
+    if (( $1 % 2 == 0 )); then
+        local -a r=()
+        for (( i = ${#s[@]} - 1; i >= 0; i-- )); do r+=("${s[i]}"); done
+        s=("${r[@]}")
+    fi
+    echo "${s[@]}"
+}
+
+# measure SERVER THREADS LABEL LOADGEN-ARGS...: one fresh-server measurement,
+# appending its JSON line to $RAW.
+measure() {
+    local server=$1 threads=$2 label=$3
+    shift 3
+    local port line
+    port=$(free_port)
+    start_server "$server" "$threads" "$port"
+    if ! line=$(timeout "$RUN_LIMIT" "$LOADGEN" --addr "127.0.0.1:$port" \
+        --server-pid "$SERVER_PID" --json --label "$label" "$@"); then
+        stop_server
+        die "load generator failed for $label (server log: $SERVER_LOG)"
+    fi
+    stop_server
+    echo "$line" >>"$RAW"
+    python3 - "$line" <<'EOF' >&2
+import json, sys
+r = json.loads(sys.argv[1])
+if r["mode"] == "rss":
+    print(f"    {r['bytes_per_item']:.0f} bytes/item")
+else:
+    cpu = r["server_cpu_us_per_op"]
+    print(f"    {r['ops_per_sec']:,.0f} ops/s  p50 {r['p50_us']:.0f} µs  p99 {r['p99_us']:.0f} µs"
+          f"  server {cpu:.2f} CPU µs/op  client {r['client_cpu_us_per_op']:.2f} CPU µs/op"
+          + (f"  ERRORS {r['errors']}" if r["errors"] else "")
+          + (f"  misses {r['misses']}" if r["misses"] else ""))
+EOF
+}
+
+read -r -a scenario_list <<<"$SCENARIOS"
+read -r -a thread_list <<<"$THREADS"
+for sc in "${scenario_list[@]}"; do
+    name=${sc%%/*}
+    protocol=${sc#*/}
+    [[ $protocol == text || $protocol == binary ]] || die "scenario '$sc': protocol must be text or binary"
+    wl_text=$(scenario_args "$name")
+    read -r -a wl <<<"$wl_text"
+    for threads in "${thread_list[@]}"; do
+        for rep in $(seq "$REPS"); do
+            for server in $(server_order "$rep"); do
+                label="kind=bench,scenario=$name,threads=$threads,server=$server,rep=$rep"
+                log "$name $protocol, $threads thread(s), $server, repetition $rep/$REPS"
+                measure "$server" "$threads" "$label" --protocol "$protocol" \
+                    --connections "$CONNECTIONS" --keys "$KEYS" --prefill \
+                    --duration "$DURATION" --warmup "$WARMUP" "${wl[@]}"
+            done
+        done
+    done
+done
+
+if [[ $RSS == 1 ]]; then
+    for rep in $(seq "$REPS"); do
+        for server in $(server_order "$rep"); do
+            label="kind=rss,scenario=rss-4k,threads=1,server=$server,rep=$rep"
+            log "RSS per stored 4 KiB session, $server, repetition $rep/$REPS"
+            measure "$server" 1 "$label" --rss-per-item --keys "$RSS_KEYS" \
+                --value-size 4096 --connections "$CONNECTIONS"
+        done
+    done
+fi
+
+# --- report ---------------------------------------------------------------------
+
+memcached_version=$(command -v memcached >/dev/null && memcached -V 2>/dev/null || echo "n/a")
+export BENCH_DURATION=$DURATION BENCH_WARMUP=$WARMUP BENCH_REPS=$REPS \
+    BENCH_CONNECTIONS=$CONNECTIONS BENCH_KEYS=$KEYS BENCH_MEMCACHED="$memcached_version" \
+    BENCH_GIT="$(git describe --always --dirty 2>/dev/null || echo 'unknown')"
+python3 scripts/bench_report.py "$RAW" >"$OUT_DIR/latest.md"
+cp "$RAW" "$OUT_DIR/latest.jsonl"
+cat "$OUT_DIR/latest.md"
+log "wrote $OUT_DIR/latest.md (raw: $RAW)"
