@@ -107,6 +107,9 @@ impl Engine {
         let at = flush.at.filter(|&at| at > now);
         for shard in self.shards.iter() {
             let mut shard = shard.0.lock();
+            // Apply delayed flushes that are already due first: replacing or cancelling one
+            // that this shard has not applied yet would lose it.
+            shard.begin(now, &self.memory);
             match at {
                 Some(at) => shard.flush_later(flush.namespace, at),
                 None => {
@@ -159,5 +162,38 @@ impl Engine {
     fn shard_of(&self, key: Key<'_>) -> usize {
         let hash = self.shard_hasher.hash_one((key.namespace, key.name));
         (hash >> (64 - SHARD_BITS)) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{Get, GetOutcome, Store, StoreMode};
+    use crate::key::Key;
+    use crate::time::Expiry;
+
+    fn secs(s: u64) -> Timestamp {
+        Timestamp::from_secs(s)
+    }
+
+    fn set(engine: &Engine, name: &[u8], value: &[u8], now: Timestamp) {
+        let key = Key::default_namespace(name);
+        let store = Store::new(key, value, 0, Expiry::Never, StoreMode::Set);
+        assert!(matches!(engine.run(&store, now), Ok(crate::StoreOutcome::Stored { .. })));
+    }
+
+    fn present(engine: &Engine, name: &[u8], now: Timestamp) -> bool {
+        let get = Get::new(Key::default_namespace(name));
+        matches!(engine.run(&get, now), Ok(GetOutcome::Hit(_)))
+    }
+
+    #[test]
+    fn a_due_delayed_flush_is_not_lost_when_a_later_one_replaces_it() {
+        let engine = Engine::new(EngineConfig::default());
+        set(&engine, b"old", b"v", secs(1));
+        engine.flush(&Flush { namespace: None, at: Some(secs(10)) }, secs(2));
+        // Nothing touches the shard of "old" between 10 s and the second flush.
+        engine.flush(&Flush { namespace: None, at: Some(secs(30)) }, secs(20));
+        assert!(!present(&engine, b"old", secs(21)), "stored before the 10 s flush");
     }
 }

@@ -113,17 +113,19 @@ impl Config {
                 })?;
                 toml::from_str(&text).map_err(|error| ConfigError::Parse {
                     path: path.display().to_string(),
-                    message: error.message().to_string()
-                        + &error
-                            .span()
-                            .map(|span| format!(" (at byte {})", span.start))
-                            .unwrap_or_default(),
+                    message: parse_message(&text, &error),
                 })?
             }
         };
+        let item_size_given = overrides.max_item_size.is_some()
+            || file.memcache.as_ref().is_some_and(|m| m.max_item_size.is_some());
         let mut config = Config::default();
         file.apply(&mut config);
         overrides.apply(&mut config);
+        if !item_size_given {
+            // A small memory limit alone should work: the default item size follows it down.
+            config.memcache.max_item_size = config.memcache.max_item_size.min(config.max_memory);
+        }
         config.check()?;
         Ok(config)
     }
@@ -205,6 +207,20 @@ impl Overrides {
     }
 }
 
+/// The parser's message with the line it is about, so it names the setting in one line:
+/// `line 2 (max_memory = "x"): 'x' is not a size ...`.
+fn parse_message(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim();
+    let Some(span) = error.span() else {
+        return message.to_string();
+    };
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let number = text[..line_start].matches('\n').count() + 1;
+    format!("line {number} ({}): {message}", text[line_start..line_end].trim())
+}
+
 fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(value) = value {
         *slot = value;
@@ -251,9 +267,20 @@ mod tests {
     }
 
     #[test]
+    fn a_small_memory_limit_brings_the_default_item_size_down() {
+        let overrides = Overrides {
+            max_memory: Some(ByteSize(2 << 20)),
+            ..Overrides::default()
+        };
+        let config = Config::load(None, &overrides).unwrap();
+        assert_eq!(config.memcache.max_item_size, ByteSize(2 << 20));
+    }
+
+    #[test]
     fn bad_values_name_the_setting() {
         let error = load_text("max_memory = \"lots\"\n", &Overrides::default()).unwrap_err();
-        assert!(error.to_string().contains("lots"), "{error}");
+        assert!(error.to_string().contains("line 1 (max_memory = \"lots\")"), "{error}");
+        assert!(!error.to_string().contains('\n'), "{error}");
         let error = load_text("threads = 0\n", &Overrides::default()).unwrap_err();
         assert_eq!(error.to_string(), "threads: must be between 1 and 1024");
         let error = load_text("thread = 2\n", &Overrides::default()).unwrap_err();

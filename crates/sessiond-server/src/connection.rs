@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use sessiond_memcache::{Connection as MemcacheConnection, Context, Flow};
@@ -44,11 +45,11 @@ pub(crate) async fn serve_memcache(
     let idle_timeout = shared.idle_timeout;
     let mut last_activity = Instant::now();
     let idle_timer = tokio::time::sleep_until(
-        last_activity + idle_timeout.unwrap_or(std::time::Duration::from_secs(86400 * 365)),
+        last_activity + idle_timeout.unwrap_or(Duration::from_secs(86400 * 365)),
     );
     tokio::pin!(idle_timer);
 
-    while !shutdown.is_set() {
+    'connection: while !shutdown.is_set() {
         let wanted = protocol.wants(&input).unwrap_or(0).max(input.len() + 4096);
         input.reserve(wanted - input.len());
         let read = tokio::select! {
@@ -72,31 +73,40 @@ pub(crate) async fn serve_memcache(
         read_total += count as u64;
         last_activity = Instant::now();
 
-        let flow = {
-            let ctx = Context {
-                engine: &shared.engine,
-                now: clock::now(),
-                limits: &shared.memcache_limits,
-                namespace: shared.memcache_namespace,
-                counters: &shared.protocol_counters,
-                server: &shared.counters,
+        // The protocol stops at its output high-water mark with requests still buffered, so a
+        // client that pipelines reads without reading replies cannot make the server hold more
+        // than that: write, and go on with the buffered requests before reading more.
+        loop {
+            let flow = {
+                let ctx = Context {
+                    engine: &shared.engine,
+                    now: clock::now(),
+                    limits: &shared.memcache_limits,
+                    namespace: shared.memcache_namespace,
+                    counters: &shared.protocol_counters,
+                    server: &shared.counters,
+                };
+                protocol.process(&mut input, &mut output, &ctx)
             };
-            protocol.process(&mut input, &mut output, &ctx)
-        };
-        if !output.is_empty() {
-            if stream.write_all(&output).await.is_err() {
+            let produced = !output.is_empty();
+            if produced {
+                if !write_out(&mut stream, &output, idle_timeout).await {
+                    break 'connection;
+                }
+                written_total += output.len() as u64;
+                output.clear();
+                trim(&mut output);
+            }
+            if flow == Flow::Close {
+                let _ = stream.shutdown().await;
+                break 'connection;
+            }
+            if !produced || input.is_empty() {
                 break;
             }
-            written_total += output.len() as u64;
-            output.clear();
-            trim(&mut output);
         }
         if input.is_empty() {
             trim(&mut input);
-        }
-        if flow == Flow::Close {
-            let _ = stream.shutdown().await;
-            break;
         }
         if read_total + written_total > 1 << 20 {
             shared.counters.add_bytes(worker, read_total, written_total);
@@ -108,6 +118,16 @@ pub(crate) async fn serve_memcache(
         .counters
         .curr_connections
         .fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Writes `bytes` to the client. A client that reads nothing for the idle timeout is as idle as
+/// one that sends nothing: it is dropped instead of holding the connection forever.
+async fn write_out(stream: &mut TcpStream, bytes: &[u8], idle_timeout: Option<Duration>) -> bool {
+    let write = stream.write_all(bytes);
+    match idle_timeout {
+        Some(limit) => matches!(tokio::time::timeout(limit, write).await, Ok(Ok(()))),
+        None => write.await.is_ok(),
+    }
 }
 
 /// Gives back the memory of a buffer a large request or reply grew.

@@ -7,7 +7,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Parser;
 use sessiond_server::{ByteSize, Config, ConfigDuration, Listen, Overrides, Server};
 use tracing_subscriber::EnvFilter;
@@ -54,7 +53,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("sessiond: {error:#}");
+            // Every error of ours already says its cause in one line; the chain would repeat it.
+            eprintln!("sessiond: {error}");
             ExitCode::FAILURE
         }
     }
@@ -75,8 +75,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the runtime")?;
+        .map_err(|error| anyhow::anyhow!("cannot start the runtime: {error}"))?;
     runtime.block_on(async {
+        // Signal handlers go in before anything binds or logs, so a SIGTERM that arrives during
+        // start-up still shuts down gracefully instead of killing the process.
+        let shutdown = shutdown_signal()?;
         let server = Server::bind(&config)?;
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
@@ -84,24 +87,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             max_memory = %config.max_memory,
             "sessiond starting"
         );
-        server.run(shutdown_signal()).await?;
+        server.run(shutdown).await?;
         Ok(())
     })
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now and returns a future that completes on either.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let terminate = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let install = |kind| {
+        signal(kind).map_err(|error| anyhow::anyhow!("cannot install signal handler: {error}"))
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
+    let mut terminate = install(SignalKind::terminate())?;
+    let mut interrupt = install(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
 }

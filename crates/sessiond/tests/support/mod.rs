@@ -596,3 +596,359 @@ fn write_all_or_panic(stream: &mut TcpStream, addr: SocketAddr, bytes: &[u8]) {
 pub fn escape(bytes: &[u8]) -> String {
     bytes.escape_ascii().to_string()
 }
+
+// ---------------------------------------------------------------------------------------
+// Helpers added for hostile.rs and cli.rs
+// ---------------------------------------------------------------------------------------
+
+impl Server {
+    /// Sends `signal` (for example `libc::SIGINT`) and waits (bounded) for the process to
+    /// exit. Panics, with the server's stderr, if it had to be killed. Returns the exit
+    /// status and the complete stderr.
+    pub fn stop_with(self, signal: libc::c_int) -> (ExitStatus, String) {
+        send_signal(self.child.id(), signal);
+        self.wait_for_exit()
+    }
+
+    /// Waits (at most [`SHUTDOWN_TIMEOUT`]) for the process to exit by itself, after a
+    /// signal sent with [`send_signal`]. Panics, with the server's stderr, if it does not.
+    /// Returns the exit status and the complete stderr.
+    pub fn wait_for_exit(mut self) -> (ExitStatus, String) {
+        let status = wait_bounded(&mut self.child, SHUTDOWN_TIMEOUT);
+        join_drain(self.drain.take());
+        let stderr = self.stderr.text();
+        let Some(status) = status else {
+            panic!(
+                "sessiond did not exit within {SHUTDOWN_TIMEOUT:?}\n\
+                 --- sessiond stderr ---\n{stderr}--- end of stderr ---"
+            );
+        };
+        (status, stderr)
+    }
+}
+
+/// Sends `signal` to process `pid` (one this test spawned).
+pub fn send_signal(pid: u32, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(pid).expect("pid fits in pid_t");
+    // SAFETY: plain kill(2) on a child the test spawned and has not reaped yet.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
+
+/// The resident set size of process `pid` in bytes, from `/proc/PID/status` (`VmRSS`).
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("reading /proc/{pid}/status: {e}"));
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status:\n{status}"));
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or_else(|| panic!("cannot parse {line:?}"));
+    kib * 1024
+}
+
+/// Like [`exchange`], but on an already open connection, which stays open: sends
+/// `request` and the terminator and returns what came before the terminator's reply.
+pub fn exchange_on(stream: &mut TcpStream, request: &[u8], text: bool) -> Vec<u8> {
+    let addr = stream.peer_addr().expect("peer_addr");
+    let mut out = request.to_vec();
+    if text {
+        out.extend_from_slice(TEXT_TERMINATOR);
+    } else {
+        out.extend_from_slice(&binary_terminator());
+    }
+    write_all_or_panic(stream, addr, &out);
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let end = if text {
+            text_reply_end(&received)
+        } else {
+            binary_reply_end(&received)
+        };
+        if let Some(end) = end {
+            received.truncate(end);
+            return received;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => panic!(
+                "{addr} closed the connection before answering the terminator; received {} bytes: {}",
+                received.len(),
+                escape(&received)
+            ),
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => panic!(
+                "reading from {addr} while waiting for the terminator: {e}; received {} bytes: {}",
+                received.len(),
+                escape(&received)
+            ),
+        }
+    }
+}
+
+/// Reads from an open connection until the peer closes it (a reset counts as a close) and
+/// returns what arrived. Panics, showing what was received, if the peer keeps it open
+/// past the stream's read timeout.
+pub fn read_until_close(stream: &mut TcpStream) -> Vec<u8> {
+    try_read_until_close(stream).unwrap_or_else(|(e, received)| {
+        panic!(
+            "the peer did not close the connection ({e}); received {} bytes: {}",
+            received.len(),
+            escape(&received)
+        )
+    })
+}
+
+/// [`read_until_close`], returning the error and what was received instead of panicking.
+pub fn try_read_until_close(stream: &mut TcpStream) -> Result<Vec<u8>, (std::io::Error, Vec<u8>)> {
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return Ok(received),
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return Ok(received),
+            Err(e) => return Err((e, received)),
+        }
+    }
+}
+
+/// A binary-protocol request: header with `opcode`, `opaque` and a body length of
+/// extras + key + value unless `body_len` overrides it, followed by extras, key, value.
+pub fn binary_request(
+    opcode: u8,
+    key: &[u8],
+    extras: &[u8],
+    value: &[u8],
+    opaque: u32,
+    body_len: Option<u32>,
+) -> Vec<u8> {
+    let key_len = u16::try_from(key.len()).expect("key length fits in u16");
+    let extras_len = u8::try_from(extras.len()).expect("extras length fits in u8");
+    let body_len = body_len.unwrap_or_else(|| {
+        u32::try_from(key.len() + extras.len() + value.len()).expect("body fits in u32")
+    });
+    let mut packet = Vec::with_capacity(BINARY_HEADER_LEN + extras.len() + key.len() + value.len());
+    packet.push(BINARY_REQUEST_MAGIC);
+    packet.push(opcode);
+    packet.extend_from_slice(&key_len.to_be_bytes());
+    packet.push(extras_len);
+    packet.push(0); // data type
+    packet.extend_from_slice(&[0, 0]); // vbucket
+    packet.extend_from_slice(&body_len.to_be_bytes());
+    packet.extend_from_slice(&opaque.to_be_bytes());
+    packet.extend_from_slice(&[0; 8]); // cas
+    packet.extend_from_slice(extras);
+    packet.extend_from_slice(key);
+    packet.extend_from_slice(value);
+    packet
+}
+
+/// One binary-protocol response, as split by [`parse_binary_responses`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BinaryResponse {
+    pub opcode: u8,
+    pub status: u16,
+    pub opaque: u32,
+    pub cas: u64,
+    pub extras: Vec<u8>,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+}
+
+/// Splits `bytes` into binary responses. Panics if they do not parse as whole responses.
+pub fn parse_binary_responses(mut bytes: &[u8]) -> Vec<BinaryResponse> {
+    let all = bytes;
+    let mut responses = Vec::new();
+    while !bytes.is_empty() {
+        assert!(
+            bytes.len() >= BINARY_HEADER_LEN && bytes[0] == BINARY_RESPONSE_MAGIC,
+            "not a binary response at byte {}: {}",
+            all.len() - bytes.len(),
+            escape(all)
+        );
+        let be16 = |at: usize| u16::from_be_bytes([bytes[at], bytes[at + 1]]);
+        let key_len = usize::from(be16(2));
+        let extras_len = usize::from(bytes[4]);
+        let body_len = u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
+        assert!(
+            bytes.len() >= BINARY_HEADER_LEN + body_len && body_len >= key_len + extras_len,
+            "truncated binary response: {}",
+            escape(all)
+        );
+        let body = &bytes[BINARY_HEADER_LEN..BINARY_HEADER_LEN + body_len];
+        responses.push(BinaryResponse {
+            opcode: bytes[1],
+            status: be16(6),
+            opaque: u32::from_be_bytes(bytes[12..16].try_into().unwrap()),
+            cas: u64::from_be_bytes(bytes[16..24].try_into().unwrap()),
+            extras: body[..extras_len].to_vec(),
+            key: body[extras_len..extras_len + key_len].to_vec(),
+            value: body[extras_len + key_len..].to_vec(),
+        });
+        bytes = &bytes[BINARY_HEADER_LEN + body_len..];
+    }
+    responses
+}
+
+/// What a `sessiond` run that was expected to end by itself came to.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    /// How long the process ran.
+    pub elapsed: Duration,
+}
+
+/// Runs `sessiond args` to completion, waiting at most `bound` (then kills it and panics).
+/// `SESSIOND_CONFIG` and `RUST_LOG` are removed from its environment.
+pub fn run_to_exit(args: &[&str], bound: Duration) -> Finished {
+    let mut process = Spawned::start(args);
+    let status = process.wait(bound);
+    Finished {
+        status,
+        stdout: process.stdout(),
+        stderr: process.stderr(),
+        elapsed: process.started.elapsed(),
+    }
+}
+
+/// A `sessiond` process started with arbitrary arguments, stdout and stderr captured.
+/// Unlike [`Server`] it waits for nothing at start. Killed on drop.
+pub struct Spawned {
+    child: Child,
+    stdout: Captured,
+    stderr: Captured,
+    drains: Vec<JoinHandle<()>>,
+    lines: mpsc::Receiver<String>,
+    started: Instant,
+}
+
+impl Spawned {
+    /// Starts `sessiond args` without `SESSIOND_CONFIG` and `RUST_LOG` in its environment.
+    pub fn start(args: &[&str]) -> Spawned {
+        let bin = env!("CARGO_BIN_EXE_sessiond");
+        let started = Instant::now();
+        let mut child = Command::new(bin)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("SESSIOND_CONFIG")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {bin} {args:?}: {e}"));
+        let stdout = Captured::default();
+        let stderr = Captured::default();
+        let (tx, lines) = mpsc::channel();
+        let mut stdout_pipe = child.stdout.take().expect("piped stdout");
+        let stdout_sink = stdout.clone();
+        let stdout_drain = thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = stdout_pipe.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                stdout_sink.push(&chunk[..n]);
+            }
+        });
+        let stderr_drain = drain_lines(
+            child.stderr.take().expect("piped stderr"),
+            stderr.clone(),
+            move |line| tx.send(line.to_string()).is_err(),
+        );
+        Spawned {
+            child,
+            stdout,
+            stderr,
+            drains: vec![stdout_drain, stderr_drain],
+            lines,
+            started,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits (at most `bound`) for a stderr line containing `needle` and returns it,
+    /// ANSI escapes removed. Panics, with the stderr so far, if none comes.
+    pub fn wait_for_line(&mut self, needle: &str, bound: Duration) -> String {
+        let deadline = Instant::now() + bound;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "no stderr line containing {needle:?} within {bound:?}; exit status: {:?}\n\
+                     --- sessiond stderr ---\n{}--- end of stderr ---",
+                    self.child.try_wait().ok().flatten(),
+                    self.stderr.text()
+                ),
+            }
+        }
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: libc::c_int) {
+        send_signal(self.child.id(), signal);
+    }
+
+    /// Waits at most `bound` for the process to exit; kills it and panics if it does not.
+    pub fn wait(&mut self, bound: Duration) -> ExitStatus {
+        match wait_bounded(&mut self.child, bound) {
+            Some(status) => {
+                for drain in self.drains.drain(..) {
+                    join_drain(Some(drain));
+                }
+                status
+            }
+            None => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "sessiond did not exit within {bound:?}\n\
+                     --- sessiond stderr ---\n{}--- end of stderr ---",
+                    self.stderr.text()
+                );
+            }
+        }
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.text()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.text()
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        for drain in self.drains.drain(..) {
+            join_drain(Some(drain));
+        }
+        if thread::panicking() {
+            eprintln!(
+                "--- sessiond (pid {}) stderr ---\n{}--- end of stderr ---",
+                self.child.id(),
+                self.stderr.text()
+            );
+        }
+    }
+}

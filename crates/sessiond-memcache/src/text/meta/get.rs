@@ -1,0 +1,150 @@
+//! `mg <key> <flag>*`: read an item's value and metadata.
+//!
+//! Hit: `VA <bytes> <flags>*\r\n<data>\r\n` with `v`, else `HD <flags>*\r\n`. Miss: `EN`.
+//! Return flags: `s` size, `t` seconds to live, `c` CAS, `f` client flags, `l` seconds since
+//! last access, `h` whether fetched before, `O` opaque, `k` key; then `Z` when another client
+//! holds the recache token, `X` when the item is stale, and `W` when this client won the token.
+//! Other flags: `T` touch, `N` create on miss, `R` recache, `u` no access bump, `q`, `b`.
+
+use bytes::BytesMut;
+use sessiond_engine::{Get, GetOutcome, ItemView, Key, Touch};
+
+use super::{
+    MAX_TOKENS, MetaFlags, MetaKey, OPAQUE_TOO_LONG, opaque_too_long, recache_below,
+    touch_comes_late, write_opaque, write_opaque_and_key,
+};
+use crate::Context;
+use crate::exptime::{expiry_from_exptime, ttl_secs};
+use crate::text::reply::{self, BAD_FORMAT, ERROR};
+use crate::text::{Next, Request};
+
+/// Handles `mg`.
+pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) -> Next {
+    let tokens = &request.tokens;
+    if tokens.count() < 3 {
+        reply::line(out, ERROR);
+        return request.done();
+    }
+    let raw_key = tokens.get(1);
+    if raw_key.len() > ctx.limits.max_key_len {
+        reply::line(out, BAD_FORMAT);
+        return request.done();
+    }
+    if tokens.count() > MAX_TOKENS {
+        reply::line(out, b"CLIENT_ERROR options flags are too long");
+        return request.done();
+    }
+    let flags = &tokens.as_slice()[2..];
+    let (parsed, key) = match MetaFlags::parse(raw_key, flags) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            reply::line(out, message);
+            return request.done();
+        }
+    };
+    if opaque_too_long(flags) {
+        reply::line(out, OPAQUE_TOO_LONG);
+        return request.done();
+    }
+
+    let now = ctx.now;
+    let name = Key::new(ctx.namespace, key.bytes());
+    let touch = parsed
+        .ttl
+        .map(|exptime| expiry_from_exptime(i64::from(exptime), now));
+    let touch_later = touch.is_some() && touch_comes_late(flags);
+    let get = Get {
+        key: name,
+        touch: if touch_later { None } else { touch },
+        vivify: parsed
+            .vivify
+            .map(|_| expiry_from_exptime(i64::from(parsed.created_exptime(flags)), now)),
+        recache_below: parsed
+            .recache
+            .and_then(|exptime| recache_below(exptime, now)),
+        bump: !parsed.no_update,
+    };
+    // A failed create (memory limit) is a miss, as memcached's failed allocation is.
+    let Ok(GetOutcome::Hit(item)) = ctx.engine.run(&get, now) else {
+        if !parsed.quiet {
+            out.extend_from_slice(b"EN");
+            write_opaque_and_key(out, flags, &key);
+            out.extend_from_slice(b"\r\n");
+        }
+        return request.done();
+    };
+    // Only a create hands out the token on an item whose token is taken: a hit's view shows the
+    // token as it was before this read.
+    let created = item.win && item.win_taken;
+    if let (true, false, Some(expiry)) = (touch_later, created, touch) {
+        ctx.engine.run(&Touch { key: name, expiry }, now);
+    }
+    write_hit(out, flags, &parsed, &key, &item, created, ctx);
+    request.done()
+}
+
+/// Writes a hit's status line, and its value with `v`.
+fn write_hit(
+    out: &mut BytesMut,
+    flags: &[&[u8]],
+    parsed: &MetaFlags,
+    key: &MetaKey<'_>,
+    item: &ItemView,
+    created: bool,
+    ctx: &Context<'_>,
+) {
+    out.reserve(item.value.len() + 64);
+    if parsed.value {
+        out.extend_from_slice(b"VA ");
+        reply::number(out, item.value.len() as u64);
+    } else {
+        out.extend_from_slice(b"HD");
+    }
+    for (index, flag) in flags.iter().enumerate() {
+        match flag[0] {
+            b's' => {
+                out.extend_from_slice(b" s");
+                reply::number(out, item.value.len() as u64);
+            }
+            b't' => {
+                out.extend_from_slice(b" t");
+                let ttl = if created {
+                    parsed.created_ttl_at(flags, index, ctx.now)
+                } else {
+                    ttl_secs(item.ttl)
+                };
+                reply::signed(out, ttl);
+            }
+            b'c' => {
+                out.extend_from_slice(b" c");
+                reply::number(out, item.cas);
+            }
+            b'f' => {
+                out.extend_from_slice(b" f");
+                reply::number(out, u64::from(item.flags));
+            }
+            b'l' => {
+                out.extend_from_slice(b" l");
+                reply::number(out, item.idle.as_secs());
+            }
+            b'h' => out.extend_from_slice(if item.fetched_before { b" h1" } else { b" h0" }),
+            b'O' => write_opaque(out, flag),
+            b'k' => key.write(out),
+            _ => {}
+        }
+    }
+    if item.win_taken && !item.win {
+        out.extend_from_slice(b" Z");
+    }
+    if item.stale {
+        out.extend_from_slice(b" X");
+    }
+    if item.win {
+        out.extend_from_slice(b" W");
+    }
+    out.extend_from_slice(b"\r\n");
+    if parsed.value {
+        out.extend_from_slice(&item.value);
+        out.extend_from_slice(b"\r\n");
+    }
+}
