@@ -168,32 +168,265 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::{Get, GetOutcome, Store, StoreMode};
-    use crate::key::Key;
+    use crate::command::{
+        Get, GetOutcome, ReadSession, ReadSessionOutcome, ReleaseLock, ReleaseLockOutcome, Store,
+        StoreMode, StoreOutcome, WriteSession,
+    };
+    use crate::item::{Item, LockCookie};
+    use crate::key::{Key, NamespaceId};
+    use crate::memory::charge;
+    use crate::shard::Lookup;
     use crate::time::Expiry;
 
     fn secs(s: u64) -> Timestamp {
         Timestamp::from_secs(s)
     }
 
-    fn set(engine: &Engine, name: &[u8], value: &[u8], now: Timestamp) {
-        let key = Key::default_namespace(name);
-        let store = Store::new(key, value, 0, Expiry::Never, StoreMode::Set);
-        assert!(matches!(engine.run(&store, now), Ok(crate::StoreOutcome::Stored { .. })));
+    fn set_in(engine: &Engine, namespace: u32, name: &[u8], expiry: Expiry, now: Timestamp) {
+        let key = Key::new(NamespaceId(namespace), name);
+        let store = Store::new(key, b"value", 0, expiry, StoreMode::Set);
+        assert!(matches!(
+            engine.run(&store, now),
+            Ok(StoreOutcome::Stored { .. })
+        ));
+    }
+
+    fn set(engine: &Engine, name: &[u8], now: Timestamp) {
+        set_in(engine, 0, name, Expiry::Never, now);
+    }
+
+    fn present_in(engine: &Engine, namespace: u32, name: &[u8], now: Timestamp) -> bool {
+        let get = Get::new(Key::new(NamespaceId(namespace), name));
+        matches!(engine.run(&get, now), Ok(GetOutcome::Hit(_)))
     }
 
     fn present(engine: &Engine, name: &[u8], now: Timestamp) -> bool {
-        let get = Get::new(Key::default_namespace(name));
-        matches!(engine.run(&get, now), Ok(GetOutcome::Hit(_)))
+        present_in(engine, 0, name, now)
+    }
+
+    fn flush_at(engine: &Engine, namespace: Option<u32>, at: Option<u64>, now: Timestamp) {
+        let flush = Flush {
+            namespace: namespace.map(NamespaceId),
+            at: at.map(secs),
+        };
+        engine.flush(&flush, now);
+    }
+
+    /// Enough keys to land in most shards.
+    fn many_keys() -> Vec<Vec<u8>> {
+        (0..300).map(|i| format!("key-{i}").into_bytes()).collect()
+    }
+
+    /// Runs `f` on the live item under `key`, reaching past the command set.
+    fn with_item(engine: &Engine, key: Key<'_>, f: impl FnOnce(&mut Item)) {
+        let hash = engine.table_hasher.hash_one((key.namespace, key.name));
+        let mut shard = engine.shards[engine.shard_of(key)].0.lock();
+        let Lookup::Live(index) = shard.lookup(hash, key, Timestamp::EPOCH, &engine.memory) else {
+            panic!("no live item");
+        };
+        f(shard.item_mut(index));
+    }
+
+    #[test]
+    fn a_delayed_flush_removes_what_was_stored_before_its_time() {
+        let engine = Engine::new(EngineConfig::default());
+        set(&engine, b"before", secs(1));
+        flush_at(&engine, None, Some(10), secs(2));
+        set(&engine, b"meanwhile", secs(5));
+        assert!(present(&engine, b"before", secs(9)));
+        assert!(present(&engine, b"meanwhile", secs(9)));
+        // At its time the flush runs before anything else: what is stored then survives.
+        set(&engine, b"at", secs(10));
+        set(&engine, b"after", secs(12));
+        assert!(!present(&engine, b"before", secs(12)));
+        assert!(!present(&engine, b"meanwhile", secs(12)));
+        assert!(present(&engine, b"at", secs(12)));
+        assert!(present(&engine, b"after", secs(12)));
+        assert_eq!(engine.stats().curr_items, 2);
+    }
+
+    #[test]
+    fn a_delayed_flush_reaches_every_shard() {
+        let engine = Engine::new(EngineConfig::default());
+        let keys = many_keys();
+        for key in &keys {
+            set(&engine, key, secs(1));
+        }
+        flush_at(&engine, None, Some(10), secs(2));
+        for key in &keys[..10] {
+            set(&engine, key, secs(3));
+        }
+        // Shards apply a due flush lazily, on their next command; a sweep visits them all.
+        assert_eq!(engine.expire_due(secs(10), 0), 0);
+        let stats = engine.stats();
+        assert_eq!(
+            (stats.curr_items, stats.memory_used, stats.bytes),
+            (0, 0, 0)
+        );
+        assert!(keys.iter().all(|key| !present(&engine, key, secs(11))));
+    }
+
+    #[test]
+    fn an_immediate_flush_cancels_a_pending_delayed_one() {
+        let engine = Engine::new(EngineConfig::default());
+        set(&engine, b"old", secs(1));
+        flush_at(&engine, None, Some(10), secs(2));
+        flush_at(&engine, None, None, secs(3));
+        assert!(!present(&engine, b"old", secs(3)));
+        set(&engine, b"new", secs(4));
+        assert!(
+            present(&engine, b"new", secs(11)),
+            "the delayed flush was cancelled"
+        );
+    }
+
+    #[test]
+    fn a_flush_at_a_time_not_in_the_future_is_immediate() {
+        let engine = Engine::new(EngineConfig::default());
+        set(&engine, b"old", secs(1));
+        flush_at(&engine, None, Some(5), secs(5));
+        assert_eq!(engine.stats().curr_items, 0);
+        set(&engine, b"new", secs(5));
+        assert!(present(&engine, b"new", secs(6)));
+    }
+
+    #[test]
+    fn a_later_delayed_flush_replaces_a_pending_one() {
+        let engine = Engine::new(EngineConfig::default());
+        set(&engine, b"k", secs(1));
+        flush_at(&engine, None, Some(10), secs(2));
+        flush_at(&engine, None, Some(20), secs(3));
+        assert!(present(&engine, b"k", secs(15)));
+        assert!(!present(&engine, b"k", secs(20)));
     }
 
     #[test]
     fn a_due_delayed_flush_is_not_lost_when_a_later_one_replaces_it() {
         let engine = Engine::new(EngineConfig::default());
-        set(&engine, b"old", b"v", secs(1));
-        engine.flush(&Flush { namespace: None, at: Some(secs(10)) }, secs(2));
+        set(&engine, b"old", secs(1));
+        flush_at(&engine, None, Some(10), secs(2));
         // Nothing touches the shard of "old" between 10 s and the second flush.
-        engine.flush(&Flush { namespace: None, at: Some(secs(30)) }, secs(20));
-        assert!(!present(&engine, b"old", secs(21)), "stored before the 10 s flush");
+        flush_at(&engine, None, Some(30), secs(20));
+        assert!(
+            !present(&engine, b"old", secs(21)),
+            "stored before the 10 s flush"
+        );
+    }
+
+    #[test]
+    fn an_immediate_namespace_flush_does_not_cancel_a_pending_flush_of_all() {
+        let engine = Engine::new(EngineConfig::default());
+        set_in(&engine, 2, b"k", Expiry::Never, secs(1));
+        flush_at(&engine, None, Some(10), secs(2));
+        flush_at(&engine, Some(1), None, secs(3));
+        assert!(present_in(&engine, 2, b"k", secs(9)));
+        assert!(!present_in(&engine, 2, b"k", secs(10)));
+    }
+
+    #[test]
+    fn a_namespace_flush_leaves_other_namespaces_alone() {
+        let engine = Engine::new(EngineConfig::default());
+        set_in(&engine, 1, b"k", Expiry::Never, secs(1));
+        set_in(&engine, 2, b"k", Expiry::Never, secs(1));
+        flush_at(&engine, Some(1), Some(10), secs(2));
+        flush_at(&engine, Some(2), None, secs(3));
+        assert!(
+            present_in(&engine, 1, b"k", secs(9)),
+            "its own flush is later"
+        );
+        assert!(!present_in(&engine, 2, b"k", secs(9)));
+        set_in(&engine, 2, b"k", Expiry::Never, secs(9));
+        assert!(!present_in(&engine, 1, b"k", secs(10)));
+        assert!(present_in(&engine, 2, b"k", secs(10)));
+    }
+
+    #[test]
+    fn expired_items_stay_charged_until_looked_up_or_swept() {
+        let engine = Engine::new(EngineConfig::default());
+        set_in(&engine, 0, b"a", Expiry::At(secs(10)), secs(1));
+        set_in(&engine, 0, b"b", Expiry::At(secs(10)), secs(1));
+        let one = charge(1, b"value".len());
+        // Dead, not yet removed: counted as memcached counts them.
+        assert_eq!(engine.stats().memory_used, 2 * one);
+        assert!(!present(&engine, b"a", secs(10)));
+        assert_eq!(engine.stats().memory_used, one);
+        assert_eq!(engine.expire_due(secs(10), usize::MAX), 1);
+        let stats = engine.stats();
+        assert_eq!((stats.curr_items, stats.memory_used), (0, 0));
+        assert_eq!(stats.counters.expired, 2);
+        assert_eq!(stats.counters.expired_unfetched, 2);
+    }
+
+    #[test]
+    fn expire_due_examines_at_most_the_budget_in_each_shard() {
+        let engine = Engine::new(EngineConfig::default());
+        let keys = many_keys();
+        for key in &keys {
+            set_in(&engine, 0, key, Expiry::At(secs(5)), secs(1));
+        }
+        assert_eq!(engine.expire_due(secs(4), usize::MAX), 0);
+        let mut calls = 0;
+        let mut removed = 0;
+        loop {
+            let now = engine.expire_due(secs(6), 1);
+            assert!(now <= SHARDS, "one entry per shard per call");
+            if now == 0 {
+                break;
+            }
+            removed += now;
+            calls += 1;
+        }
+        assert_eq!(removed, keys.len());
+        assert!(calls >= keys.len().div_ceil(SHARDS));
+        assert_eq!(engine.stats().curr_items, 0);
+    }
+
+    #[test]
+    fn lock_cookies_wrap_from_i32_max_to_two() {
+        let engine = Engine::new(EngineConfig::default());
+        let key = Key::default_namespace(b"session");
+        let write = WriteSession {
+            key,
+            value: b"data",
+            timeout: std::time::Duration::from_secs(60),
+            cookie: None,
+            uninitialized: false,
+        };
+        engine.run(&write, secs(1)).unwrap();
+        with_item(&engine, key, |item| {
+            item.cookie = LockCookie(i32::MAX as u32 - 1)
+        });
+        let lock = |now| match engine.run(
+            &ReadSession {
+                key,
+                exclusive: true,
+            },
+            now,
+        ) {
+            ReadSessionOutcome::Found {
+                cookie: Some(cookie),
+                ..
+            } => cookie,
+            other => panic!("expected the lock, got {other:?}"),
+        };
+        let release = |cookie, now| engine.run(&ReleaseLock { key, cookie }, now);
+        let last = lock(secs(2));
+        assert_eq!(last, LockCookie(i32::MAX as u32));
+        assert!(matches!(
+            release(last, secs(3)),
+            ReleaseLockOutcome::Released { .. }
+        ));
+        // Cookies are signed 32-bit on the wire; 1 is a new item's, so the next is 2.
+        let wrapped = lock(secs(4));
+        assert_eq!(wrapped, LockCookie(2));
+        assert!(
+            matches!(release(last, secs(5)), ReleaseLockOutcome::Locked { lock, .. } if lock.cookie == wrapped),
+            "the cookie before the wrap does not release the new lock"
+        );
+        assert!(matches!(
+            release(wrapped, secs(6)),
+            ReleaseLockOutcome::Released { .. }
+        ));
+        assert_eq!(lock(secs(7)), LockCookie(3));
     }
 }

@@ -340,3 +340,224 @@ impl Shard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::time::Expiry;
+
+    fn ms(millis: u64) -> Timestamp {
+        Timestamp::from_millis(millis)
+    }
+
+    fn key(name: &[u8]) -> Key<'_> {
+        Key::default_namespace(name)
+    }
+
+    fn hash(name: &[u8]) -> u64 {
+        foldhash::fast::FixedState::with_seed(7).hash_one(name)
+    }
+
+    struct Fixture {
+        shard: Shard,
+        memory: MemoryBudget,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            Fixture {
+                shard: Shard::new(0),
+                memory: MemoryBudget::new(1 << 20),
+            }
+        }
+
+        fn insert(&mut self, name: &[u8], expiry: Expiry, now: Timestamp) -> u32 {
+            let cas = self.shard.next_cas();
+            let item = Item::new(Bytes::from_static(b"value"), 0, expiry, cas, now);
+            let inserted = self.shard.insert(hash(name), key(name), item, &self.memory);
+            inserted.expect("memory")
+        }
+
+        fn lookup(&mut self, name: &[u8], now: Timestamp) -> Lookup {
+            self.shard.lookup(hash(name), key(name), now, &self.memory)
+        }
+
+        fn sweep(&mut self, now: Timestamp, budget: usize) -> usize {
+            self.shard.expire_due(now, budget, &self.memory)
+        }
+
+        /// The wheel: (bucket, filed slab indexes).
+        fn wheel(&self) -> Vec<(u64, Vec<u32>)> {
+            let buckets = self.shard.wheel.iter();
+            buckets
+                .map(|(&second, items)| (second, items.clone()))
+                .collect()
+        }
+
+        fn scheduled(&self, index: u32) -> u64 {
+            self.shard.entry(index).scheduled
+        }
+    }
+
+    #[test]
+    fn a_sliding_renewal_leaves_the_wheel_alone_and_the_sweep_refiles_the_item() {
+        let mut f = Fixture::new();
+        let sliding = Expiry::Sliding(Duration::from_secs(5));
+        let index = f.insert(b"s", sliding, ms(200));
+        assert_eq!(
+            f.wheel(),
+            [(6, vec![index])],
+            "deadline 5.2 s is in the 6 s bucket"
+        );
+
+        // Renewed at 3 s: deadline 8 s. Renewal costs nothing; the item stays filed at 6.
+        f.shard.item_mut(index).renew(ms(3_000));
+        f.shard.schedule(index);
+        assert_eq!(f.wheel(), [(6, vec![index])]);
+
+        assert_eq!(f.sweep(ms(6_000), usize::MAX), 0, "not expired: re-filed");
+        assert_eq!(f.wheel(), [(8, vec![index])]);
+        assert_eq!(f.scheduled(index), 8);
+        assert_eq!(f.sweep(ms(7_999), usize::MAX), 0);
+        assert_eq!(f.sweep(ms(8_000), usize::MAX), 1);
+        assert!(f.wheel().is_empty());
+        assert_eq!((f.shard.len(), f.memory.used()), (0, 0));
+    }
+
+    #[test]
+    fn each_sweep_examines_at_most_its_budget() {
+        let mut f = Fixture::new();
+        for name in [&b"a"[..], b"b", b"c", b"d", b"e"] {
+            f.insert(name, Expiry::At(ms(1_500)), ms(0));
+        }
+        for name in [&b"f"[..], b"g"] {
+            f.insert(name, Expiry::At(ms(3_000)), ms(0));
+        }
+        let removed: Vec<usize> = (0..5).map(|_| f.sweep(ms(4_000), 2)).collect();
+        // The third call finishes the 2 s bucket and goes on into the 3 s one.
+        assert_eq!(removed, [2, 2, 2, 1, 0]);
+        assert_eq!(f.shard.len(), 0);
+        assert_eq!(f.shard.counters.expired, 7);
+    }
+
+    #[test]
+    fn a_stale_entry_left_by_a_delete_does_not_touch_the_slots_next_item() {
+        let mut f = Fixture::new();
+        let old = f.insert(b"old", Expiry::At(ms(1_500)), ms(0));
+        f.shard.remove(old, &f.memory);
+        let new = f.insert(b"new", Expiry::At(ms(10_000)), ms(0));
+        assert_eq!(new, old, "the slot is reused");
+        assert_eq!(f.wheel(), [(2, vec![old]), (10, vec![new])]);
+
+        assert_eq!(f.sweep(ms(2_000), usize::MAX), 0);
+        assert_eq!(f.lookup(b"new", ms(2_000)), Lookup::Live(new));
+        assert_eq!(f.wheel(), [(10, vec![new])], "the stale entry is gone");
+
+        // The same with an item that never expires.
+        let never = f.insert(b"never", Expiry::At(ms(2_500)), ms(0));
+        f.shard.remove(never, &f.memory);
+        let reused = f.insert(b"forever", Expiry::Never, ms(0));
+        assert_eq!(reused, never);
+        assert_eq!(f.sweep(ms(3_000), usize::MAX), 0);
+        assert!(matches!(f.lookup(b"forever", ms(3_000)), Lookup::Live(_)));
+    }
+
+    #[test]
+    fn a_slot_filed_twice_in_one_bucket_is_removed_once() {
+        let mut f = Fixture::new();
+        let first = f.insert(b"first", Expiry::At(ms(1_500)), ms(0));
+        f.shard.remove(first, &f.memory);
+        let second = f.insert(b"second", Expiry::At(ms(1_800)), ms(0));
+        assert_eq!(
+            f.wheel(),
+            [(2, vec![first, second])],
+            "same slot, same bucket"
+        );
+        // Stale entries count against the budget too.
+        assert_eq!(f.sweep(ms(2_000), 1), 1);
+        assert_eq!(f.sweep(ms(2_000), 1), 0);
+        assert!(f.wheel().is_empty());
+        assert_eq!(f.shard.counters.expired, 1);
+        assert_eq!((f.shard.len(), f.memory.used()), (0, 0));
+    }
+
+    #[test]
+    fn a_deadline_moved_earlier_is_refiled_earlier() {
+        let mut f = Fixture::new();
+        let index = f.insert(b"k", Expiry::At(ms(100_000)), ms(0));
+        f.shard
+            .item_mut(index)
+            .set_expiry(Expiry::At(ms(3_000)), ms(0));
+        f.shard.schedule(index);
+        assert_eq!(f.wheel(), [(3, vec![index]), (100, vec![index])]);
+        assert_eq!(f.sweep(ms(3_000), usize::MAX), 1);
+        assert_eq!(f.sweep(ms(100_000), usize::MAX), 0);
+        assert!(f.wheel().is_empty());
+    }
+
+    #[test]
+    fn a_deadline_moved_later_waits_for_its_old_bucket() {
+        let mut f = Fixture::new();
+        let index = f.insert(b"k", Expiry::At(ms(3_000)), ms(0));
+        f.shard
+            .item_mut(index)
+            .set_expiry(Expiry::At(ms(9_000)), ms(0));
+        f.shard.schedule(index);
+        assert_eq!(f.wheel(), [(3, vec![index])]);
+        assert_eq!(f.sweep(ms(3_000), usize::MAX), 0);
+        assert_eq!(f.wheel(), [(9, vec![index])]);
+        assert_eq!(f.sweep(ms(9_000), usize::MAX), 1);
+    }
+
+    #[test]
+    fn an_item_that_no_longer_expires_leaves_the_wheel_when_its_bucket_comes_due() {
+        let mut f = Fixture::new();
+        let index = f.insert(b"k", Expiry::At(ms(2_000)), ms(0));
+        f.shard.item_mut(index).set_expiry(Expiry::Never, ms(0));
+        f.shard.schedule(index);
+        assert_eq!(f.sweep(ms(2_000), usize::MAX), 0);
+        assert!(f.wheel().is_empty());
+        assert_eq!(f.scheduled(index), 0);
+        // Given a deadline again, it is filed again.
+        f.shard
+            .item_mut(index)
+            .set_expiry(Expiry::At(ms(4_000)), ms(0));
+        f.shard.schedule(index);
+        assert_eq!(f.wheel(), [(4, vec![index])]);
+        assert_eq!(f.sweep(ms(4_000), usize::MAX), 1);
+    }
+
+    #[test]
+    fn the_sweep_works_in_whole_seconds_and_lookups_do_not() {
+        // Buckets are whole seconds: an item that expired during the current second is left for
+        // the next one. Lookups check the exact deadline, so it is never visible meanwhile.
+        let mut f = Fixture::new();
+        f.insert(b"k", Expiry::At(ms(1_500)), ms(0));
+        assert_eq!(f.sweep(ms(1_700), usize::MAX), 0);
+        assert_eq!(f.shard.len(), 1);
+        assert_eq!(f.lookup(b"k", ms(1_700)), Lookup::Expired);
+        assert_eq!(f.shard.len(), 0);
+        assert_eq!(
+            f.sweep(ms(2_000), usize::MAX),
+            0,
+            "only its stale entry was left"
+        );
+        assert!(f.wheel().is_empty());
+    }
+
+    #[test]
+    fn a_flush_of_everything_also_clears_the_wheel() {
+        let mut f = Fixture::new();
+        f.insert(b"a", Expiry::At(ms(5_000)), ms(0));
+        f.insert(b"b", Expiry::Never, ms(0));
+        f.shard.flush(None, &f.memory);
+        assert!(f.wheel().is_empty());
+        assert_eq!((f.shard.len(), f.shard.bytes(), f.memory.used()), (0, 0, 0));
+        let index = f.insert(b"c", Expiry::At(ms(6_000)), ms(0));
+        assert_eq!(f.wheel(), [(6, vec![index])]);
+        assert_eq!(f.sweep(ms(6_000), usize::MAX), 1);
+    }
+}

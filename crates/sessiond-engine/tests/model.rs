@@ -199,7 +199,12 @@ struct CasBook {
 impl CasBook {
     fn bind(&mut self, slot: Slot, version: u64, cas: u64) -> Result<(), TestCaseError> {
         if let Some(&known) = self.cas_of_version.get(&version) {
-            prop_assert_eq!(known, cas, "CAS changed without a write (version {})", version);
+            prop_assert_eq!(
+                known,
+                cas,
+                "CAS changed without a write (version {})",
+                version
+            );
             return Ok(());
         }
         if let Some(&other) = self.version_of_cas.get(&cas) {
@@ -230,7 +235,12 @@ impl CasBook {
         }
         // The engine has not shown the current CAS yet, but it is newer than every CAS this
         // key had before (one shard's counter), never 0 and nowhere near u64::MAX.
-        if cas == 0 || self.by_slot.get(&slot).is_some_and(|seen| seen.contains(&cas)) {
+        if cas == 0
+            || self
+                .by_slot
+                .get(&slot)
+                .is_some_and(|seen| seen.contains(&cas))
+        {
             true
         } else {
             assert_eq!(cas, u64::MAX, "the generator only makes decidable picks");
@@ -280,13 +290,15 @@ impl Model {
 
     /// (items, key + value bytes, charged memory) of everything physically held.
     fn totals(&self) -> (u64, u64, u64) {
-        self.items.iter().fold((0, 0, 0), |(n, b, m), (&slot, item)| {
-            (
-                n + 1,
-                b + (KEYS[slot.1].len() + item.value.len()) as u64,
-                m + Self::charge_of(slot, item),
-            )
-        })
+        self.items
+            .iter()
+            .fold((0, 0, 0), |(n, b, m), (&slot, item)| {
+                (
+                    n + 1,
+                    b + (KEYS[slot.1].len() + item.value.len()) as u64,
+                    m + Self::charge_of(slot, item),
+                )
+            })
     }
 
     /// The memory check: growth past the limit is refused (and counted), shrinking never is.
@@ -396,9 +408,7 @@ impl Model {
             Command::RemoveSession(c) => {
                 (Outcome::RemoveSession(self.remove_session(c, now)), None)
             }
-            Command::ResetTimeout(c) => {
-                (Outcome::ResetTimeout(self.reset_timeout(c, now)), None)
-            }
+            Command::ResetTimeout(c) => (Outcome::ResetTimeout(self.reset_timeout(c, now)), None),
             Command::Flush(_) => unreachable!("flush is not keyed"),
         }
     }
@@ -503,10 +513,13 @@ impl Model {
             item.win_taken = true;
             let mut view = item.view(now);
             view.win = true;
-            if !self.fits(0, Self::charge_of(slot, &item)) {
-                return (Err(EngineError::OutOfMemory), None);
+            // Already expired: nothing is kept.
+            if !item.expired(now) {
+                if !self.fits(0, Self::charge_of(slot, &item)) {
+                    return (Err(EngineError::OutOfMemory), None);
+                }
+                self.items.insert(slot, item);
             }
-            self.items.insert(slot, item);
             return (Ok(GetOutcome::Hit(view)), Some(version));
         }
         let item = self.item(slot);
@@ -771,9 +784,10 @@ impl Model {
 /// Zeroes the CAS an outcome carries and hands it back separately.
 fn normalize(outcome: Outcome) -> (Outcome, Option<u64>) {
     match outcome {
-        Outcome::Store(Ok(StoreOutcome::Stored { cas })) => {
-            (Outcome::Store(Ok(StoreOutcome::Stored { cas: 0 })), Some(cas))
-        }
+        Outcome::Store(Ok(StoreOutcome::Stored { cas })) => (
+            Outcome::Store(Ok(StoreOutcome::Stored { cas: 0 })),
+            Some(cas),
+        ),
         Outcome::Get(Ok(GetOutcome::Hit(mut view))) => {
             let cas = view.cas;
             view.cas = 0;
@@ -1144,7 +1158,9 @@ impl Call {
 
     fn run(&self, engine: &Engine, now: u64) -> CallResult {
         match (self, self.command()) {
-            (Call::ExpireDue(budget), _) => CallResult::Removed(engine.expire_due(ts(now), *budget)),
+            (Call::ExpireDue(budget), _) => {
+                CallResult::Removed(engine.expire_due(ts(now), *budget))
+            }
             (_, Some(command)) => CallResult::Outcome(engine.execute(&command, ts(now))),
             (_, None) => unreachable!(),
         }
@@ -1190,7 +1206,9 @@ fn explaining_subsets(model: &Model, candidates: &[Slot], stats: &EngineStats) -
                     m += Model::charge_of(*slot, item);
                 }
             }
-            count - c == stats.curr_items && bytes - b == stats.bytes && memory - m == stats.memory_used
+            count - c == stats.curr_items
+                && bytes - b == stats.bytes
+                && memory - m == stats.memory_used
         })
         .collect()
 }
@@ -1215,12 +1233,11 @@ impl Harness {
 
     fn step(&mut self, step: &Step) -> Result<(), TestCaseError> {
         self.now += step.advance;
-        let live = self.model.items.values().filter(|i| !i.flushed && !i.expired(self.now)).count();
-        cov(&format!("live-{}-{}", if self.limit < 5000 { "small" } else { "big" }, live));
         self.model.flushes_come_due(self.now);
         match &step.op {
             Op::Flush { namespace, at } => {
-                let namespace = namespace.map(|i| NAMESPACES.get(i).copied().unwrap_or(NamespaceId(99)));
+                let namespace =
+                    namespace.map(|i| NAMESPACES.get(i).copied().unwrap_or(NamespaceId(99)));
                 let at = at.map(|offset| self.now.saturating_add_signed(offset));
                 self.flush(namespace, at)?;
             }
@@ -1238,7 +1255,13 @@ impl Harness {
 
     fn pick_cas(&self, pick: CasPick, slot: Slot, invalidate: bool) -> u64 {
         let seen = self.book.by_slot.get(&slot).map_or(&[][..], Vec::as_slice);
-        let nth = |list: &[u64], i: usize| if list.is_empty() { 0 } else { list[i % list.len()] };
+        let nth = |list: &[u64], i: usize| {
+            if list.is_empty() {
+                0
+            } else {
+                list[i % list.len()]
+            }
+        };
         match pick {
             CasPick::Current => self
                 .model
@@ -1380,9 +1403,9 @@ impl Harness {
                     cookie: cookie.map(|pick| self.pick_cookie(pick, *slot)),
                 }))
             }
-            Op::ResetTimeout { slot } => Call::Command(Command::ResetTimeout(ResetTimeout {
-                key: key(*slot),
-            })),
+            Op::ResetTimeout { slot } => {
+                Call::Command(Command::ResetTimeout(ResetTimeout { key: key(*slot) }))
+            }
             Op::Flush { .. } | Op::ExpireDue { .. } => unreachable!("not keyed"),
         }
     }
@@ -1401,7 +1424,7 @@ impl Harness {
             let mut all_held = self.model.clone();
             let a = none_held.apply(&command, now, &self.book).0;
             let b = all_held.apply(&command, now, &self.book).0;
-            if a != b { cov("AMBIG-write");
+            if a != b {
                 self.flush_everywhere()?;
             }
         }
@@ -1412,7 +1435,6 @@ impl Harness {
             unreachable!()
         };
         let (actual, cas) = normalize(outcome);
-        cov(&format!("{:?}", actual));
         prop_assert_eq!(&actual, &expected, "at {} ms: {:?}", now, command);
         if let (Some(cas), Some(version)) = (cas, version) {
             self.book.bind(slot, version, cas)?;
@@ -1451,13 +1473,16 @@ impl Harness {
                     }
                 }
             }
-            _ => { cov("AMBIG-flush"); self.flush_everywhere()? },
+            _ => self.flush_everywhere()?,
         }
-        cov("settle-flushed");
         Ok(())
     }
 
-    fn flush(&mut self, namespace: Option<NamespaceId>, at: Option<u64>) -> Result<(), TestCaseError> {
+    fn flush(
+        &mut self,
+        namespace: Option<NamespaceId>,
+        at: Option<u64>,
+    ) -> Result<(), TestCaseError> {
         let flush = Flush {
             namespace,
             at: at.map(ts),
@@ -1511,14 +1536,14 @@ impl Harness {
                 candidates,
                 must
             ),
-            [mask] => { cov(&format!("sweep-removed-{}-of-{}", mask.count_ones(), candidates.len()));
+            [mask] => {
                 for (bit, slot) in candidates.iter().enumerate() {
                     if mask & (1 << bit) != 0 {
                         self.model.remove_expired(*slot);
                     }
                 }
             }
-            _ => { cov("AMBIG-sweep");
+            _ => {
                 // Ambiguous: look the rest up, which removes them. Either way every candidate
                 // is counted as expired exactly once.
                 for &slot in &candidates {
@@ -1561,13 +1586,25 @@ impl Harness {
         });
         for (now, call, result) in &self.log {
             let replayed = call.run(&fork, *now);
-            prop_assert_eq!(&replayed, result, "replay diverged at {} ms: {:?}", now, call);
+            prop_assert_eq!(
+                &replayed,
+                result,
+                "replay diverged at {} ms: {:?}",
+                now,
+                call
+            );
         }
         for slot in all_slots() {
             let get = Command::Get(Get::new(key(slot)));
             let (expected, version) = self.model.clone().apply(&get, self.now, &self.book);
             let (actual, cas) = normalize(fork.execute(&get, ts(self.now)));
-            prop_assert_eq!(&actual, &expected, "visible state of {:?} at {}", slot, self.now);
+            prop_assert_eq!(
+                &actual,
+                &expected,
+                "visible state of {:?} at {}",
+                slot,
+                self.now
+            );
             if let (Some(cas), Some(version)) = (cas, version) {
                 self.book.bind(slot, version, cas)?;
             }
@@ -1592,13 +1629,17 @@ fn cases() -> u32 {
     std::env::var("MODEL_CASES")
         .ok()
         .and_then(|cases| cases.parse().ok())
-        .unwrap_or(384)
+        .unwrap_or(512)
 }
 
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: cases(),
         max_shrink_iters: 20_000,
+        // Failing seeds go to tests/model.proptest-regressions and are replayed first.
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
         ..ProptestConfig::default()
     })]
 
@@ -1613,15 +1654,4 @@ proptest! {
         }
         harness.finish()?;
     }
-}
-
-static COV: std::sync::Mutex<BTreeMap<String, u64>> = std::sync::Mutex::new(BTreeMap::new());
-fn cov(s: &str) {
-    let k: String = s.chars().take_while(|&c| c != ',' && c != '{' && !c.is_ascii_digit()).take(60).collect();
-    *COV.lock().unwrap().entry(k).or_default() += 1;
-}
-#[test]
-fn zz_print_cov() {
-    std::thread::sleep(Duration::from_secs(8));
-    for (k, v) in COV.lock().unwrap().iter() { eprintln!("{v:8} {k}"); }
 }

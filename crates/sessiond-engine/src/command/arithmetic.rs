@@ -175,6 +175,143 @@ fn parse_counter(value: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Engine, EngineConfig, Get, GetOutcome, Store, StoreMode, charge};
+
+    const NOW: Timestamp = Timestamp::from_secs(1_000);
+    const KEY: Key<'static> = Key {
+        namespace: crate::NamespaceId::DEFAULT,
+        name: b"n",
+    };
+
+    fn engine_with(value: &[u8], max_memory: u64) -> Engine {
+        let engine = Engine::new(EngineConfig { max_memory });
+        let store = Store::new(KEY, value, 9, Expiry::Never, StoreMode::Set);
+        engine.run(&store, NOW).unwrap();
+        engine
+    }
+
+    fn step(engine: &Engine, direction: Direction, delta: u64) -> ArithmeticOutcome {
+        engine
+            .run(&Arithmetic::new(KEY, direction, delta), NOW)
+            .unwrap()
+    }
+
+    fn value(engine: &Engine) -> Vec<u8> {
+        match engine.run(&crate::Get::new(KEY), NOW) {
+            Ok(GetOutcome::Hit(view)) => view.value.to_vec(),
+            other => panic!("expected a hit, got {other:?}"),
+        }
+    }
+
+    fn updated(outcome: ArithmeticOutcome) -> u64 {
+        match outcome {
+            ArithmeticOutcome::Updated { value, .. } => value,
+            other => panic!("expected Updated, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn increment_wraps_at_two_to_the_64_and_pads_the_shorter_result() {
+        let engine = engine_with(b"18446744073709551615", 1 << 20);
+        assert_eq!(updated(step(&engine, Direction::Increment, 2)), 1);
+        // memcached rewrites the 20 bytes in place: "1" and 19 spaces.
+        assert_eq!(value(&engine), format!("1{}", " ".repeat(19)).into_bytes());
+        assert_eq!(updated(step(&engine, Direction::Increment, 41)), 42);
+        assert_eq!(value(&engine).len(), 20);
+    }
+
+    #[test]
+    fn decrement_stops_at_zero() {
+        let engine = engine_with(b"5", 1 << 20);
+        assert_eq!(updated(step(&engine, Direction::Decrement, 10)), 0);
+        assert_eq!(value(&engine), b"0");
+        assert_eq!(updated(step(&engine, Direction::Decrement, u64::MAX)), 0);
+    }
+
+    #[test]
+    fn a_decrement_that_shortens_the_number_pads_with_spaces() {
+        let engine = engine_with(b"100", 1 << 20);
+        assert_eq!(updated(step(&engine, Direction::Decrement, 1)), 99);
+        assert_eq!(value(&engine), b"99 ");
+        // The padded value is still a number, and a longer result grows the value.
+        assert_eq!(updated(step(&engine, Direction::Increment, 1)), 100);
+        assert_eq!(value(&engine), b"100");
+        assert_eq!(updated(step(&engine, Direction::Increment, 900)), 1000);
+        assert_eq!(value(&engine), b"1000");
+        assert_eq!(engine.stats().memory_used, charge(1, 4));
+    }
+
+    #[test]
+    fn arithmetic_keeps_flags_and_changes_the_version() {
+        let engine = engine_with(b"1", 1 << 20);
+        let before = match engine.run(&Get::new(KEY), NOW) {
+            Ok(GetOutcome::Hit(view)) => view,
+            other => panic!("{other:?}"),
+        };
+        let ArithmeticOutcome::Updated { cas, .. } = step(&engine, Direction::Increment, 1) else {
+            panic!("expected Updated");
+        };
+        assert_ne!(cas, before.cas);
+        let stale = Arithmetic {
+            cas: Some(before.cas),
+            ..Arithmetic::new(KEY, Direction::Increment, 1)
+        };
+        assert_eq!(engine.run(&stale, NOW), Ok(ArithmeticOutcome::Exists));
+        match engine.run(&Get::new(KEY), NOW) {
+            Ok(GetOutcome::Hit(view)) => assert_eq!((view.flags, view.cas), (9, cas)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn non_numbers_are_refused_and_left_alone() {
+        for text in [
+            &b"-1"[..],
+            b"+5",
+            b"1a",
+            b"",
+            b" 1",
+            b"18446744073709551616",
+        ] {
+            let engine = engine_with(text, 1 << 20);
+            assert_eq!(
+                step(&engine, Direction::Increment, 1),
+                ArithmeticOutcome::NonNumeric
+            );
+            assert_eq!(value(&engine), text);
+        }
+    }
+
+    #[test]
+    fn growth_past_the_memory_limit_is_refused_and_the_counter_is_unchanged() {
+        let engine = engine_with(b"99", charge(1, 2));
+        let incr = Arithmetic::new(KEY, Direction::Increment, 1);
+        assert_eq!(engine.run(&incr, NOW), Err(EngineError::OutOfMemory));
+        assert_eq!(value(&engine), b"99");
+        // A result of the same length needs no more memory.
+        assert_eq!(updated(step(&engine, Direction::Decrement, 9)), 90);
+        assert_eq!(engine.stats().rejected_writes, 1);
+    }
+
+    #[test]
+    fn vivify_creates_the_counter_at_its_initial_value_without_the_delta() {
+        let engine = Engine::new(EngineConfig::default());
+        let vivify = Arithmetic {
+            vivify: Some(Vivify {
+                initial: 10,
+                expiry: Expiry::Never,
+            }),
+            ..Arithmetic::new(KEY, Direction::Increment, 5)
+        };
+        assert!(matches!(
+            engine.run(&vivify, NOW),
+            Ok(ArithmeticOutcome::Created { value: 10, .. })
+        ));
+        assert!(matches!(
+            engine.run(&vivify, NOW),
+            Ok(ArithmeticOutcome::Updated { value: 15, .. })
+        ));
+    }
 
     #[test]
     fn counters_parse_like_memcached() {

@@ -87,7 +87,10 @@ impl Apply for Get<'_> {
             item.bits.set(ItemBits::WIN_TAKEN, true);
             let mut view = item.view(now);
             view.win = true;
-            shard.insert(ctx.hash, self.key, item, ctx.memory)?;
+            // An expiry already past keeps nothing, as a store's or an arithmetic vivify's does.
+            if !item.is_expired(now) {
+                shard.insert(ctx.hash, self.key, item, ctx.memory)?;
+            }
             return Ok(GetOutcome::Hit(view));
         };
 
@@ -116,5 +119,75 @@ impl Apply for Get<'_> {
         }
         shard.schedule(index);
         Ok(GetOutcome::Hit(view))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{
+        Engine, EngineConfig, Expiry, Get, GetOutcome, Key, Store, StoreMode, Timestamp, charge,
+    };
+
+    const NOW: Timestamp = Timestamp::from_secs(1_000);
+
+    fn hit(outcome: Result<GetOutcome, crate::EngineError>) -> crate::ItemView {
+        match outcome {
+            Ok(GetOutcome::Hit(view)) => view,
+            other => panic!("expected a hit, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn vivify_creates_a_placeholder_and_hands_out_the_win_token_once() {
+        let engine = Engine::new(EngineConfig::default());
+        let key = Key::default_namespace(b"k");
+        let vivify = Get {
+            vivify: Some(Expiry::Sliding(Duration::from_secs(30))),
+            ..Get::new(key)
+        };
+        let first = hit(engine.run(&vivify, NOW));
+        assert!(first.win && first.win_taken && first.value.is_empty());
+        let second = hit(engine.run(&vivify, NOW));
+        assert!(!second.win && second.win_taken);
+        assert_eq!(first.cas, second.cas, "a read does not change the version");
+        assert_eq!(engine.stats().memory_used, charge(1, 0));
+    }
+
+    #[test]
+    fn vivify_with_an_expiry_already_past_stores_nothing() {
+        // As with a store or an arithmetic vivify: nothing invisible is kept, and so nothing is
+        // charged and nothing can be refused for memory.
+        let engine = Engine::new(EngineConfig { max_memory: 0 });
+        let key = Key::default_namespace(b"k");
+        let vivify = Get {
+            vivify: Some(Expiry::At(NOW)),
+            ..Get::new(key)
+        };
+        let view = hit(engine.run(&vivify, NOW));
+        assert!(view.win);
+        assert_eq!(view.ttl, Some(Duration::ZERO));
+        let stats = engine.stats();
+        assert_eq!(
+            (stats.curr_items, stats.memory_used, stats.rejected_writes),
+            (0, 0, 0)
+        );
+        assert_eq!(engine.run(&Get::new(key), NOW), Ok(GetOutcome::Miss));
+    }
+
+    #[test]
+    fn get_and_touch_replaces_the_expiry_and_reports_the_new_ttl() {
+        let engine = Engine::new(EngineConfig::default());
+        let key = Key::default_namespace(b"k");
+        let store = Store::new(key, b"v", 0, Expiry::Never, StoreMode::Set);
+        engine.run(&store, NOW).unwrap();
+        let touched = Get::and_touch(key, Expiry::At(Timestamp::from_secs(1_010)));
+        assert_eq!(
+            hit(engine.run(&touched, NOW)).ttl,
+            Some(Duration::from_secs(10))
+        );
+        let later = Timestamp::from_secs(1_010);
+        assert_eq!(engine.run(&Get::new(key), later), Ok(GetOutcome::Miss));
     }
 }

@@ -191,3 +191,257 @@ impl Apply for Store<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{
+        Engine, EngineConfig, EngineError, Expiry, Get, GetOutcome, ItemView, Key, ReadSession,
+        ReadSessionOutcome, Store, StoreMode, StoreOutcome, Timestamp, charge,
+    };
+
+    const T0: Timestamp = Timestamp::from_secs(1_000);
+    const KEY: Key<'static> = Key {
+        namespace: crate::NamespaceId::DEFAULT,
+        name: b"k",
+    };
+
+    fn secs(s: u64) -> Timestamp {
+        Timestamp::from_secs(s)
+    }
+
+    fn store(
+        engine: &Engine,
+        value: &[u8],
+        flags: u32,
+        expiry: Expiry,
+        mode: StoreMode,
+        now: Timestamp,
+    ) -> Result<StoreOutcome, EngineError> {
+        engine.run(&Store::new(KEY, value, flags, expiry, mode), now)
+    }
+
+    fn cas_of(outcome: Result<StoreOutcome, EngineError>) -> u64 {
+        match outcome {
+            Ok(StoreOutcome::Stored { cas }) => cas,
+            other => panic!("expected Stored, got {other:?}"),
+        }
+    }
+
+    fn get(engine: &Engine, now: Timestamp) -> Option<ItemView> {
+        match engine.run(&Get::new(KEY), now).unwrap() {
+            GetOutcome::Hit(view) => Some(view),
+            GetOutcome::Miss => None,
+        }
+    }
+
+    #[test]
+    fn append_and_prepend_keep_flags_and_absolute_expiry() {
+        let engine = Engine::new(EngineConfig::default());
+        let first = cas_of(store(
+            &engine,
+            b"mid",
+            42,
+            Expiry::At(secs(1_100)),
+            StoreMode::Set,
+            T0,
+        ));
+        let appended = cas_of(store(
+            &engine,
+            b">",
+            7,
+            Expiry::Never,
+            StoreMode::Append,
+            secs(1_010),
+        ));
+        let prepended = cas_of(store(
+            &engine,
+            b"<",
+            9,
+            Expiry::At(secs(1_001)),
+            StoreMode::Prepend,
+            secs(1_020),
+        ));
+        assert!(
+            first != appended && appended != prepended,
+            "every write is a new version"
+        );
+        let view = get(&engine, secs(1_050)).unwrap();
+        assert_eq!(&view.value[..], b"<mid>");
+        assert_eq!(view.flags, 42, "the appended bytes' flags are ignored");
+        assert_eq!(
+            view.ttl,
+            Some(Duration::from_secs(50)),
+            "the expiry is the original one"
+        );
+        assert_eq!(view.cas, prepended);
+        assert_eq!(get(&engine, secs(1_100)), None);
+    }
+
+    #[test]
+    fn append_keeps_a_sliding_expiry_sliding_and_renews_it() {
+        let engine = Engine::new(EngineConfig::default());
+        let sliding = Expiry::Sliding(Duration::from_secs(10));
+        store(&engine, b"a", 3, sliding, StoreMode::Set, T0).unwrap();
+        store(
+            &engine,
+            b"b",
+            0,
+            Expiry::Never,
+            StoreMode::Append,
+            secs(1_008),
+        )
+        .unwrap();
+        // Renewed at 1008, so alive at 1017 although more than 10 s passed since the set.
+        let view = get(&engine, secs(1_017)).unwrap();
+        assert_eq!((&view.value[..], view.flags), (&b"ab"[..], 3));
+        assert_eq!(view.ttl, Some(Duration::from_secs(10)));
+        assert_eq!(get(&engine, secs(1_027)), None);
+    }
+
+    #[test]
+    fn append_keeps_a_session_lock() {
+        let engine = Engine::new(EngineConfig::default());
+        store(&engine, b"a", 0, Expiry::Never, StoreMode::Set, T0).unwrap();
+        let read = ReadSession {
+            key: KEY,
+            exclusive: true,
+        };
+        assert!(matches!(
+            engine.run(&read, T0),
+            ReadSessionOutcome::Found { .. }
+        ));
+        store(&engine, b"b", 0, Expiry::Never, StoreMode::Append, T0).unwrap();
+        assert!(get(&engine, T0).unwrap().lock.is_some());
+    }
+
+    #[test]
+    fn append_and_prepend_of_a_missing_key_store_nothing() {
+        let engine = Engine::new(EngineConfig::default());
+        for mode in [StoreMode::Append, StoreMode::Prepend, StoreMode::Replace] {
+            assert_eq!(
+                store(&engine, b"x", 0, Expiry::Never, mode, T0),
+                Ok(StoreOutcome::NotStored)
+            );
+        }
+        assert_eq!(engine.stats().curr_items, 0);
+    }
+
+    #[test]
+    fn set_with_a_past_expiry_removes_the_existing_item() {
+        let engine = Engine::new(EngineConfig::default());
+        store(&engine, b"value", 0, Expiry::Never, StoreMode::Set, T0).unwrap();
+        for past in [Expiry::At(T0), Expiry::At(secs(1))] {
+            store(&engine, b"value", 0, Expiry::Never, StoreMode::Set, T0).unwrap();
+            let outcome = store(&engine, b"new", 0, past, StoreMode::Set, T0);
+            assert!(matches!(outcome, Ok(StoreOutcome::Stored { .. })));
+            assert_eq!(get(&engine, T0), None);
+            let stats = engine.stats();
+            assert_eq!(
+                (stats.curr_items, stats.memory_used, stats.bytes),
+                (0, 0, 0)
+            );
+        }
+        // Replace too; and on a missing key nothing is stored (but it still answers Stored).
+        store(&engine, b"value", 0, Expiry::Never, StoreMode::Set, T0).unwrap();
+        let outcome = store(&engine, b"new", 0, Expiry::At(T0), StoreMode::Replace, T0);
+        assert!(matches!(outcome, Ok(StoreOutcome::Stored { .. })));
+        assert_eq!(get(&engine, T0), None);
+        let outcome = store(&engine, b"new", 0, Expiry::At(T0), StoreMode::Add, T0);
+        assert!(matches!(outcome, Ok(StoreOutcome::Stored { .. })));
+        assert_eq!(engine.stats().curr_items, 0);
+    }
+
+    #[test]
+    fn compare_and_swap_with_the_read_version_succeeds_once() {
+        let engine = Engine::new(EngineConfig::default());
+        store(&engine, b"v1", 0, Expiry::Never, StoreMode::Set, T0).unwrap();
+        let read = get(&engine, T0).unwrap().cas;
+        let cas_store = |value: &'static [u8], cas: u64| {
+            let store = Store {
+                cas: Some(cas),
+                ..Store::new(KEY, value, 0, Expiry::Never, StoreMode::Set)
+            };
+            engine.run(&store, T0)
+        };
+        let written = cas_of(cas_store(b"v2", read));
+        assert_ne!(written, read);
+        assert_eq!(
+            cas_store(b"v3", read),
+            Ok(StoreOutcome::Exists),
+            "a stale version"
+        );
+        assert_eq!(&get(&engine, T0).unwrap().value[..], b"v2");
+        assert_eq!(
+            get(&engine, T0).unwrap().cas,
+            written,
+            "reads do not change the version"
+        );
+        let engine_stats = engine.stats().counters;
+        assert_eq!((engine_stats.cas_hits, engine_stats.cas_badval), (1, 1));
+    }
+
+    #[test]
+    fn a_refused_write_leaves_the_item_unchanged() {
+        let small = charge(1, 10);
+        let engine = Engine::new(EngineConfig { max_memory: small });
+        let sliding = Expiry::Sliding(Duration::from_secs(10));
+        let cas = cas_of(store(
+            &engine,
+            b"0123456789",
+            5,
+            sliding,
+            StoreMode::Set,
+            T0,
+        ));
+        let before = get(&engine, T0).unwrap();
+
+        let later = secs(1_005);
+        let bigger = store(
+            &engine,
+            b"0123456789a",
+            6,
+            Expiry::Never,
+            StoreMode::Set,
+            later,
+        );
+        assert_eq!(bigger, Err(EngineError::OutOfMemory));
+        let append = store(&engine, b"!", 6, Expiry::Never, StoreMode::Append, later);
+        assert_eq!(append, Err(EngineError::OutOfMemory));
+        let other = Store::new(
+            Key::default_namespace(b"o"),
+            b"",
+            0,
+            Expiry::Never,
+            StoreMode::Set,
+        );
+        assert_eq!(engine.run(&other, later), Err(EngineError::OutOfMemory));
+
+        // Same value, flags, version and expiry (still sliding by 10 s, not the refused
+        // `Never`), and the refused writes did not count as accesses.
+        let after = get(&engine, later).unwrap();
+        assert_eq!(
+            (&after.value, after.flags, after.cas),
+            (&before.value, 5, cas)
+        );
+        assert_eq!(after.ttl, Some(Duration::from_secs(10)));
+        assert_eq!(after.idle, Duration::from_secs(5));
+        let stats = engine.stats();
+        assert_eq!(
+            (stats.memory_used, stats.rejected_writes, stats.curr_items),
+            (small, 3, 1)
+        );
+
+        // Writes that do not grow the store still work when it is full.
+        cas_of(store(
+            &engine,
+            b"short",
+            0,
+            Expiry::Never,
+            StoreMode::Set,
+            later,
+        ));
+        assert_eq!(engine.stats().memory_used, charge(1, 5));
+    }
+}
