@@ -28,7 +28,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let piece = usize::from(piece).max(1);
     // Small limits, so the fuzzer reaches the too-large, too-long and out-of-memory paths.
-    let engine = Engine::new(EngineConfig { max_memory: 64 << 10 });
+    let engine = Engine::new(EngineConfig {
+        max_memory: 64 << 10,
+    });
     let limits = Limits {
         max_item_size: 1024,
         max_line_len: 256,

@@ -491,10 +491,18 @@ impl Model {
                     return (Err(EngineError::OutOfMemory), None);
                 }
                 // A new item, unlocked, that keeps the old cookie counter going.
-                let cookie = self.items[&slot].cookie;
+                let old = &self.items[&slot];
+                let (cookie, deadline, sliding, win_taken) =
+                    (old.cookie, old.deadline, old.sliding, old.win_taken);
                 let mut item = ModelItem::new(c.value.to_vec(), c.flags, c.expiry, version, now);
                 item.cookie = cookie;
-                item.stale = stale;
+                if stale {
+                    // An outdated-version store keeps the expiry and the win token's holder.
+                    item.stale = true;
+                    item.deadline = deadline;
+                    item.sliding = sliding;
+                    item.win_taken = win_taken;
+                }
                 self.items.insert(slot, item);
                 (stored, Some(version))
             }
@@ -511,6 +519,7 @@ impl Model {
             let version = self.new_version();
             let mut item = ModelItem::new(Vec::new(), 0, expiry, version, now);
             item.win_taken = true;
+            item.fetched = c.bump;
             let mut view = item.view(now);
             view.win = true;
             // Already expired: nothing is kept.
@@ -628,11 +637,18 @@ impl Model {
         if c.cas.is_some_and(|cas| !book.matches(item.version, cas)) {
             return (Ok(ArithmeticOutcome::Exists), None);
         }
-        // Decimal digits, possibly followed by the spaces an earlier shrink left.
-        let text = std::str::from_utf8(&item.value).unwrap_or("x");
-        let digits = text.trim_end_matches(' ');
+        // C's strtoull with memcached's checks: optional leading whitespace and sign, digits
+        // ending at whitespace or the end, no negative number but -0.
+        let text = String::from_utf8_lossy(&item.value);
+        let c_space = |c: char| " \t\n\x0b\x0c\r".contains(c);
+        let token = text.trim_start_matches(c_space).split(c_space).next();
+        let (negative, digits) = match token {
+            Some(t) if t.starts_with('-') => (true, &t[1..]),
+            Some(t) => (false, t.strip_prefix('+').unwrap_or(t)),
+            None => (false, ""),
+        };
         let current = match digits.parse::<u64>() {
-            Ok(n) if digits.bytes().all(|b| b.is_ascii_digit()) => n,
+            Ok(n) if digits.bytes().all(|b| b.is_ascii_digit()) && (!negative || n == 0) => n,
             _ => return (Ok(ArithmeticOutcome::NonNumeric), None),
         };
         let value = match c.direction {

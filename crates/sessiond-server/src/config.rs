@@ -118,7 +118,10 @@ impl Config {
             }
         };
         let item_size_given = overrides.max_item_size.is_some()
-            || file.memcache.as_ref().is_some_and(|m| m.max_item_size.is_some());
+            || file
+                .memcache
+                .as_ref()
+                .is_some_and(|m| m.max_item_size.is_some());
         let mut config = Config::default();
         file.apply(&mut config);
         overrides.apply(&mut config);
@@ -218,7 +221,10 @@ fn parse_message(text: &str, error: &toml::de::Error) -> String {
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
     let number = text[..line_start].matches('\n').count() + 1;
-    format!("line {number} ({}): {message}", text[line_start..line_end].trim())
+    format!(
+        "line {number} ({}): {message}",
+        text[line_start..line_end].trim()
+    )
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
@@ -279,7 +285,10 @@ mod tests {
     #[test]
     fn bad_values_name_the_setting() {
         let error = load_text("max_memory = \"lots\"\n", &Overrides::default()).unwrap_err();
-        assert!(error.to_string().contains("line 1 (max_memory = \"lots\")"), "{error}");
+        assert!(
+            error.to_string().contains("line 1 (max_memory = \"lots\")"),
+            "{error}"
+        );
         assert!(!error.to_string().contains('\n'), "{error}");
         let error = load_text("threads = 0\n", &Overrides::default()).unwrap_err();
         assert_eq!(error.to_string(), "threads: must be between 1 and 1024");

@@ -400,6 +400,10 @@ fn mg_vivify_recache_and_stale() {
     );
     pair.check(b"ms k 2\r\nab\r\nmg k R30 v T10\r\nmg k v\r\nmg k T10 R30\r\n");
     pair.check(
+        b"ms k 1 T100\r\nx\r\nmg k R30 T30 t\r\nmg k t\r\nms c 1 T100\r\n5\r\nma c R1 T30 t\r\n\
+          ma c t\r\nma c t T40\r\nma c t\r\n",
+    );
+    pair.check(
         b"ms m1 1\r\nx\r\nmd m1 I T30\r\nmg m1 v c t\r\nmg m1 v c t\r\nmd m1 I\r\nmg m1 v\r\n\
           md m1 q I\r\nmg m1 c v\r\n",
     );
@@ -499,6 +503,13 @@ fn meta_base64_keys_and_errors() {
 fn me_debug() {
     let pair = Pair::start();
     pair.check(b"ms mm 1\r\nx\r\nme mm\r\nmg mm v\r\nme mm\r\nme bW0 b\r\n");
+    // The slab class follows the item's size as memcached's default classes do.
+    for size in [0, 40, 64, 65, 500, 20_000, 450_000, 600_000] {
+        let mut request = format!("set a 5 100 {size}\r\n").into_bytes();
+        request.extend(std::iter::repeat_n(b'x', size));
+        request.extend_from_slice(b"\r\nme a\r\n");
+        pair.check(&request);
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -507,7 +518,6 @@ fn me_debug() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "engine: counters should be read like strtoull (leading spaces, a sign, text after a space)"]
 fn counters_read_like_strtoull() {
     let pair = Pair::start();
     pair.check(
@@ -517,8 +527,13 @@ fn counters_read_like_strtoull() {
 }
 
 #[test]
-#[ignore = "engine: a stale compare-and-swap store should keep the expiry and the taken token"]
 fn stale_store_keeps_expiry_and_token() {
     let pair = Pair::start();
     pair.check(b"ms k 1 T100\r\nx\r\nmd k I\r\nmg k v t\r\nms k 1 C1 I T5\r\ny\r\nmg k v t\r\n");
+}
+
+#[test]
+fn created_item_is_marked_fetched() {
+    let pair = Pair::start();
+    pair.check(b"mg nv N30\r\nme nv\r\nmg nv h\r\n");
 }

@@ -158,18 +158,34 @@ impl Apply for Arithmetic<'_> {
     }
 }
 
-/// Reads a counter the way memcached's `safe_strtoull` accepts it: decimal digits, optionally
-/// followed by the spaces an earlier in-place decrement left.
+/// Reads a counter the way memcached does, with C's `strtoull` and its checks on the result:
+/// leading whitespace and a `+` are skipped, the digits end at whitespace (such as the spaces an
+/// in-place decrement left, or the end of the value), and a negative number other than `-0` is
+/// refused.
 fn parse_counter(value: &[u8]) -> Option<u64> {
-    let end = value
+    let start = value
         .iter()
-        .rposition(|&byte| byte != b' ')
-        .map_or(0, |last| last + 1);
-    let digits = &value[..end];
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        .position(|&byte| !is_c_space(byte))
+        .unwrap_or(value.len());
+    let mut rest = &value[start..];
+    let negative = rest.first() == Some(&b'-');
+    if matches!(rest.first(), Some(b'+' | b'-')) {
+        rest = &rest[1..];
+    }
+    let digits = rest.iter().take_while(|byte| byte.is_ascii_digit()).count();
+    if digits == 0 || rest.get(digits).is_some_and(|&byte| !is_c_space(byte)) {
         return None;
     }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    let number: u64 = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    if negative && number != 0 {
+        return None;
+    }
+    Some(number)
+}
+
+/// C's `isspace`: unlike Rust's ASCII whitespace it includes the vertical tab.
+fn is_c_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
 }
 
 #[cfg(test)]
@@ -265,14 +281,7 @@ mod tests {
 
     #[test]
     fn non_numbers_are_refused_and_left_alone() {
-        for text in [
-            &b"-1"[..],
-            b"+5",
-            b"1a",
-            b"",
-            b" 1",
-            b"18446744073709551616",
-        ] {
+        for text in [&b"-1"[..], b"1a", b"", b"18446744073709551616"] {
             let engine = engine_with(text, 1 << 20);
             assert_eq!(
                 step(&engine, Direction::Increment, 1),
@@ -322,5 +331,10 @@ mod tests {
         assert_eq!(parse_counter(b""), None);
         assert_eq!(parse_counter(b"-1"), None);
         assert_eq!(parse_counter(b"1a"), None);
+        assert_eq!(parse_counter(b" 12"), Some(12));
+        assert_eq!(parse_counter(b"+12"), Some(12));
+        assert_eq!(parse_counter(b"12 34"), Some(12));
+        assert_eq!(parse_counter(b"-0"), Some(0));
+        assert_eq!(parse_counter(b"+"), None);
     }
 }

@@ -85,6 +85,7 @@ impl Apply for Get<'_> {
             let cas = shard.next_cas();
             let mut item = Item::new(Bytes::new(), 0, expiry, cas, now);
             item.bits.set(ItemBits::WIN_TAKEN, true);
+            item.bits.set(ItemBits::FETCHED, self.bump);
             let mut view = item.view(now);
             view.win = true;
             // An expiry already past keeps nothing, as a store's or an arithmetic vivify's does.

@@ -180,11 +180,20 @@ impl Apply for Store<'_> {
                 shard.counters.total_items += 1;
                 let cas = shard.next_cas();
                 let item = shard.item_mut(index);
-                let cookie = item.cookie;
+                let old = item.clone();
                 *item = Item::new(item.value.clone(), self.flags, self.expiry, cas, now);
                 // A replaced item is a new item, unlocked; its cookie counter stays monotonic.
-                item.cookie = cookie;
-                item.bits.set(ItemBits::STALE, stale);
+                item.cookie = old.cookie;
+                if stale {
+                    // A store with an outdated version (meta `I`) only refreshes the value: the
+                    // item keeps its expiry and whoever holds its win token keeps it, as in
+                    // memcached.
+                    item.bits.set(ItemBits::STALE, true);
+                    item.deadline = old.deadline;
+                    item.sliding = old.sliding;
+                    item.bits
+                        .set(ItemBits::WIN_TAKEN, old.bits.has(ItemBits::WIN_TAKEN));
+                }
                 shard.schedule(index);
                 Ok(StoreOutcome::Stored { cas })
             }

@@ -1,17 +1,28 @@
 //! The memcached text protocol, classic and meta commands, as memcached 1.6.18 speaks it.
 //!
-//! Replies are byte-for-byte memcached's, including its error strings and its quirks, checked
-//! against the real server by the transcript tests in `crates/sessiond/tests/memcache_text.rs`.
-//! The differences that remain are deliberate and listed where they arise; in short:
-//! - `VERSION` and `stats` report sessiond's own version and figures, and CAS values are the
-//!   engine's (unique per key as memcached's are, but not one global sequence).
+//! Replies are byte-for-byte memcached's, including its error strings and its quirks (numbers
+//! read by C's `strtol`, 23-token lines, `noreply` silencing errors too, quiet-mode rules,
+//! lenient base64), checked against the real server by the transcript tests in
+//! `crates/sessiond/tests/memcache_text.rs`. The differences that remain are deliberate:
+//! - `VERSION` and `stats` report sessiond's own version and figures; CAS values are the
+//!   engine's (unique per write as memcached's are, but not one global sequence). Groups of
+//!   `stats` about memcached's slab allocator are empty; `stats reset` resets nothing.
 //! - A value is too large when the value itself is over [`Limits::max_item_size`]; memcached
 //!   counts its item header and key too, so its limit bites slightly earlier.
 //! - memcached-internal admin commands (`slabs`, `lru`, `lru_crawler`, `watch`, `extstore`,
 //!   `cache_memlimit`) answer `ERROR`: sessiond has no slabs, LRU or log stream, and its memory
-//!   limit is the operator's setting, not a client's.
-//! - A get line has a bound ([`Limits::max_get_line_len`], [`Limits::max_keys_per_get`]);
+//!   limit is the operator's setting, not a client's. `verbosity` is accepted and ignored.
+//! - A get line has bounds ([`Limits::max_get_line_len`], [`Limits::max_keys_per_get`]);
 //!   memcached grows its buffer without one.
+//! - When a get names a key over the length limit, memcached also drops the replies to earlier
+//!   pipelined requests that it has not sent yet; sessiond drops only that get's values, since
+//!   a client whose replies vanish loses track of which reply answers which request.
+//! - A meta request with an opaque over 32 bytes is refused before it runs; memcached finds it
+//!   while writing the reply, after the command has run.
+//! - `flush_all` with a Unix time already past flushes nothing (memcached: only items stored
+//!   before that time, none when it is before the server started).
+//! - Timing only: memcached holds back its replies while it waits for a value's data or drops a
+//!   refused one; sessiond sends them with the next write.
 //!
 //! # Framing
 //! This module finds request lines (memcached accepts `\r\n` and a bare `\n`), keeps a storage
@@ -89,7 +100,7 @@ impl TextConnection {
                     return Flow::Continue;
                 }
             }
-            if input.is_empty() {
+            if input.is_empty() || output.len() >= crate::OUTPUT_HIGH_WATER {
                 return Flow::Continue;
             }
             if let Some(total) = self.pending {
@@ -98,7 +109,14 @@ impl TextConnection {
                 }
                 self.pending = None;
             }
-            let Some(found) = memchr::memchr(b'\n', &input[self.scanned..]) else {
+            // The input only grows between calls; should a caller have replaced it, search it
+            // all again.
+            let from = if self.scanned <= input.len() {
+                self.scanned
+            } else {
+                0
+            };
+            let Some(found) = memchr::memchr(b'\n', &input[from..]) else {
                 self.scanned = input.len();
                 let flow = unterminated(input, ctx.limits);
                 if flow == Flow::Close {
@@ -106,7 +124,7 @@ impl TextConnection {
                 }
                 return flow;
             };
-            let newline = self.scanned + found;
+            let newline = from + found;
             self.scanned = 0;
             let next = {
                 let request = Request::new(input, newline);

@@ -30,25 +30,24 @@ impl<'a> Tokens<'a> {
             rest: None,
         };
         let mut start = 0;
-        let mut at = 0;
-        while at < line.len() {
-            if line[at] == b' ' {
-                if start != at {
-                    tokens.items[tokens.len] = &line[start..at];
-                    tokens.len += 1;
-                    if tokens.len == MAX_TOKENS - 1 {
-                        // memcached skips exactly the one space after the last token it keeps.
-                        let rest = &line[at + 1..];
-                        tokens.rest = (!rest.is_empty()).then_some(rest);
-                        return tokens;
-                    }
-                }
-                start = at + 1;
+        for (at, &byte) in line.iter().enumerate() {
+            if byte != b' ' {
+                continue;
             }
-            at += 1;
+            if start != at {
+                tokens.items[tokens.len] = &line[start..at];
+                tokens.len += 1;
+                if tokens.len == MAX_TOKENS - 1 {
+                    // memcached skips exactly the one space after the last token it keeps.
+                    let rest = &line[at + 1..];
+                    tokens.rest = (!rest.is_empty()).then_some(rest);
+                    return tokens;
+                }
+            }
+            start = at + 1;
         }
-        if start != at {
-            tokens.items[tokens.len] = &line[start..at];
+        if start != line.len() {
+            tokens.items[tokens.len] = &line[start..];
             tokens.len += 1;
         }
         tokens

@@ -58,7 +58,8 @@ pub(crate) fn run(
         return request.done();
     }
     let key = Key::new(ctx.namespace, name);
-    // Only a plain set forgets the old value when the new one is refused, as memcached's does.
+    // Only a plain set forgets the old value when the new one is too large, as memcached's
+    // does: the client meant to replace it, and the old value must not be served as current.
     let forget_old = mode == StoreMode::Set && !with_cas;
     if len > ctx.limits.max_item_size {
         ProtocolCounters::bump(&ctx.counters.store_too_large);
@@ -96,10 +97,9 @@ pub(crate) fn run(
         Ok(StoreOutcome::Exists) => b"EXISTS",
         Ok(StoreOutcome::NotFound) => b"NOT_FOUND",
         Err(_) => {
+            // memcached drops the old value of a plain set here too; sessiond keeps it, as it
+            // keeps every live session at its memory limit.
             ProtocolCounters::bump(&ctx.counters.store_no_memory);
-            if forget_old {
-                ctx.engine.run(&Delete::new(key), ctx.now);
-            }
             OUT_OF_MEMORY_STORING
         }
     };

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use sessiond_engine::{Arithmetic, ArithmeticOutcome, Direction, Key, Touch, Vivify};
 
 use super::{
-    MAX_TOKENS, MetaFlags, MetaKey, OPAQUE_TOO_LONG, opaque_too_long, touch_comes_late,
+    MAX_TOKENS, MetaFlags, MetaKey, OPAQUE_TOO_LONG, TtlReport, opaque_too_long, touch_comes_late,
     write_opaque, write_opaque_and_key,
 };
 use crate::Context;
@@ -81,18 +81,19 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
                 let counter = Counter {
                     value,
                     cas,
-                    ttl: ttl_secs(ttl),
-                    created: false,
+                    ttl: TtlReport::Read {
+                        ttl: ttl_secs(ttl),
+                        late_touch: touch.filter(|_| touch_later),
+                    },
                 };
                 write_counter(out, flags, &parsed, &key, counter, ctx);
             }
         }
-        Ok(ArithmeticOutcome::Created { value, cas, ttl }) => {
+        Ok(ArithmeticOutcome::Created { value, cas, .. }) => {
             let counter = Counter {
                 value,
                 cas,
-                ttl: ttl_secs(ttl),
-                created: true,
+                ttl: TtlReport::Created,
             };
             write_counter(out, flags, &parsed, &key, counter, ctx);
         }
@@ -109,8 +110,7 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
 struct Counter {
     value: u64,
     cas: u64,
-    ttl: i64,
-    created: bool,
+    ttl: TtlReport,
 }
 
 /// `HD <flags>*` or `VA <len> <flags>*\r\n<number>`, then `\r\n`.
@@ -138,12 +138,7 @@ fn write_counter(
             }
             b't' => {
                 out.extend_from_slice(b" t");
-                let ttl = if counter.created {
-                    parsed.created_ttl_at(flags, index, ctx.now)
-                } else {
-                    counter.ttl
-                };
-                reply::signed(out, ttl);
+                reply::signed(out, counter.ttl.at(parsed, flags, index, ctx.now));
             }
             b'O' => write_opaque(out, flag),
             b'k' => key.write(out),

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use sessiond_engine::{Get, GetOutcome, ItemView, Key, Touch};
 
 use super::{
-    MAX_TOKENS, MetaFlags, MetaKey, OPAQUE_TOO_LONG, opaque_too_long, recache_below,
+    MAX_TOKENS, MetaFlags, MetaKey, OPAQUE_TOO_LONG, TtlReport, opaque_too_long, recache_below,
     touch_comes_late, write_opaque, write_opaque_and_key,
 };
 use crate::Context;
@@ -79,7 +79,15 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
     if let (true, false, Some(expiry)) = (touch_later, created, touch) {
         ctx.engine.run(&Touch { key: name, expiry }, now);
     }
-    write_hit(out, flags, &parsed, &key, &item, created, ctx);
+    let ttl = if created {
+        TtlReport::Created
+    } else {
+        TtlReport::Read {
+            ttl: ttl_secs(item.ttl),
+            late_touch: touch.filter(|_| touch_later),
+        }
+    };
+    write_hit(out, flags, &parsed, &key, &item, ttl, ctx);
     request.done()
 }
 
@@ -90,7 +98,7 @@ fn write_hit(
     parsed: &MetaFlags,
     key: &MetaKey<'_>,
     item: &ItemView,
-    created: bool,
+    ttl: TtlReport,
     ctx: &Context<'_>,
 ) {
     out.reserve(item.value.len() + 64);
@@ -108,12 +116,7 @@ fn write_hit(
             }
             b't' => {
                 out.extend_from_slice(b" t");
-                let ttl = if created {
-                    parsed.created_ttl_at(flags, index, ctx.now)
-                } else {
-                    ttl_secs(item.ttl)
-                };
-                reply::signed(out, ttl);
+                reply::signed(out, ttl.at(parsed, flags, index, ctx.now));
             }
             b'c' => {
                 out.extend_from_slice(b" c");

@@ -13,6 +13,12 @@
 //! `q` (quiet) suppresses a command's uninteresting reply, as memcached does: `EN` for `mg`,
 //! `HD` for `ms` and `md`, and a successful update for `ma`; errors always show. Replies are
 //! written to the output in order as they are made, so `mn` needs no flushing of its own.
+//!
+//! memcached applies flags in the order given, and so does what a reply shows: a `t` or `R`
+//! before `T` sees the time to live from before the touch (sessiond then reads first and
+//! touches after), and an item `N` creates has no expiration time until its `T` or `N` flag.
+//! One difference remains: the `t` of an item whose new expiration time is already past reads
+//! 0, where memcached prints its clock's unsigned underflow.
 
 pub(crate) mod arithmetic;
 pub(crate) mod debug;
@@ -174,10 +180,45 @@ impl MetaFlags {
 
     /// The `t` a created item reports at flag `index`: `-1` until a `T` or `N` gave it an
     /// expiration time (memcached writes return flags as it walks them).
-    pub(crate) fn created_ttl_at(&self, flags: &[&[u8]], index: usize, now: Timestamp) -> i64 {
+    fn created_ttl_at(&self, flags: &[&[u8]], index: usize, now: Timestamp) -> i64 {
         match self.created_exptime_before(flags, index) {
             Some(exptime) => expiry_ttl(expiry_from_exptime(i64::from(exptime), now), now),
             None => -1,
+        }
+    }
+}
+
+/// How a reply's `t` flags read, flag by flag.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum TtlReport {
+    /// The item existed: its time to live as the command read it, except after a `T` whose
+    /// touch was applied after the read (`late_touch`), where it is the touch's.
+    Read {
+        /// Seconds to live as read.
+        ttl: i64,
+        /// The touch applied after the read, if any.
+        late_touch: Option<Expiry>,
+    },
+    /// The command created the item.
+    Created,
+}
+
+impl TtlReport {
+    /// The `t` at flag `index`.
+    pub(crate) fn at(
+        self,
+        parsed: &MetaFlags,
+        flags: &[&[u8]],
+        index: usize,
+        now: Timestamp,
+    ) -> i64 {
+        match self {
+            TtlReport::Created => parsed.created_ttl_at(flags, index, now),
+            TtlReport::Read {
+                late_touch: Some(expiry),
+                ..
+            } if flags[..index].iter().any(|flag| flag[0] == b'T') => expiry_ttl(expiry, now),
+            TtlReport::Read { ttl, .. } => ttl,
         }
     }
 }

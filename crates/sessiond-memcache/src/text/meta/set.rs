@@ -95,7 +95,8 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
     let compare_and_swap = cas.is_some() && matches!(mode, StoreMode::Set | StoreMode::Replace);
     let store = Store {
         cas,
-        invalidate: parsed.invalidate && compare_and_swap,
+        // memcached reads a zero CAS as none given, which never counts as older.
+        invalidate: parsed.invalidate && compare_and_swap && cas != Some(0),
         ..Store::new(
             name,
             value,
@@ -112,8 +113,9 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
         Ok(StoreOutcome::NotFound) if !compare_and_swap => (b"NS", 0),
         Ok(StoreOutcome::NotFound) => (b"NF", 0),
         Err(_) => {
+            // memcached drops the old value here too; sessiond keeps it, as it keeps every live
+            // session at its memory limit.
             ProtocolCounters::bump(&ctx.counters.store_no_memory);
-            ctx.engine.run(&Delete::new(name), ctx.now);
             reply::line(out, OUT_OF_MEMORY_STORING);
             return done;
         }

@@ -54,6 +54,23 @@ fn mg_touch_ttl_and_access() {
 }
 
 #[test]
+fn a_late_touch_still_shows_in_a_later_t() {
+    let bench = Bench::new();
+    // `R` before `T` makes the touch wait for the read; a `t` after `T` still sees it.
+    assert_eq!(
+        send(&bench, b"ms k 1 T100\r\nx\r\nmg k R30 T30 t\r\nmg k t\r\n"),
+        "HD\r\nHD t30\r\nHD t30\r\n"
+    );
+    assert_eq!(
+        send(
+            &bench,
+            b"ms c 1 T100\r\n5\r\nma c R1 T30 t\r\nma c t\r\nma c t T40\r\nma c t\r\n"
+        ),
+        "HD\r\nHD t30\r\nHD t30\r\nHD t30\r\nHD t40\r\n"
+    );
+}
+
+#[test]
 fn mg_vivify_and_recache_tokens() {
     let bench = Bench::new();
     let first = send(&bench, b"mg nv N30 v t s f\r\n");
@@ -102,7 +119,8 @@ fn md_invalidate_then_stale_reads_and_cas_stores() {
             &bench,
             format!("ms k 1 C{old} I\r\ny\r\nmg k v\r\n").as_bytes()
         ),
-        "HD\r\nVA 1 X W\r\ny\r\n"
+        // The stale write keeps the win token with whoever took it, as memcached does.
+        "HD\r\nVA 1 Z X\r\ny\r\n"
     );
     let current = cas_of(&bench, "k");
     assert_eq!(
@@ -296,6 +314,15 @@ fn me_dumps_metadata() {
     assert_eq!(
         send(&bench, b"me bW0 b\r\n"),
         "CLIENT_ERROR bad command line format\r\n"
+    );
+}
+
+#[test]
+fn mn_answers_whatever_follows_it() {
+    let bench = Bench::new();
+    assert_eq!(
+        send(&bench, b"mn\r\nmn foo bar\r\nmn\n"),
+        "MN\r\n".repeat(3)
     );
 }
 
