@@ -268,6 +268,13 @@ impl Scene {
         self.after(case);
     }
 
+    /// [`Scene::compare`] for each case in turn.
+    fn compare_each(&mut self, cases: &[(&str, impl AsRef<[u8]>)], ends: Ends) {
+        for (case, request) in cases {
+            self.compare(case, request.as_ref(), ends);
+        }
+    }
+
     /// Final checks, SIGTERM, exit code 0.
     fn finish(mut self) {
         self.after("the last case");
@@ -335,9 +342,7 @@ fn malformed_command_lines_get_memcacheds_replies() {
         ("delete canary with garbage", format!("delete {c} soon\r\n")),
         ("delete canary with a time", format!("delete {c} 5\r\n")),
     ];
-    for (case, request) in &cases {
-        scene.compare(case, request.as_bytes(), Ends::Terminator { text: true });
-    }
+    scene.compare_each(&cases, Ends::Terminator { text: true });
     let all: String = cases.iter().map(|(_, request)| request.as_str()).collect();
     scene.compare(
         "all malformed lines pipelined in one write",
@@ -391,9 +396,7 @@ fn bad_data_chunks_get_memcacheds_replies() {
             format!("prepend {c} 0 0 3\r\nab\n\n\r\n"),
         ),
     ];
-    for (case, request) in &cases {
-        scene.compare(case, request.as_bytes(), Ends::Terminator { text: true });
-    }
+    scene.compare_each(&cases, Ends::Terminator { text: true });
     scene.finish();
 }
 
@@ -431,33 +434,70 @@ fn stream_huge(
     peak.saturating_sub(baseline)
 }
 
+/// A 100 MB request streamed to both servers, as [`Scene::stream_huge_to_both`] leaves it.
+struct HugeExchange {
+    /// sessiond's connection, still open.
+    ours: TcpStream,
+    /// The growth of sessiond's resident memory while the request streamed.
+    growth: u64,
+    /// sessiond's replies to the request and the probe.
+    reply: Vec<u8>,
+    /// memcached's.
+    expected: Vec<u8>,
+}
+
+impl Scene {
+    /// Streams `head`, a 100 MB body and `tail` to sessiond (the bystander working meanwhile),
+    /// then to memcached, each on a connection of its own, and sends `probe` after them.
+    fn stream_huge_to_both(
+        &mut self,
+        head: &[u8],
+        tail: &[u8],
+        probe: &[u8],
+        text: bool,
+    ) -> HugeExchange {
+        let mut ours = connect(self.addr());
+        let growth = stream_huge(
+            &mut ours,
+            self.server.pid(),
+            head,
+            HUNDRED_MB,
+            tail,
+            Some(&mut self.bystander),
+        );
+        let reply = exchange_on(&mut ours, probe, text);
+
+        let mut theirs = connect(self.memcached.addr());
+        stream_huge(
+            &mut theirs,
+            self.memcached.pid(),
+            head,
+            HUNDRED_MB,
+            tail,
+            None,
+        );
+        let expected = exchange_on(&mut theirs, probe, text);
+        HugeExchange {
+            ours,
+            growth,
+            reply,
+            expected,
+        }
+    }
+}
+
 #[test]
 fn a_100_mb_text_value_is_refused_and_swallowed_without_buffering() {
     let mut scene = Scene::start(&[], "big-text");
     let key = "hostile:big";
     let head = format!("set {key} 0 0 {HUNDRED_MB}\r\n").into_bytes();
-
-    let mut ours = connect(scene.addr());
-    let growth = stream_huge(
-        &mut ours,
-        scene.server.pid(),
-        &head,
-        HUNDRED_MB,
-        b"\r\n",
-        Some(&mut scene.bystander),
-    );
-    let reply = exchange_on(&mut ours, format!("get {key}\r\n").as_bytes(), true);
-
-    let mut theirs = connect(scene.memcached.addr());
-    stream_huge(
-        &mut theirs,
-        scene.memcached.pid(),
-        &head,
-        HUNDRED_MB,
-        b"\r\n",
-        None,
-    );
-    let expected = exchange_on(&mut theirs, format!("get {key}\r\n").as_bytes(), true);
+    let probe = format!("get {key}\r\n").into_bytes();
+    let HugeExchange {
+        mut ours,
+        growth,
+        reply,
+        expected,
+    } = scene.stream_huge_to_both(&head, b"\r\n", &probe, true);
 
     assert_eq!(
         escape(&reply),
@@ -490,28 +530,12 @@ fn a_100_mb_binary_set_body_is_refused_with_e2big_and_swallowed() {
     let body_len = u32::try_from(extras.len() + key.len() + HUNDRED_MB).unwrap();
     let head = binary_request(SET, key, &extras, &[], 0x1234, Some(body_len));
     let probe = binary_request(GET, key, &[], &[], 0x5678, None);
-
-    let mut ours = connect(scene.addr());
-    let growth = stream_huge(
-        &mut ours,
-        scene.server.pid(),
-        &head,
-        HUNDRED_MB,
-        &[],
-        Some(&mut scene.bystander),
-    );
-    let reply = exchange_on(&mut ours, &probe, false);
-
-    let mut theirs = connect(scene.memcached.addr());
-    stream_huge(
-        &mut theirs,
-        scene.memcached.pid(),
-        &head,
-        HUNDRED_MB,
-        &[],
-        None,
-    );
-    let expected = exchange_on(&mut theirs, &probe, false);
+    let HugeExchange {
+        ours,
+        growth,
+        reply,
+        expected,
+    } = scene.stream_huge_to_both(&head, &[], &probe, false);
 
     let responses = parse_binary_responses(&reply);
     assert_eq!(responses.len(), 2, "{responses:?}");
@@ -603,9 +627,7 @@ fn keys_of_251_bytes_are_refused() {
             format!("set {longest} 0 0 1\r\nx\r\nget {longest}\r\n"),
         ),
     ];
-    for (case, request) in &text_cases {
-        scene.compare(case, request.as_bytes(), Ends::Terminator { text: true });
-    }
+    scene.compare_each(&text_cases, Ends::Terminator { text: true });
 
     let key = long.as_bytes();
     let binary_cases: Vec<(&str, Vec<u8>)> = vec![
@@ -628,9 +650,7 @@ fn keys_of_251_bytes_are_refused() {
             .concat(),
         ),
     ];
-    for (case, request) in &binary_cases {
-        scene.compare(case, request, Ends::Close);
-    }
+    scene.compare_each(&binary_cases, Ends::Close);
     let request = [
         binary_request(SET, longest.as_bytes(), &[0; 8], b"y", 7, None),
         binary_request(GETK, longest.as_bytes(), &[], &[], 8, None),
@@ -706,9 +726,7 @@ fn binary_frames_with_a_wrong_magic_close_the_connection() {
             .concat(),
         ),
     ];
-    for (case, request) in &cases {
-        scene.compare(case, request, Ends::Close);
-    }
+    scene.compare_each(&cases, Ends::Close);
     scene.finish();
 }
 
@@ -738,9 +756,7 @@ fn binary_headers_with_a_body_shorter_than_key_and_extras_are_refused() {
             .concat(),
         ),
     ];
-    for (case, request) in &cases {
-        scene.compare(case, request, Ends::Close);
-    }
+    scene.compare_each(&cases, Ends::Close);
     // A get whose body is longer than its key is no better.
     scene.compare(
         "get with a 4 GiB body",

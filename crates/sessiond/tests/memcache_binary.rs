@@ -258,29 +258,28 @@ impl Pair {
 
     /// As `same`, with the request built for each server (to use its own CAS values).
     fn same_built(&self, name: &str, build: impl Fn(SocketAddr) -> Vec<u8>) -> Vec<Reply> {
-        let [(_, ours), (_, theirs)] = self.addrs();
-        let got = exchange(ours, &build(ours), false);
-        let want = exchange(theirs, &build(theirs), false);
-        compare(name, &got, &want);
-        parse(&got).0
+        parse(&self.same_bytes(name, |addr| exchange(addr, &build(addr), false))).0
     }
 
     /// Sends `request` to both and reads until each closes the connection.
     fn same_until_close(&self, name: &str, request: &[u8]) -> Vec<Reply> {
-        let [(_, ours), (_, theirs)] = self.addrs();
-        let got = exchange_until_close(ours, request);
-        let want = exchange_until_close(theirs, request);
-        compare(name, &got, &want);
-        parse(&got).0
+        parse(&self.same_bytes(name, |addr| exchange_until_close(addr, request))).0
     }
 
     /// Sends `request` in writes of `piece` bytes, pausing between them so each arrives on its
     /// own, then the terminator; compares the replies.
     fn same_in_pieces(&self, name: &str, request: &[u8], piece: usize) {
+        self.same_bytes(name, |addr| exchange_in_pieces(addr, request, piece));
+    }
+
+    /// Runs `exchange` against sessiond, then memcached, and asserts the replies are equal;
+    /// returns sessiond's bytes.
+    fn same_bytes(&self, name: &str, exchange: impl Fn(SocketAddr) -> Vec<u8>) -> Vec<u8> {
         let [(_, ours), (_, theirs)] = self.addrs();
-        let got = exchange_in_pieces(ours, request, piece);
-        let want = exchange_in_pieces(theirs, request, piece);
+        let got = exchange(ours);
+        let want = exchange(theirs);
         compare(name, &got, &want);
+        got
     }
 }
 
@@ -347,6 +346,17 @@ fn php_memcached_session_handler() {
     let data1 = b"x|i:1;user|s:5:\"alice\";";
     let data2 = b"x|i:2;user|s:5:\"alice\";held|i:1;";
     let add_lock = |opaque| store(ADD, lock, 0, 30, b"1", opaque);
+    // A request after the first: lock, read, `step` (write, touch or destroy), unlock, quit.
+    let locked_request = |step: Vec<u8>| {
+        [
+            add_lock(1),
+            keyed(GETK, sid, 2),
+            step,
+            keyed(DELETE, lock, 4),
+            bare(QUIT, 5),
+        ]
+        .concat()
+    };
 
     // New session: create it, lock, read, write, unlock, quit.
     let replies = pair.same_until_close(
@@ -364,17 +374,7 @@ fn php_memcached_session_handler() {
     assert!(replies.iter().all(|r| r.status == 0), "{replies:?}");
 
     // Read-only request with lazy write: TOUCH instead of SET.
-    let replies = pair.same_until_close(
-        "read",
-        &[
-            add_lock(1),
-            keyed(GETK, sid, 2),
-            touch(TOUCH, sid, 1440, 3),
-            keyed(DELETE, lock, 4),
-            bare(QUIT, 5),
-        ]
-        .concat(),
-    );
+    let replies = pair.same_until_close("read", &locked_request(touch(TOUCH, sid, 1440, 3)));
     assert_eq!(replies[1].value, data1);
 
     // Lock contention: one request holds the lock while another retries ADD.
@@ -394,39 +394,15 @@ fn php_memcached_session_handler() {
     );
     let replies = pair.same_until_close(
         "acquire after release",
-        &[
-            add_lock(1),
-            keyed(GETK, sid, 2),
-            touch(TOUCH, sid, 1440, 3),
-            keyed(DELETE, lock, 4),
-            bare(QUIT, 5),
-        ]
-        .concat(),
+        &locked_request(touch(TOUCH, sid, 1440, 3)),
     );
     assert_eq!(replies[1].value, data2);
 
     // Regenerate and destroy: delete the session and its lock; the next read misses.
-    pair.same_until_close(
-        "destroy",
-        &[
-            add_lock(1),
-            keyed(GETK, sid, 2),
-            keyed(DELETE, sid, 3),
-            keyed(DELETE, lock, 4),
-            bare(QUIT, 5),
-        ]
-        .concat(),
-    );
+    pair.same_until_close("destroy", &locked_request(keyed(DELETE, sid, 3)));
     let replies = pair.same_until_close(
         "read destroyed",
-        &[
-            add_lock(1),
-            keyed(GETK, sid, 2),
-            store(SET, sid, 0, 1440, b"", 3),
-            keyed(DELETE, lock, 4),
-            bare(QUIT, 5),
-        ]
-        .concat(),
+        &locked_request(store(SET, sid, 0, 1440, b"", 3)),
     );
     assert_eq!(replies[1].status, 1);
 

@@ -491,14 +491,18 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
 ///
 /// Panics, showing what was received, if the connection closes or times out first.
 pub fn exchange(addr: SocketAddr, request: &[u8], text: bool) -> Vec<u8> {
-    let mut stream = connect(addr);
+    exchange_with(&mut connect(addr), addr, request, text)
+}
+
+/// [`exchange`] and [`exchange_on`] on `stream`, connected to `addr`.
+fn exchange_with(stream: &mut TcpStream, addr: SocketAddr, request: &[u8], text: bool) -> Vec<u8> {
     let mut out = request.to_vec();
     if text {
         out.extend_from_slice(TEXT_TERMINATOR);
     } else {
         out.extend_from_slice(&binary_terminator());
     }
-    write_all_or_panic(&mut stream, addr, &out);
+    write_all_or_panic(stream, addr, &out);
 
     let mut received = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
@@ -568,21 +572,13 @@ fn binary_reply_end(received: &[u8]) -> Option<usize> {
 pub fn exchange_until_close(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
     let mut stream = connect(addr);
     write_all_or_panic(&mut stream, addr, request);
-    let mut received = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        match stream.read(&mut chunk) {
-            Ok(0) => return received,
-            Ok(n) => received.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return received,
-            Err(e) => panic!(
-                "{addr} did not close the connection ({e}); received {} bytes: {}",
-                received.len(),
-                escape(&received)
-            ),
-        }
-    }
+    try_read_until_close(&mut stream).unwrap_or_else(|(e, received)| {
+        panic!(
+            "{addr} did not close the connection ({e}); received {} bytes: {}",
+            received.len(),
+            escape(&received)
+        )
+    })
 }
 
 fn write_all_or_panic(stream: &mut TcpStream, addr: SocketAddr, bytes: &[u8]) {
@@ -656,40 +652,7 @@ pub fn rss_bytes(pid: u32) -> u64 {
 /// `request` and the terminator and returns what came before the terminator's reply.
 pub fn exchange_on(stream: &mut TcpStream, request: &[u8], text: bool) -> Vec<u8> {
     let addr = stream.peer_addr().expect("peer_addr");
-    let mut out = request.to_vec();
-    if text {
-        out.extend_from_slice(TEXT_TERMINATOR);
-    } else {
-        out.extend_from_slice(&binary_terminator());
-    }
-    write_all_or_panic(stream, addr, &out);
-    let mut received = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        let end = if text {
-            text_reply_end(&received)
-        } else {
-            binary_reply_end(&received)
-        };
-        if let Some(end) = end {
-            received.truncate(end);
-            return received;
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) => panic!(
-                "{addr} closed the connection before answering the terminator; received {} bytes: {}",
-                received.len(),
-                escape(&received)
-            ),
-            Ok(n) => received.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => panic!(
-                "reading from {addr} while waiting for the terminator: {e}; received {} bytes: {}",
-                received.len(),
-                escape(&received)
-            ),
-        }
-    }
+    exchange_with(stream, addr, request, text)
 }
 
 /// Reads from an open connection until the peer closes it (a reset counts as a close) and

@@ -10,47 +10,34 @@ use bytes::BytesMut;
 use sessiond_engine::{Arithmetic, ArithmeticOutcome, Direction, Key, Touch, Vivify};
 
 use super::{
-    MAX_TOKENS, MetaFlags, MetaKey, OPAQUE_TOO_LONG, TtlReport, opaque_too_long, touch_comes_late,
-    write_opaque, write_opaque_and_key,
+    INVALID_OR_DUPLICATE_FLAG, MetaFlags, MetaKey, OPAQUE_TOO_LONG, Syntax, TtlReport,
+    opaque_too_long, refuse, touch_comes_late, write_opaque, write_opaque_and_key,
 };
 use crate::Context;
 use crate::exptime::{expiry_from_exptime, ttl_secs};
-use crate::text::reply::{self, BAD_FORMAT, ERROR, NON_NUMERIC, OUT_OF_MEMORY};
+use crate::text::reply::{self, NON_NUMERIC, OUT_OF_MEMORY};
 use crate::text::{Next, Request};
+
+/// `ma`'s line: its flags follow the key, and memcached gives one message for every flag error.
+const SYNTAX: Syntax = Syntax {
+    flags_at: 2,
+    too_many_tokens: b"CLIENT_ERROR options flags too long",
+    flag_error: Some(INVALID_OR_DUPLICATE_FLAG),
+};
 
 /// Handles `ma`.
 pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) -> Next {
-    let tokens = &request.tokens;
-    if tokens.count() < 3 {
-        reply::line(out, ERROR);
-        return request.done();
-    }
-    let raw_key = tokens.get(1);
-    if raw_key.len() > ctx.limits.max_key_len {
-        reply::line(out, BAD_FORMAT);
-        return request.done();
-    }
-    if tokens.count() > MAX_TOKENS {
-        reply::line(out, b"CLIENT_ERROR options flags too long");
-        return request.done();
-    }
-    let flags = &tokens.as_slice()[2..];
-    // memcached gives one message for every flag error of `ma`.
-    let Ok((parsed, key)) = MetaFlags::parse(raw_key, flags) else {
-        reply::line(out, b"CLIENT_ERROR invalid or duplicate flag");
-        return request.done();
+    let (flags, parsed, key) = match SYNTAX.read(request, ctx) {
+        Ok(line) => line,
+        Err(message) => return refuse(request, out, message),
     };
     let direction = match parsed.mode {
         None | Some(b'I' | b'+') => Direction::Increment,
         Some(b'D' | b'-') => Direction::Decrement,
-        Some(_) => {
-            reply::line(out, b"CLIENT_ERROR invalid mode for ma M token");
-            return request.done();
-        }
+        Some(_) => return refuse(request, out, b"CLIENT_ERROR invalid mode for ma M token"),
     };
     if opaque_too_long(flags) {
-        reply::line(out, OPAQUE_TOO_LONG);
-        return request.done();
+        return refuse(request, out, OPAQUE_TOO_LONG);
     }
 
     let now = ctx.now;

@@ -7,37 +7,30 @@
 use bytes::BytesMut;
 use sessiond_engine::{Delete, DeleteMode, DeleteOutcome, Key};
 
-use super::{MAX_TOKENS, MetaFlags, OPAQUE_TOO_LONG, opaque_too_long, write_opaque_and_key};
+use super::{
+    INVALID_OR_DUPLICATE_FLAG, OPAQUE_TOO_LONG, Syntax, opaque_too_long, refuse,
+    write_opaque_and_key,
+};
 use crate::Context;
 use crate::exptime::expiry_from_exptime;
-use crate::text::reply::{self, BAD_FORMAT, ERROR};
+
 use crate::text::{Next, Request};
+
+/// `md`'s line: its flags follow the key, and memcached gives one message for every flag error.
+const SYNTAX: Syntax = Syntax {
+    flags_at: 2,
+    too_many_tokens: b"CLIENT_ERROR options flags too long",
+    flag_error: Some(INVALID_OR_DUPLICATE_FLAG),
+};
 
 /// Handles `md`.
 pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) -> Next {
-    let tokens = &request.tokens;
-    if tokens.count() < 3 {
-        reply::line(out, ERROR);
-        return request.done();
-    }
-    let raw_key = tokens.get(1);
-    if raw_key.len() > ctx.limits.max_key_len {
-        reply::line(out, BAD_FORMAT);
-        return request.done();
-    }
-    if tokens.count() > MAX_TOKENS {
-        reply::line(out, b"CLIENT_ERROR options flags too long");
-        return request.done();
-    }
-    let flags = &tokens.as_slice()[2..];
-    // memcached gives one message for every flag error of `md`.
-    let Ok((parsed, key)) = MetaFlags::parse(raw_key, flags) else {
-        reply::line(out, b"CLIENT_ERROR invalid or duplicate flag");
-        return request.done();
+    let (flags, parsed, key) = match SYNTAX.read(request, ctx) {
+        Ok(line) => line,
+        Err(message) => return refuse(request, out, message),
     };
     if opaque_too_long(flags) {
-        reply::line(out, OPAQUE_TOO_LONG);
-        return request.done();
+        return refuse(request, out, OPAQUE_TOO_LONG);
     }
     let mode = if parsed.invalidate {
         DeleteMode::Invalidate {

@@ -10,41 +10,29 @@ use bytes::BytesMut;
 use sessiond_engine::{Get, GetOutcome, ItemView, Key, Touch};
 
 use super::{
-    MAX_TOKENS, MetaFlags, MetaKey, OPAQUE_TOO_LONG, TtlReport, opaque_too_long, recache_below,
+    MetaFlags, MetaKey, OPAQUE_TOO_LONG, Syntax, TtlReport, opaque_too_long, recache_below, refuse,
     touch_comes_late, write_opaque, write_opaque_and_key,
 };
 use crate::Context;
 use crate::exptime::{expiry_from_exptime, ttl_secs};
-use crate::text::reply::{self, BAD_FORMAT, ERROR};
+use crate::text::reply;
 use crate::text::{Next, Request};
+
+/// `mg`'s line: its flags follow the key, and it gives the flag parser's messages.
+const SYNTAX: Syntax = Syntax {
+    flags_at: 2,
+    too_many_tokens: b"CLIENT_ERROR options flags are too long",
+    flag_error: None,
+};
 
 /// Handles `mg`.
 pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) -> Next {
-    let tokens = &request.tokens;
-    if tokens.count() < 3 {
-        reply::line(out, ERROR);
-        return request.done();
-    }
-    let raw_key = tokens.get(1);
-    if raw_key.len() > ctx.limits.max_key_len {
-        reply::line(out, BAD_FORMAT);
-        return request.done();
-    }
-    if tokens.count() > MAX_TOKENS {
-        reply::line(out, b"CLIENT_ERROR options flags are too long");
-        return request.done();
-    }
-    let flags = &tokens.as_slice()[2..];
-    let (parsed, key) = match MetaFlags::parse(raw_key, flags) {
-        Ok(parsed) => parsed,
-        Err(message) => {
-            reply::line(out, message);
-            return request.done();
-        }
+    let (flags, parsed, key) = match SYNTAX.read(request, ctx) {
+        Ok(line) => line,
+        Err(message) => return refuse(request, out, message),
     };
     if opaque_too_long(flags) {
-        reply::line(out, OPAQUE_TOO_LONG);
-        return request.done();
+        return refuse(request, out, OPAQUE_TOO_LONG);
     }
 
     let now = ctx.now;

@@ -34,7 +34,9 @@ use sessiond_engine::{Expiry, Timestamp};
 
 use super::base64;
 use super::parse::{safe_strtol, safe_strtoul, safe_strtoull};
-use super::reply::BAD_FORMAT;
+use super::reply::{self, BAD_FORMAT, ERROR};
+use super::{Next, Request};
+use crate::Context;
 use crate::exptime::{expiry_from_exptime, ttl_secs};
 
 /// memcached refuses a meta command with more tokens than this (command, key and flags, plus
@@ -49,6 +51,76 @@ const BAD_TOKEN: &[u8] = b"CLIENT_ERROR bad token in command line format";
 
 /// An opaque over [`MAX_OPAQUE_LEN`].
 pub(crate) const OPAQUE_TOO_LONG: &[u8] = b"CLIENT_ERROR opaque token too long";
+
+/// The one message `ma` and `md` give for every flag error.
+pub(crate) const INVALID_OR_DUPLICATE_FLAG: &[u8] = b"CLIENT_ERROR invalid or duplicate flag";
+
+/// A meta command's flag tokens.
+pub(crate) type Flags<'a> = &'a [&'a [u8]];
+
+/// How a meta command's line reads up to its flags, and the messages memcached gives for that
+/// command's refusals of the line, which differ from command to command.
+pub(crate) struct Syntax {
+    /// The index of the first flag: after the command and the key, and `ms`'s data length.
+    pub(crate) flags_at: usize,
+    /// The reply to a line of more than [`MAX_TOKENS`] tokens.
+    pub(crate) too_many_tokens: &'static [u8],
+    /// The one reply the command gives to every flag error, if it does not give the parser's.
+    pub(crate) flag_error: Option<&'static [u8]>,
+}
+
+impl Syntax {
+    /// The raw key and the flags of `request`'s line, or memcached's reply to a line it refuses
+    /// before reading any flag, in memcached's order: `ERROR` without a key; a bad format for a
+    /// key over the limit or a line that ends before its flags' place (`ms` without its data
+    /// length); then [`Syntax::too_many_tokens`].
+    pub(crate) fn split<'a>(
+        &self,
+        request: &'a Request<'_>,
+        ctx: &Context<'_>,
+    ) -> Result<(&'a [u8], Flags<'a>), &'static [u8]> {
+        let tokens = &request.tokens;
+        if tokens.count() < 3 {
+            return Err(ERROR);
+        }
+        let raw_key = tokens.get(1);
+        if raw_key.len() > ctx.limits.max_key_len || tokens.count() <= self.flags_at {
+            return Err(BAD_FORMAT);
+        }
+        if tokens.count() > MAX_TOKENS {
+            return Err(self.too_many_tokens);
+        }
+        Ok((raw_key, &tokens.as_slice()[self.flags_at..]))
+    }
+
+    /// Reads `flags` for the key `raw_key` with [`MetaFlags::parse`], giving the command's own
+    /// message for a flag error if it has one.
+    pub(crate) fn parse<'a>(
+        &self,
+        raw_key: &'a [u8],
+        flags: &[&[u8]],
+    ) -> Result<(MetaFlags, MetaKey<'a>), &'static [u8]> {
+        MetaFlags::parse(raw_key, flags).map_err(|message| self.flag_error.unwrap_or(message))
+    }
+
+    /// [`Syntax::split`] then [`Syntax::parse`], for the commands with nothing in between:
+    /// the flags, what they say, and the key.
+    pub(crate) fn read<'a>(
+        &self,
+        request: &'a Request<'_>,
+        ctx: &Context<'_>,
+    ) -> Result<(Flags<'a>, MetaFlags, MetaKey<'a>), &'static [u8]> {
+        let (raw_key, flags) = self.split(request, ctx)?;
+        let (parsed, key) = self.parse(raw_key, flags)?;
+        Ok((flags, parsed, key))
+    }
+}
+
+/// Replies `message` to a refused request, which is then done with its line.
+pub(crate) fn refuse(request: &Request<'_>, out: &mut BytesMut, message: &[u8]) -> Next {
+    reply::line(out, message);
+    request.done()
+}
 
 /// The flags of a meta command, as memcached's `_meta_flag_preparse` reads them.
 #[derive(Clone, Copy, Debug, Default)]

@@ -9,55 +9,47 @@
 use bytes::BytesMut;
 use sessiond_engine::{Delete, Key, Store, StoreMode, StoreOutcome};
 
-use super::{MAX_TOKENS, MetaFlags, OPAQUE_TOO_LONG, opaque_too_long, write_opaque};
+use super::{OPAQUE_TOO_LONG, Syntax, opaque_too_long, refuse, write_opaque};
 use crate::exptime::expiry_from_exptime;
 use crate::text::parse::safe_strtol;
-use crate::text::reply::{
-    self, BAD_DATA_CHUNK, BAD_FORMAT, ERROR, OUT_OF_MEMORY_STORING, TOO_LARGE,
-};
+use crate::text::reply::{self, BAD_DATA_CHUNK, BAD_FORMAT, OUT_OF_MEMORY_STORING, TOO_LARGE};
 use crate::text::{Next, Request};
 use crate::{Context, ProtocolCounters};
+
+/// `ms`'s line: its flags follow the data length, and it gives the flag parser's messages.
+const SYNTAX: Syntax = Syntax {
+    flags_at: 3,
+    too_many_tokens: b"CLIENT_ERROR options flags too long",
+    flag_error: None,
+};
 
 /// Handles `ms`.
 ///
 /// Errors found before the data length is known leave the data block to be read as the next
 /// command; errors after it drop the data block, as memcached does.
 pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) -> Next {
-    let tokens = &request.tokens;
-    if tokens.count() < 3 {
-        reply::line(out, ERROR);
-        return request.done();
-    }
-    let raw_key = tokens.get(1);
-    if raw_key.len() > ctx.limits.max_key_len || tokens.count() == 3 {
-        reply::line(out, BAD_FORMAT);
-        return request.done();
-    }
-    if tokens.count() > MAX_TOKENS {
-        reply::line(out, b"CLIENT_ERROR options flags too long");
-        return request.done();
-    }
-    let len = match safe_strtol(tokens.get(2)).map(usize::try_from) {
-        Some(Ok(len)) if len <= (i32::MAX - 2) as usize => len,
-        _ => {
-            reply::line(out, BAD_FORMAT);
-            return request.done();
-        }
+    let (raw_key, flags) = match SYNTAX.split(request, ctx) {
+        Ok(line) => line,
+        Err(message) => return refuse(request, out, message),
     };
-    let refuse = |out: &mut BytesMut, message: &[u8]| {
+    let len = match safe_strtol(request.tokens.get(2)).map(usize::try_from) {
+        Some(Ok(len)) if len <= (i32::MAX - 2) as usize => len,
+        _ => return refuse(request, out, BAD_FORMAT),
+    };
+    // From here on a refusal drops the data block too.
+    let refuse_data = |out: &mut BytesMut, message: &[u8]| {
         reply::line(out, message);
         Next::Swallow {
             consumed: request.line_len,
             then: len as u64 + 2,
         }
     };
-    let flags = &tokens.as_slice()[3..];
-    let (parsed, key) = match MetaFlags::parse(raw_key, flags) {
+    let (parsed, key) = match SYNTAX.parse(raw_key, flags) {
         Ok(parsed) => parsed,
-        Err(message) => return refuse(out, message),
+        Err(message) => return refuse_data(out, message),
     };
     if opaque_too_long(flags) {
-        return refuse(out, OPAQUE_TOO_LONG);
+        return refuse_data(out, OPAQUE_TOO_LONG);
     }
     let mode = match parsed.mode {
         None | Some(b'S') => StoreMode::Set,
@@ -65,7 +57,7 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
         Some(b'A') => StoreMode::Append,
         Some(b'P') => StoreMode::Prepend,
         Some(b'R') => StoreMode::Replace,
-        Some(_) => return refuse(out, b"CLIENT_ERROR invalid mode for ms M token"),
+        Some(_) => return refuse_data(out, b"CLIENT_ERROR invalid mode for ms M token"),
     };
     let name = Key::new(ctx.namespace, key.bytes());
     if len > ctx.limits.max_item_size {
@@ -73,7 +65,7 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
         // memcached drops the old value whatever the mode, so no stale value outlives a
         // refused write.
         ctx.engine.run(&Delete::new(name), ctx.now);
-        return refuse(out, TOO_LARGE);
+        return refuse_data(out, TOO_LARGE);
     }
     let (value, end) = match request.data_block(len) {
         Ok(block) => block,
