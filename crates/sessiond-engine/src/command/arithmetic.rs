@@ -109,11 +109,11 @@ impl Apply for Arithmetic<'_> {
                 return Ok(ArithmeticOutcome::NotFound);
             };
             let cas = shard.next_cas();
-            let value = Bytes::from(vivify.initial.to_string());
-            let item = Item::new(value, 0, vivify.expiry, cas, now);
+            let value = vivify.initial.to_string();
+            let item = Item::new(Bytes::new(), 0, vivify.expiry, cas, now);
             let ttl = item.ttl(now);
             if !item.is_expired(now) {
-                shard.insert(ctx.hash, self.key, item, ctx.memory)?;
+                shard.insert(ctx.hash, self.key, value.as_bytes(), item, ctx.memory)?;
             }
             return Ok(ArithmeticOutcome::Created {
                 value: vivify.initial,
@@ -144,7 +144,7 @@ impl Apply for Arithmetic<'_> {
             // that read the value back see those spaces, so keep them.
             text.resize(old_len, b' ');
         }
-        shard.set_value(index, Bytes::from(text), ctx.memory)?;
+        shard.set_value(index, &text, ctx.memory)?;
         let cas = shard.next_cas();
         let item = shard.item_mut(index);
         item.cas = cas;

@@ -1,7 +1,5 @@
 //! Delete an item, or mark it stale for the meta protocol's invalidation.
 
-use bytes::Bytes;
-
 use super::{Apply, ShardContext};
 use crate::item::ItemBits;
 use crate::key::Key;
@@ -91,7 +89,7 @@ impl Apply for Delete<'_> {
             }
             DeleteMode::ClearValue => {
                 // Shrinking never fails the memory check.
-                let _ = shard.set_value(index, Bytes::new(), ctx.memory);
+                let _ = shard.set_value(index, b"", ctx.memory);
                 let cas = shard.next_cas();
                 let item = shard.item_mut(index);
                 item.flags = 0;

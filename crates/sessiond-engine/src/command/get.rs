@@ -90,7 +90,7 @@ impl Apply for Get<'_> {
             view.win = true;
             // An expiry already past keeps nothing, as a store's or an arithmetic vivify's does.
             if !item.is_expired(now) {
-                shard.insert(ctx.hash, self.key, item, ctx.memory)?;
+                shard.insert(ctx.hash, self.key, b"", item, ctx.memory)?;
             }
             return Ok(GetOutcome::Hit(view));
         };

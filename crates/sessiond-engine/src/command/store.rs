@@ -126,14 +126,8 @@ impl Apply for Store<'_> {
             if expiry.deadline(now).is_some_and(|deadline| deadline <= now) {
                 return Ok(StoreOutcome::Stored { cas });
             }
-            let item = Item::new(
-                Bytes::copy_from_slice(self.value),
-                self.flags,
-                expiry,
-                cas,
-                now,
-            );
-            shard.insert(ctx.hash, self.key, item, ctx.memory)?;
+            let item = Item::new(Bytes::new(), self.flags, expiry, cas, now);
+            shard.insert(ctx.hash, self.key, self.value, item, ctx.memory)?;
             return Ok(StoreOutcome::Stored { cas });
         };
 
@@ -155,7 +149,7 @@ impl Apply for Store<'_> {
                     joined.extend_from_slice(self.value);
                     joined.extend_from_slice(old);
                 }
-                shard.set_value(index, joined.freeze(), ctx.memory)?;
+                shard.set_value(index, &joined, ctx.memory)?;
                 shard.counters.total_items += 1;
                 let cas = shard.next_cas();
                 let item = shard.item_mut(index);
@@ -176,7 +170,7 @@ impl Apply for Store<'_> {
                         cas: shard.next_cas(),
                     });
                 }
-                shard.set_value(index, Bytes::copy_from_slice(self.value), ctx.memory)?;
+                shard.set_value(index, self.value, ctx.memory)?;
                 shard.counters.total_items += 1;
                 let cas = shard.next_cas();
                 let item = shard.item_mut(index);

@@ -54,9 +54,9 @@ impl Apply for WriteSession<'_> {
         let expiry = Expiry::Sliding(self.timeout);
         let Lookup::Live(index) = shard.lookup(ctx.hash, self.key, now, ctx.memory) else {
             let cas = shard.next_cas();
-            let mut item = Item::new(Bytes::copy_from_slice(self.value), 0, expiry, cas, now);
+            let mut item = Item::new(Bytes::new(), 0, expiry, cas, now);
             item.bits.set(ItemBits::UNINITIALIZED, self.uninitialized);
-            shard.insert(ctx.hash, self.key, item, ctx.memory)?;
+            shard.insert(ctx.hash, self.key, self.value, item, ctx.memory)?;
             return Ok(WriteSessionOutcome::Stored);
         };
         if self.uninitialized {
@@ -75,7 +75,7 @@ impl Apply for WriteSession<'_> {
             shard.schedule(index);
             return Ok(WriteSessionOutcome::Locked { lock });
         }
-        shard.set_value(index, Bytes::copy_from_slice(self.value), ctx.memory)?;
+        shard.set_value(index, self.value, ctx.memory)?;
         shard.counters.total_items += 1;
         let cas = shard.next_cas();
         let item = shard.item_mut(index);
