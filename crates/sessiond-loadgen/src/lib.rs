@@ -11,7 +11,7 @@
 //! stay out of the way: current-thread runtimes, one task per connection, one
 //! write and usually one read per request, no allocation per request.
 
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod binary;
 pub mod cli;
