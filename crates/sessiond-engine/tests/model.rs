@@ -598,11 +598,16 @@ impl Model {
         let item = self.item(slot);
         item.set_expiry(c.expiry, now);
         item.last_access = now;
+        // The version is opaque to the model: `normalize` clears the engine's.
+        let touched = TouchOutcome::Touched {
+            flags: item.flags,
+            cas: 0,
+        };
         if item.expired(now) {
             // A touch into the past ends the item now.
             self.items.remove(&slot);
         }
-        TouchOutcome::Touched
+        touched
     }
 
     fn arithmetic(
@@ -817,6 +822,10 @@ fn normalize(outcome: Outcome) -> (Outcome, Option<u64>) {
             let created = ArithmeticOutcome::Created { value, cas: 0, ttl };
             (Outcome::Arithmetic(Ok(created)), Some(cas))
         }
+        Outcome::Touch(TouchOutcome::Touched { flags, .. }) => (
+            Outcome::Touch(TouchOutcome::Touched { flags, cas: 0 }),
+            None,
+        ),
         other => (other, None),
     }
 }

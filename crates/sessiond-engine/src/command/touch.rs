@@ -18,7 +18,12 @@ pub struct Touch<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TouchOutcome {
     /// The item's expiry was replaced.
-    Touched,
+    Touched {
+        /// The item's client flags (the binary protocol's TOUCH reply carries them).
+        flags: u32,
+        /// The item's version, which a touch does not change.
+        cas: u64,
+    },
     /// No live item under the key.
     NotFound,
 }
@@ -41,12 +46,16 @@ impl Apply for Touch<'_> {
         let item = shard.item_mut(index);
         item.set_expiry(self.expiry, now);
         item.last_access = now;
+        let touched = TouchOutcome::Touched {
+            flags: item.flags,
+            cas: item.cas,
+        };
         if item.is_expired(now) {
             // A touch into the past ends the item now, as memcached's does.
             shard.remove(index, ctx.memory);
         } else {
             shard.schedule(index);
         }
-        TouchOutcome::Touched
+        touched
     }
 }

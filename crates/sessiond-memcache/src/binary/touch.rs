@@ -4,7 +4,7 @@
 //! and a miss with "Not found".
 
 use bytes::BytesMut;
-use sessiond_engine::{Get, GetOutcome, Key};
+use sessiond_engine::{Key, Touch, TouchOutcome};
 
 use super::header::{Request, Status};
 use super::{Step, Then, protocol_error};
@@ -17,31 +17,17 @@ pub(super) fn handle(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_
     if !(header.extras_len == 4 && header.key_len != 0) {
         return protocol_error(request, out);
     }
-    // A touching read rather than the engine's Touch: the reply needs the item's flags and
-    // CAS, which only a read reports. The value handle it returns is a reference count, not a
-    // copy.
-    let command = Get::and_touch(
-        Key::new(ctx.namespace, request.key),
-        expiry_from_binary(request.extras_u32(0), ctx.now),
-    );
+    let command = Touch {
+        key: Key::new(ctx.namespace, request.key),
+        expiry: expiry_from_binary(request.extras_u32(0), ctx.now),
+    };
     let then = match ctx.engine.run(&command, ctx.now) {
-        Ok(GetOutcome::Hit(item)) => {
-            request.respond(
-                out,
-                Status::Ok,
-                item.cas,
-                &item.flags.to_be_bytes(),
-                &[],
-                &[],
-            );
+        TouchOutcome::Touched { flags, cas } => {
+            request.respond(out, Status::Ok, cas, &flags.to_be_bytes(), &[], &[]);
             Then::Continue
         }
-        Ok(GetOutcome::Miss) => {
+        TouchOutcome::NotFound => {
             request.respond_error(out, Status::KeyNotFound);
-            Then::Flush
-        }
-        Err(_) => {
-            request.respond_error(out, Status::OutOfMemory);
             Then::Flush
         }
     };
