@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::units::number_and_unit;
+
 /// A duration written in configuration with an optional unit (seconds by default).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ConfigDuration(pub Duration);
@@ -18,14 +20,9 @@ impl FromStr for ConfigDuration {
     type Err = DurationError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let trimmed = text.trim();
-        let split = trimmed
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(trimmed.len());
-        let (number, unit) = trimmed.split_at(split);
         let error = || DurationError(text.to_string());
-        let number: u64 = number.parse().map_err(|_| error())?;
-        let millis_per_unit: u64 = match unit.trim() {
+        let (number, unit) = number_and_unit(text).ok_or_else(error)?;
+        let millis_per_unit: u64 = match unit {
             "ms" => 1,
             "" | "s" => 1000,
             "m" | "min" => 60_000,

@@ -20,6 +20,7 @@ mod listen;
 mod server;
 mod shared;
 mod size;
+mod units;
 mod workers;
 
 pub use config::{Config, ConfigError, MemcacheConfig, Overrides};

@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::units::number_and_unit;
+
 /// A size in bytes, written in configuration with an optional unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ByteSize(pub u64);
@@ -18,14 +20,9 @@ impl FromStr for ByteSize {
     type Err = ByteSizeError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let trimmed = text.trim();
-        let split = trimmed
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(trimmed.len());
-        let (number, unit) = trimmed.split_at(split);
         let error = || ByteSizeError(text.to_string());
-        let number: u64 = number.parse().map_err(|_| error())?;
-        let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        let (number, unit) = number_and_unit(text).ok_or_else(error)?;
+        let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "k" | "kb" => 1000,
             "kib" => 1 << 10,

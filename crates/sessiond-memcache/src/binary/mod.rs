@@ -99,7 +99,8 @@ pub(crate) fn protocol_error(request: &Request<'_>, out: &mut BytesMut) -> Step 
     Step::after_head(request, Then::Close)
 }
 
-/// Whether memcached reads a value after the head of requests with this opcode.
+/// Whether memcached reads a value after the head of requests with this opcode: the storage
+/// commands, which `dispatch` hands to the store family.
 fn carries_value(opcode: u8) -> bool {
     matches!(
         opcode,
@@ -224,16 +225,7 @@ fn dispatch(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) -> Ste
         | opcode::GATQ
         | opcode::GATK
         | opcode::GATKQ => get::handle(request, out, ctx),
-        opcode::SET
-        | opcode::SETQ
-        | opcode::ADD
-        | opcode::ADDQ
-        | opcode::REPLACE
-        | opcode::REPLACEQ
-        | opcode::APPEND
-        | opcode::APPENDQ
-        | opcode::PREPEND
-        | opcode::PREPENDQ => store::handle(request, out, ctx),
+        storage if carries_value(storage) => store::handle(request, out, ctx),
         opcode::DELETE | opcode::DELETEQ => delete::handle(request, out, ctx),
         opcode::INCREMENT | opcode::INCREMENTQ | opcode::DECREMENT | opcode::DECREMENTQ => {
             arithmetic::handle(request, out, ctx)

@@ -11,7 +11,7 @@ use sessiond_engine::{Arithmetic, ArithmeticOutcome, Direction, Key, Touch, Vivi
 
 use super::{
     INVALID_OR_DUPLICATE_FLAG, MetaFlags, MetaKey, OPAQUE_TOO_LONG, Syntax, TtlReport,
-    opaque_too_long, refuse, touch_comes_late, write_opaque, write_opaque_and_key,
+    opaque_too_long, refuse, split_touch, write_opaque, write_opaque_and_key,
 };
 use crate::Context;
 use crate::exptime::{expiry_from_exptime, ttl_secs};
@@ -42,10 +42,7 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
 
     let now = ctx.now;
     let name = Key::new(ctx.namespace, key.bytes());
-    let touch = parsed
-        .ttl
-        .map(|exptime| expiry_from_exptime(i64::from(exptime), now));
-    let touch_later = touch.is_some() && touch_comes_late(flags);
+    let (touch_now, touch_later) = split_touch(parsed.ttl, flags, now);
     let command = Arithmetic {
         key: name,
         direction,
@@ -56,11 +53,11 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
             initial: parsed.initial,
             expiry: expiry_from_exptime(i64::from(parsed.created_exptime(flags)), now),
         }),
-        touch: if touch_later { None } else { touch },
+        touch: touch_now,
     };
     match ctx.engine.run(&command, now) {
         Ok(ArithmeticOutcome::Updated { value, cas, ttl }) => {
-            if let (true, Some(expiry)) = (touch_later, touch) {
+            if let Some(expiry) = touch_later {
                 ctx.engine.run(&Touch { key: name, expiry }, now);
             }
             // Quiet mode hides a successful update, and only that (not even a create).
@@ -70,7 +67,7 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
                     cas,
                     ttl: TtlReport::Read {
                         ttl: ttl_secs(ttl),
-                        late_touch: touch.filter(|_| touch_later),
+                        late_touch: touch_later,
                     },
                 };
                 write_counter(out, flags, &parsed, &key, counter, ctx);

@@ -11,7 +11,7 @@ use sessiond_engine::{Get, GetOutcome, ItemView, Key, Touch};
 
 use super::{
     MetaFlags, MetaKey, OPAQUE_TOO_LONG, Syntax, TtlReport, opaque_too_long, recache_below, refuse,
-    touch_comes_late, write_opaque, write_opaque_and_key,
+    split_touch, write_opaque, write_opaque_and_key,
 };
 use crate::Context;
 use crate::exptime::{expiry_from_exptime, ttl_secs};
@@ -37,13 +37,10 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
 
     let now = ctx.now;
     let name = Key::new(ctx.namespace, key.bytes());
-    let touch = parsed
-        .ttl
-        .map(|exptime| expiry_from_exptime(i64::from(exptime), now));
-    let touch_later = touch.is_some() && touch_comes_late(flags);
+    let (touch_now, touch_later) = split_touch(parsed.ttl, flags, now);
     let get = Get {
         key: name,
-        touch: if touch_later { None } else { touch },
+        touch: touch_now,
         vivify: parsed
             .vivify
             .map(|_| expiry_from_exptime(i64::from(parsed.created_exptime(flags)), now)),
@@ -64,7 +61,7 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
     // Only a create hands out the token on an item whose token is taken: a hit's view shows the
     // token as it was before this read.
     let created = item.win && item.win_taken;
-    if let (true, false, Some(expiry)) = (touch_later, created, touch) {
+    if let (Some(expiry), false) = (touch_later, created) {
         ctx.engine.run(&Touch { key: name, expiry }, now);
     }
     let ttl = if created {
@@ -72,7 +69,7 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
     } else {
         TtlReport::Read {
             ttl: ttl_secs(item.ttl),
-            late_touch: touch.filter(|_| touch_later),
+            late_touch: touch_later,
         }
     };
     write_hit(out, flags, &parsed, &key, &item, ttl, ctx);

@@ -295,10 +295,24 @@ impl TtlReport {
     }
 }
 
-/// Whether `T` comes after a flag that reads the time to live (`t`, or `R` for `mg`): memcached
-/// applies flags in order, so those see the time to live from before the touch, and the touch
-/// must then be applied after the read.
-pub(crate) fn touch_comes_late(flags: &[&[u8]]) -> bool {
+/// The touch a `T` flag asks for, split by when it applies: `(with the command, after it)`.
+/// memcached applies flags in order, so when `T` comes after a flag that reads the time to live
+/// (`t`, or `R` for `mg`), the read sees the time to live from before the touch, and the touch
+/// is applied after it.
+pub(crate) fn split_touch(
+    ttl: Option<i32>,
+    flags: &[&[u8]],
+    now: Timestamp,
+) -> (Option<Expiry>, Option<Expiry>) {
+    let touch = ttl.map(|exptime| expiry_from_exptime(i64::from(exptime), now));
+    if touch.is_some() && touch_comes_late(flags) {
+        (None, touch)
+    } else {
+        (touch, None)
+    }
+}
+
+fn touch_comes_late(flags: &[&[u8]]) -> bool {
     let position = |letter: u8| flags.iter().position(|flag| flag[0] == letter);
     let Some(touch) = position(b'T') else {
         return false;
