@@ -388,7 +388,7 @@ mod tests {
         let write = WriteSession {
             key,
             value: b"data",
-            timeout: std::time::Duration::from_secs(60),
+            timeout: Some(std::time::Duration::from_secs(60)),
             cookie: None,
             uninitialized: false,
         };

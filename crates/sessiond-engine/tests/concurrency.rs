@@ -110,7 +110,7 @@ fn hammer(engine: &Engine, seed: u64) {
                     let write = WriteSession {
                         key,
                         value,
-                        timeout: Duration::from_millis(1 + rng.below(100)),
+                        timeout: Some(Duration::from_millis(1 + rng.below(100))),
                         cookie: Some(cookie),
                         uninitialized: false,
                     };
@@ -222,7 +222,7 @@ fn a_session_lock_admits_one_holder_at_a_time() {
     let write = WriteSession {
         key,
         value: b"0",
-        timeout: Duration::from_secs(3_600),
+        timeout: Some(Duration::from_secs(3_600)),
         cookie: None,
         uninitialized: false,
     };
@@ -262,7 +262,7 @@ fn a_session_lock_admits_one_holder_at_a_time() {
                     let write = WriteSession {
                         key,
                         value: next.as_bytes(),
-                        timeout: Duration::from_secs(3_600),
+                        timeout: Some(Duration::from_secs(3_600)),
                         cookie: Some(cookie),
                         uninitialized: false,
                     };

@@ -738,7 +738,7 @@ impl Model {
         now: u64,
     ) -> (Result<WriteSessionOutcome, EngineError>, Option<u64>) {
         let slot = slot_of(c.key);
-        let expiry = Expiry::Sliding(c.timeout);
+        let expiry = c.timeout.map_or(Expiry::Never, Expiry::Sliding);
         if !self.lookup(slot, now) {
             let version = self.new_version();
             let mut item = ModelItem::new(c.value.to_vec(), 0, expiry, version, now);
@@ -922,7 +922,7 @@ enum Op {
     WriteSession {
         slot: Slot,
         value: Vec<u8>,
-        timeout: u64,
+        timeout: Option<u64>,
         cookie: Option<CookiePick>,
         uninitialized: bool,
     },
@@ -1088,7 +1088,7 @@ fn op() -> impl Strategy<Value = Op> {
     let write = (
         slot(),
         value(),
-        300u64..8_000,
+        prop::option::weighted(0.9, 300u64..8_000),
         prop::option::weighted(0.8, cookie_pick()),
         prop::bool::weighted(0.2),
     )
@@ -1416,7 +1416,7 @@ impl Harness {
                 WriteSession {
                     key: key(*slot),
                     value: &[],
-                    timeout: Duration::from_millis(*timeout),
+                    timeout: timeout.map(Duration::from_millis),
                     cookie: cookie.map(|pick| self.pick_cookie(pick, *slot)),
                     uninitialized: *uninitialized,
                 },

@@ -19,8 +19,9 @@ pub struct WriteSession<'a> {
     pub key: Key<'a>,
     /// The session's data.
     pub value: &'a [u8],
-    /// The sliding timeout.
-    pub timeout: Duration,
+    /// The sliding timeout; `None` for a session that never expires (ASP.NET's `Timeout: 0`,
+    /// which its cache reads as "no sliding expiration").
+    pub timeout: Option<Duration>,
     /// The cookie of the lock the writer holds; a locked session is written only with it.
     pub cookie: Option<LockCookie>,
     /// Create the session uninitialized: never overwrite a live one, and flag the first read.
@@ -51,7 +52,7 @@ impl Apply for WriteSession<'_> {
     fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> Self::Outcome {
         let shard = &mut *ctx.shard;
         shard.counters.cmd_set += 1;
-        let expiry = Expiry::Sliding(self.timeout);
+        let expiry = self.timeout.map_or(Expiry::Never, Expiry::Sliding);
         let Lookup::Live(index) = shard.lookup(ctx.hash, self.key, now, ctx.memory) else {
             let cas = shard.next_cas();
             let mut item = Item::new(Bytes::new(), 0, expiry, cas, now);
@@ -119,7 +120,7 @@ mod tests {
         let write = WriteSession {
             key: KEY,
             value,
-            timeout: TIMEOUT,
+            timeout: Some(TIMEOUT),
             cookie,
             uninitialized: false,
         };
@@ -259,7 +260,7 @@ mod tests {
         let create = WriteSession {
             key: KEY,
             value: b"",
-            timeout: TIMEOUT,
+            timeout: Some(TIMEOUT),
             cookie: None,
             uninitialized: true,
         };
