@@ -1,16 +1,65 @@
-//! The server's clock: the one place that reads wall-clock time for the engine.
+//! The server's clock: the one place that reads time for the engine.
+//!
+//! The engine takes the time with every command. The server reads it from a [`Clock`], which is
+//! the wall clock in production; tests give the server a [`ManualClock`] to drive expiry and
+//! lock ages without waiting.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sessiond_engine::Timestamp;
 
-/// The current wall-clock time as the engine counts it. A clock set before 1970 reads as the
-/// epoch rather than failing: expiry would then be early, never a crash.
-pub fn now() -> Timestamp {
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        });
-    Timestamp::from_millis(millis)
+/// A source of the time the engine runs commands at.
+pub trait Clock: Debug + Send + Sync {
+    /// The current time.
+    fn now(&self) -> Timestamp;
+}
+
+/// The wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    /// A clock set before 1970 reads as the epoch rather than failing: expiry would then be
+    /// early, never a crash.
+    fn now(&self) -> Timestamp {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+            });
+        Timestamp::from_millis(millis)
+    }
+}
+
+/// A clock that moves only when told to, for tests.
+#[derive(Debug, Default)]
+pub struct ManualClock {
+    millis: AtomicU64,
+}
+
+impl ManualClock {
+    /// A clock showing `start`.
+    pub fn new(start: Timestamp) -> Self {
+        ManualClock {
+            millis: AtomicU64::new(start.as_millis()),
+        }
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        let _ = self
+            .millis
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |m| {
+                Some(m.saturating_add(by))
+            });
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.millis.load(Ordering::Acquire))
+    }
 }

@@ -9,13 +9,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use sessiond_memcache::{Connection as MemcacheConnection, Context, Flow};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-use crate::clock;
+use crate::protocol::{Flow, Protocol};
 use crate::shared::Shared;
 use crate::workers::WorkerShutdown;
 
@@ -23,10 +22,11 @@ use crate::workers::WorkerShutdown;
 /// idle connection costs little memory.
 const BUFFER_SIZE: usize = 16 * 1024;
 
-/// Serves one memcached connection until the client leaves, the protocol closes it, it idles
-/// too long, or the server shuts down.
-pub(crate) async fn serve_memcache(
+/// Serves one connection until the client leaves, the protocol closes it, it idles too long,
+/// or the server shuts down.
+pub(crate) async fn serve(
     mut stream: TcpStream,
+    protocol: Protocol,
     shared: Arc<Shared>,
     worker: usize,
     shutdown: Arc<WorkerShutdown>,
@@ -34,7 +34,8 @@ pub(crate) async fn serve_memcache(
 ) {
     // Replies are written whole, one write per batch of requests: Nagle would only delay them.
     let _ = stream.set_nodelay(true);
-    let mut protocol = MemcacheConnection::new();
+    let idle_timeout = protocol.idle_timeout(&shared);
+    let mut protocol = protocol.connection();
     let mut input = BytesMut::with_capacity(BUFFER_SIZE);
     let mut output = BytesMut::with_capacity(BUFFER_SIZE);
     let (mut read_total, mut written_total) = (0u64, 0u64);
@@ -42,7 +43,6 @@ pub(crate) async fn serve_memcache(
     let stopping = shutdown.notify.notified();
     tokio::pin!(stopping);
     stopping.as_mut().enable();
-    let idle_timeout = shared.idle_timeout;
     let mut last_activity = Instant::now();
     let idle_timer = tokio::time::sleep_until(
         last_activity + idle_timeout.unwrap_or(Duration::from_secs(86400 * 365)),
@@ -77,17 +77,7 @@ pub(crate) async fn serve_memcache(
         // client that pipelines reads without reading replies cannot make the server hold more
         // than that: write, and go on with the buffered requests before reading more.
         loop {
-            let flow = {
-                let ctx = Context {
-                    engine: &shared.engine,
-                    now: clock::now(),
-                    limits: &shared.memcache_limits,
-                    namespace: shared.memcache_namespace,
-                    counters: &shared.protocol_counters,
-                    server: &shared.counters,
-                };
-                protocol.process(&mut input, &mut output, &ctx)
-            };
+            let flow = protocol.process(&mut input, &mut output, &shared);
             let produced = !output.is_empty();
             if produced {
                 if !write_out(&mut stream, &output, idle_timeout).await {

@@ -16,6 +16,11 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// The configuration is not usable (for callers that skipped [`Config::load`]'s checks).
+    ///
+    /// [`Config::load`]: crate::Config::load
+    #[error(transparent)]
+    Config(#[from] crate::ConfigError),
     /// A runtime or thread could not be started.
     #[error("cannot start worker runtime: {0}")]
     Runtime(std::io::Error),

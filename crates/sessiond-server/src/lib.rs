@@ -1,15 +1,18 @@
 //! The sessiond server: it moves bytes between sockets and the protocol crates, and owns the
 //! listeners, worker threads, configuration, stats and shutdown. It knows nothing of any
-//! protocol's requests.
+//! protocol's requests: memcached, ASP.NET State Server and sharedance each live in their crate.
 //!
 //! # Layout
 //! - [`config`]: the TOML file, command-line overrides, defaults and checks.
 //! - [`Server`]: binds listeners, accepts, deals connections to workers, sweeps expiry.
 //! - workers: one single-threaded runtime per worker thread.
-//! - connection: the per-connection read / process / write loop.
+//! - connection: the per-connection read / process / write loop, and protocol: what it calls
+//!   for each protocol.
+//! - [`Clock`]: where the engine's time comes from.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod allow;
 mod clock;
 pub mod config;
 mod connection;
@@ -17,13 +20,18 @@ mod counters;
 mod duration;
 mod error;
 mod listen;
+mod protocol;
 mod server;
 mod shared;
 mod size;
 mod units;
 mod workers;
 
-pub use config::{Config, ConfigError, MemcacheConfig, Overrides};
+pub use allow::{AllowError, AllowList};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{
+    AspnetConfig, Config, ConfigError, MemcacheConfig, Overrides, SharedSessions, SharedanceConfig,
+};
 pub use duration::ConfigDuration;
 pub use error::ServerError;
 pub use listen::Listen;

@@ -7,19 +7,20 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use sessiond_engine::{Engine, EngineConfig, NamespaceId};
-use sessiond_memcache::{Limits, ProtocolCounters};
+use sessiond_engine::{Engine, EngineConfig};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::clock;
-use crate::config::Config;
-use crate::connection::serve_memcache;
+use crate::allow::AllowList;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, aspnet_applications, namespaces};
+use crate::connection::serve;
 use crate::counters::ServerCounters;
 use crate::error::ServerError;
 use crate::listen::Listen;
-use crate::shared::Shared;
+use crate::protocol::Protocol;
+use crate::shared::{AspnetShared, MemcacheShared, Shared, SharedanceShared};
 use crate::workers::Workers;
 
 /// How often the expiry sweep runs, and how many schedule entries it may look at per shard
@@ -32,30 +33,96 @@ const SWEEP_BUDGET_PER_SHARD: usize = 1024;
 pub struct Server {
     shared: Arc<Shared>,
     workers: Workers,
-    memcache: Option<std::net::TcpListener>,
+    listeners: Vec<Listener>,
     shutdown_timeout: Duration,
+}
+
+/// One bound listener and what it serves.
+#[derive(Debug)]
+struct Listener {
+    protocol: Protocol,
+    socket: std::net::TcpListener,
+    allow: AllowList,
 }
 
 impl Server {
     /// Binds every configured listener and starts the workers. A listener that cannot bind
     /// stops start-up with an error naming its setting.
     pub fn bind(config: &Config) -> Result<Server, ServerError> {
-        let memcache = match config.memcache.listen {
-            Listen::Off => None,
-            Listen::On(addr) => Some(bind(addr, "memcache_listen")?),
-        };
+        Server::bind_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// As [`Server::bind`], with the engine's time read from `clock` (tests drive expiry and
+    /// lock ages with a [`ManualClock`](crate::ManualClock)).
+    pub fn bind_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, ServerError> {
+        let mut listeners = Vec::new();
+        for (protocol, listen, allow) in [
+            (
+                Protocol::Memcache,
+                &config.memcache.listen,
+                &config.memcache.allow,
+            ),
+            (
+                Protocol::Aspnet,
+                &config.aspnet.listen,
+                &config.aspnet.allow,
+            ),
+            (
+                Protocol::Sharedance,
+                &config.sharedance.listen,
+                &config.sharedance.allow,
+            ),
+        ] {
+            if let &Listen::On(addr) = listen {
+                listeners.push(Listener {
+                    protocol,
+                    socket: bind(addr, protocol.listen_setting())?,
+                    allow: allow.clone(),
+                });
+            }
+        }
         let engine = Engine::new(EngineConfig {
             max_memory: config.max_memory.0,
         });
+        let applications = aspnet_applications(&config.aspnet).map_err(|error| {
+            ServerError::Config(crate::ConfigError::Invalid {
+                setting: "aspnet.shared_sessions",
+                message: error.to_string(),
+            })
+        })?;
+        let sharedance = &config.sharedance;
         let shared = Arc::new(Shared {
             engine: Arc::new(engine),
-            memcache_limits: Limits {
-                max_item_size: usize::try_from(config.memcache.max_item_size.0)
-                    .unwrap_or(usize::MAX),
-                ..Limits::default()
+            clock,
+            memcache: MemcacheShared {
+                limits: sessiond_memcache::Limits {
+                    max_item_size: to_usize(config.memcache.max_item_size.0),
+                    ..sessiond_memcache::Limits::default()
+                },
+                namespace: namespaces::MEMCACHE,
+                counters: sessiond_memcache::ProtocolCounters::default(),
             },
-            memcache_namespace: NamespaceId::DEFAULT,
-            protocol_counters: ProtocolCounters::default(),
+            aspnet: AspnetShared {
+                limits: sessiond_aspnet::Limits {
+                    max_head_size: to_usize(config.aspnet.max_head_size.0),
+                    max_headers: config.aspnet.max_headers,
+                    max_body_size: to_usize(config.aspnet.max_body_size.0),
+                },
+                applications,
+            },
+            sharedance: SharedanceShared {
+                limits: sessiond_sharedance::Limits {
+                    max_request_size: to_usize(sharedance.max_request_size.0),
+                    ..sessiond_sharedance::Limits::default()
+                },
+                namespace: namespaces::SHAREDANCE,
+                lifetime: if sharedance.sliding {
+                    sessiond_sharedance::Lifetime::Sliding(sharedance.expiration)
+                } else {
+                    sessiond_sharedance::Lifetime::Fixed(sharedance.expiration)
+                },
+                timeout: sharedance.timeout,
+            },
             counters: ServerCounters::new(config.threads, config.max_connections),
             connection_permits: Arc::new(Semaphore::new(config.max_connections)),
             idle_timeout: Some(config.idle_timeout).filter(|timeout| !timeout.is_zero()),
@@ -63,14 +130,31 @@ impl Server {
         Ok(Server {
             shared,
             workers: Workers::start(config.threads)?,
-            memcache,
+            listeners,
             shutdown_timeout: config.shutdown_timeout,
         })
     }
 
     /// The address the memcached listener is bound to, when it is on.
     pub fn memcache_addr(&self) -> Option<SocketAddr> {
-        self.memcache.as_ref().and_then(|l| l.local_addr().ok())
+        self.addr(Protocol::Memcache)
+    }
+
+    /// The address the ASP.NET State Server listener is bound to, when it is on.
+    pub fn aspnet_addr(&self) -> Option<SocketAddr> {
+        self.addr(Protocol::Aspnet)
+    }
+
+    /// The address the sharedance listener is bound to, when it is on.
+    pub fn sharedance_addr(&self) -> Option<SocketAddr> {
+        self.addr(Protocol::Sharedance)
+    }
+
+    fn addr(&self, protocol: Protocol) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|listener| listener.protocol == protocol)
+            .and_then(|listener| listener.socket.local_addr().ok())
     }
 
     /// The engine the server serves, for in-process tests and tools.
@@ -83,17 +167,24 @@ impl Server {
     /// runtime; the workers run on their own threads.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         let mut accept_tasks = Vec::new();
-        if let Some(listener) = self.memcache.take() {
-            let addr = listener.local_addr().ok();
-            let listener = TcpListener::from_std(listener).map_err(ServerError::Runtime)?;
+        for listener in std::mem::take(&mut self.listeners) {
+            let Listener {
+                protocol,
+                socket,
+                allow,
+            } = listener;
+            let addr = socket.local_addr().ok();
+            let socket = TcpListener::from_std(socket).map_err(ServerError::Runtime)?;
             if let Some(addr) = addr {
-                tracing::info!(protocol = %"memcache", addr = %addr, "listening");
+                tracing::info!(protocol = %protocol.name(), addr = %addr, "listening");
             }
             let shared = Arc::clone(&self.shared);
             let workers = &self.workers;
-            accept_tasks.push(accept_loop(listener, shared, workers));
+            accept_tasks.push(accept_loop(socket, protocol, allow, shared, workers));
         }
-        let sweeper = sweep(Arc::clone(&self.shared.engine));
+        // Tools and tests wait for this line: every listener above is accepting from here on.
+        tracing::info!("ready");
+        let sweeper = sweep(Arc::clone(&self.shared));
         tokio::select! {
             _ = shutdown => {}
             _ = futures_all(accept_tasks) => {}
@@ -120,9 +211,15 @@ impl Server {
 }
 
 /// Accepts connections forever, dealing each to the next worker.
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, workers: &Workers) {
+async fn accept_loop(
+    listener: TcpListener,
+    protocol: Protocol,
+    allow: AllowList,
+    shared: Arc<Shared>,
+    workers: &Workers,
+) {
     loop {
-        let (mut stream, _peer) = match listener.accept().await {
+        let (mut stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -131,15 +228,17 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, workers: &Worke
                 continue;
             }
         };
+        if !allow.permits(peer.ip()) {
+            // Closed before a byte is read: a client outside the allow-list learns nothing.
+            tracing::debug!(protocol = %protocol.name(), peer = %peer, "connection refused by allow-list");
+            continue;
+        }
         let Ok(permit) = Arc::clone(&shared.connection_permits).try_acquire_owned() else {
             shared
                 .counters
                 .rejected_connections
                 .fetch_add(1, Ordering::Relaxed);
-            // memcached's words when it is at its connection limit.
-            let _ = stream
-                .write_all(b"ERROR Too many open connections\r\n")
-                .await;
+            let _ = stream.write_all(protocol.refusal()).await;
             continue;
         };
         shared
@@ -166,7 +265,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, workers: &Worke
         handle.spawn(async move {
             // The socket moves to the worker's own reactor here.
             match tokio::net::TcpStream::from_std(std_stream) {
-                Ok(stream) => serve_memcache(stream, shared, index, shutdown, permit).await,
+                Ok(stream) => serve(stream, protocol, shared, index, shutdown, permit).await,
                 Err(_) => {
                     shared
                         .counters
@@ -179,12 +278,14 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, workers: &Worke
 }
 
 /// Removes expired items in the background, a bounded amount per tick.
-async fn sweep(engine: Arc<Engine>) {
+async fn sweep(shared: Arc<Shared>) {
     let mut interval = tokio::time::interval(SWEEP_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        engine.expire_due(clock::now(), SWEEP_BUDGET_PER_SHARD);
+        shared
+            .engine
+            .expire_due(shared.clock.now(), SWEEP_BUDGET_PER_SHARD);
     }
 }
 
@@ -198,6 +299,10 @@ async fn futures_all<F: Future<Output = ()>>(futures: Vec<F>) {
         future.await;
     }
     std::future::pending::<()>().await;
+}
+
+fn to_usize(bytes: u64) -> usize {
+    usize::try_from(bytes).unwrap_or(usize::MAX)
 }
 
 fn bind(addr: SocketAddr, setting: &'static str) -> Result<std::net::TcpListener, ServerError> {

@@ -4,20 +4,45 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessiond_engine::{Engine, NamespaceId};
-use sessiond_memcache::{Limits, ProtocolCounters};
 use tokio::sync::Semaphore;
 
+use crate::clock::Clock;
 use crate::counters::ServerCounters;
 
 /// The state shared by listeners, workers and connections.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub engine: Arc<Engine>,
-    pub memcache_limits: Limits,
-    pub memcache_namespace: NamespaceId,
-    pub protocol_counters: ProtocolCounters,
+    pub clock: Arc<dyn Clock>,
+    pub memcache: MemcacheShared,
+    pub aspnet: AspnetShared,
+    pub sharedance: SharedanceShared,
     pub counters: ServerCounters,
     /// One permit per connection allowed; a connection holds its permit until it closes.
     pub connection_permits: Arc<Semaphore>,
     pub idle_timeout: Option<Duration>,
+}
+
+/// What memcached connections share.
+#[derive(Debug)]
+pub(crate) struct MemcacheShared {
+    pub limits: sessiond_memcache::Limits,
+    pub namespace: NamespaceId,
+    pub counters: sessiond_memcache::ProtocolCounters,
+}
+
+/// What ASP.NET State Server connections share.
+#[derive(Debug)]
+pub(crate) struct AspnetShared {
+    pub limits: sessiond_aspnet::Limits,
+    pub applications: sessiond_aspnet::Applications,
+}
+
+/// What sharedance connections share.
+#[derive(Debug)]
+pub(crate) struct SharedanceShared {
+    pub limits: sessiond_sharedance::Limits,
+    pub namespace: NamespaceId,
+    pub lifetime: sessiond_sharedance::Lifetime,
+    pub timeout: Duration,
 }

@@ -11,17 +11,34 @@ use clap::Parser;
 use sessiond_server::{ByteSize, Config, ConfigDuration, Listen, Overrides, Server};
 use tracing_subscriber::EnvFilter;
 
-/// A session-state server: shared sessions for web farms, over the memcached protocol
-/// (text and binary), with sliding expiry and exclusive locks, never evicting a live session.
+/// A session-state server: shared sessions for web farms, over the memcached protocol (text
+/// and binary), the ASP.NET State Server protocol and sharedance, with sliding expiry and
+/// exclusive locks, never evicting a live session.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
     /// TOML configuration file; flags given here override its settings.
     #[arg(long, value_name = "FILE", env = "SESSIOND_CONFIG")]
     config: Option<PathBuf>,
-    /// Address of the memcached listener (text and binary protocol), or `off`.
+    /// Address of the memcached listener (text and binary protocol), or `off`
+    /// [default: 127.0.0.1:11211].
     #[arg(long, value_name = "ADDR")]
     memcache_listen: Option<Listen>,
+    /// Address of the ASP.NET State Server listener, or `off` [default: 127.0.0.1:42424].
+    #[arg(long, value_name = "ADDR")]
+    aspnet_listen: Option<Listen>,
+    /// Address of the sharedance listener, or `off` [default: 127.0.0.1:1042].
+    #[arg(long, value_name = "ADDR")]
+    sharedance_listen: Option<Listen>,
+    /// How long a sharedance session lives after its last write, e.g. 1800 or 30m.
+    #[arg(long, value_name = "DURATION")]
+    sharedance_expiration: Option<ConfigDuration>,
+    /// Make sharedance reads extend a session's life too (sharedance itself does not).
+    #[arg(long)]
+    sharedance_sliding: bool,
+    /// Close sharedance connections idle this long, e.g. 60.
+    #[arg(long, value_name = "DURATION")]
+    sharedance_timeout: Option<ConfigDuration>,
     /// Worker threads serving connections [default: the number of CPUs].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -68,6 +85,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         idle_timeout: cli.idle_timeout,
         memcache_listen: cli.memcache_listen,
         max_item_size: cli.max_item_size,
+        aspnet_listen: cli.aspnet_listen,
+        sharedance_listen: cli.sharedance_listen,
+        sharedance_expiration: cli.sharedance_expiration,
+        sharedance_timeout: cli.sharedance_timeout,
+        sharedance_sliding: cli.sharedance_sliding.then_some(true),
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     // Accepting, the expiry sweep and signals need little: one thread. The workers that serve

@@ -48,7 +48,8 @@ fn error_line(stderr: &str) -> &str {
 
 /// `line` names `setting`, written as a flag (`--max-memory`) or a file setting (`max_memory`).
 fn names(line: &str, setting: &str) -> bool {
-    line.replace('-', "_").contains(&setting.replace('-', "_"))
+    let normal = |text: &str| text.replace(['-', '.'], "_");
+    normal(line).contains(&normal(setting))
 }
 
 /// Runs sessiond with `args`, expecting it to refuse to start; returns its error line.
@@ -165,7 +166,7 @@ fn a_port_in_use_stops_start_up_with_one_line_naming_the_setting_and_address() {
         .find(|line| !line.trim().is_empty())
         .unwrap_or_else(|| panic!("nothing on stderr"));
     assert!(
-        last.contains("memcache_listen") && last.contains(&addr),
+        names(last, "memcache_listen") && last.contains(&addr),
         "the last line of stderr should name memcache_listen and {addr}: {last:?}\n{}",
         finished.stderr
     );
@@ -295,7 +296,8 @@ fn the_config_file_sets_listen_threads_and_max_memory() {
         dir.path(),
         "sessiond.toml",
         &format!(
-            "threads = 1\nmax_memory = \"64MiB\"\n\n[memcache]\nlisten = \"127.0.0.1:{port}\"\n"
+            "threads = 1\nmax_memory = \"64MiB\"\n\n[memcache]\nlisten = \"127.0.0.1:{port}\"\n\
+             [aspnet]\nlisten = \"off\"\n[sharedance]\nlisten = \"off\"\n"
         ),
     );
     let server = Server::start_raw(&["--config", path.to_str().unwrap()]);
@@ -337,6 +339,10 @@ fn flags_override_the_config_file() {
         path.to_str().unwrap(),
         "--memcache-listen",
         "127.0.0.1:0",
+        "--aspnet-listen",
+        "off",
+        "--sharedance-listen",
+        "off",
         "--threads",
         "3",
         "--max-memory",
@@ -368,7 +374,16 @@ fn flags_override_the_config_file() {
 
 #[test]
 fn memcache_listen_off_runs_without_a_listener_and_stops_on_sigterm() {
-    let mut process = Spawned::start(&["--memcache-listen", "off", "--threads", "1"]);
+    let mut process = Spawned::start(&[
+        "--memcache-listen",
+        "off",
+        "--aspnet-listen",
+        "off",
+        "--sharedance-listen",
+        "off",
+        "--threads",
+        "1",
+    ]);
     process.wait_for_line("sessiond starting", START);
     // Nothing tells when the signal handlers are in place (see
     // `sigterm_as_soon_as_the_listener_is_announced_is_graceful`), so give them a moment.

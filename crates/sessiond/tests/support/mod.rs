@@ -28,7 +28,9 @@ pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Substring of the stderr line with which `sessiond` announces its memcache listener.
-pub const LISTENING_MARKER: &str = "listening protocol=memcache addr=";
+pub const LISTENING_MARKER: &str = "listening protocol=";
+/// The log line sessiond writes once every listener accepts connections.
+pub const READY_MARKER: &str = " ready";
 
 /// Path of the reference memcached used by [`Memcached`] (Debian's `memcached` package).
 pub const MEMCACHED_BIN: &str = "/usr/bin/memcached";
@@ -130,14 +132,17 @@ pub fn strip_ansi(s: &str) -> String {
     out
 }
 
-/// Extracts the socket address that follows [`LISTENING_MARKER`] in a log line.
-pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
+/// Extracts the protocol and socket address of a `listening protocol=P addr=A` log line.
+pub fn parse_listening_line(line: &str) -> Option<(String, SocketAddr)> {
     let rest = &line[line.find(LISTENING_MARKER)? + LISTENING_MARKER.len()..];
-    let token = rest.split_whitespace().next()?;
-    token
+    let mut tokens = rest.split_whitespace();
+    let protocol = tokens.next()?.to_string();
+    let addr = tokens.next()?.strip_prefix("addr=")?;
+    let addr = addr
         .trim_matches(|c| matches!(c, '"' | '\'' | ',' | ';'))
         .parse()
-        .ok()
+        .ok()?;
+    Some((protocol, addr))
 }
 
 fn send_sigterm(child: &Child) {
@@ -197,17 +202,25 @@ fn terminate(child: &mut Child) -> (ExitStatus, bool) {
 /// A running `sessiond` binary. SIGTERM (then SIGKILL after a bound) on drop.
 pub struct Server {
     child: Child,
-    memcache_addr: SocketAddr,
+    listeners: Vec<(String, SocketAddr)>,
     stderr: Captured,
     drain: Option<JoinHandle<()>>,
 }
 
 impl Server {
     /// Arguments every [`Server::start`] / [`Server::start_with`] passes first.
-    pub const DEFAULT_ARGS: [&'static str; 4] =
-        ["--memcache-listen", "127.0.0.1:0", "--threads", "2"];
+    pub const DEFAULT_ARGS: [&'static str; 8] = [
+        "--memcache-listen",
+        "127.0.0.1:0",
+        "--aspnet-listen",
+        "127.0.0.1:0",
+        "--sharedance-listen",
+        "127.0.0.1:0",
+        "--threads",
+        "2",
+    ];
 
-    /// `sessiond --memcache-listen 127.0.0.1:0 --threads 2`.
+    /// `sessiond` with every listener on a port of its choosing and two threads.
     pub fn start() -> Server {
         Server::start_with(&[])
     }
@@ -219,7 +232,7 @@ impl Server {
         Server::start_raw(&args)
     }
 
-    /// Exactly `args`; they must make sessiond listen for memcache on a port it logs.
+    /// Exactly `args`; sessiond must start and log its listeners.
     pub fn start_raw(args: &[&str]) -> Server {
         let bin = env!("CARGO_BIN_EXE_sessiond");
         let mut child = Command::new(bin)
@@ -238,30 +251,34 @@ impl Server {
             child.stderr.take().expect("piped stderr"),
             stderr.clone(),
             {
-                move |line| match parse_listening_line(line) {
-                    Some(addr) => {
-                        let _ = tx.send(addr);
-                        true
+                let mut listeners = Vec::new();
+                move |line| {
+                    if let Some(listener) = parse_listening_line(line) {
+                        listeners.push(listener);
                     }
-                    None => false,
+                    if line.trim_end().ends_with(READY_MARKER) {
+                        let _ = tx.send(std::mem::take(&mut listeners));
+                        return true;
+                    }
+                    false
                 }
             },
         );
 
         match rx.recv_timeout(STARTUP_TIMEOUT) {
-            Ok(memcache_addr) => Server {
+            Ok(listeners) => Server {
                 child,
-                memcache_addr,
+                listeners,
                 stderr,
                 drain: Some(drain),
             },
             Err(err) => {
                 let why = match err {
                     mpsc::RecvTimeoutError::Timeout => {
-                        format!("no {LISTENING_MARKER:?} line within {STARTUP_TIMEOUT:?}")
+                        format!("no {READY_MARKER:?} line within {STARTUP_TIMEOUT:?}")
                     }
                     mpsc::RecvTimeoutError::Disconnected => {
-                        "stderr closed before the listening line".to_string()
+                        "stderr closed before the ready line".to_string()
                     }
                 };
                 let (status, _) = terminate(&mut child);
@@ -277,7 +294,31 @@ impl Server {
 
     /// Address of the memcache listener, as logged by the server.
     pub fn memcache_addr(&self) -> SocketAddr {
-        self.memcache_addr
+        self.listener("memcache")
+    }
+
+    /// Address of the ASP.NET State Server listener, as logged by the server.
+    pub fn aspnet_addr(&self) -> SocketAddr {
+        self.listener("aspnet")
+    }
+
+    /// Address of the sharedance listener, as logged by the server.
+    pub fn sharedance_addr(&self) -> SocketAddr {
+        self.listener("sharedance")
+    }
+
+    /// Address of the `protocol` listener, as logged by the server; panics when it is off.
+    pub fn listener(&self, protocol: &str) -> SocketAddr {
+        self.listeners
+            .iter()
+            .find(|(name, _)| name == protocol)
+            .map(|(_, addr)| *addr)
+            .unwrap_or_else(|| {
+                panic!(
+                    "sessiond logged no {protocol} listener: {:?}",
+                    self.listeners
+                )
+            })
     }
 
     pub fn pid(&self) -> u32 {

@@ -6,6 +6,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod file;
+
+use sessiond_engine::NamespaceId;
+
+use self::file::FileConfig;
+use crate::allow::AllowList;
 use crate::duration::ConfigDuration;
 use crate::listen::Listen;
 use crate::size::ByteSize;
@@ -26,6 +32,10 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// The memcached listener's settings.
     pub memcache: MemcacheConfig,
+    /// The ASP.NET State Server listener's settings.
+    pub aspnet: AspnetConfig,
+    /// The sharedance listener's settings.
+    pub sharedance: SharedanceConfig,
 }
 
 /// The memcached listener's settings.
@@ -33,8 +43,54 @@ pub struct Config {
 pub struct MemcacheConfig {
     /// Where it listens, or `off`.
     pub listen: Listen,
+    /// Who may connect.
+    pub allow: AllowList,
     /// The largest value a client may store (memcached's `-I`).
     pub max_item_size: ByteSize,
+}
+
+/// The ASP.NET State Server listener's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AspnetConfig {
+    /// Where it listens, or `off`. Loopback by default, as the State Service without
+    /// `AllowRemoteConnection`.
+    pub listen: Listen,
+    /// Who may connect.
+    pub allow: AllowList,
+    /// The largest session a PUT may carry.
+    pub max_body_size: ByteSize,
+    /// The largest request line and headers together.
+    pub max_head_size: ByteSize,
+    /// The most header lines in one request.
+    pub max_headers: usize,
+    /// Groups of applications that share their sessions (single sign-on).
+    pub shared_sessions: Vec<SharedSessions>,
+}
+
+/// Applications that read and write the same sessions: a session id means the same session in
+/// all of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedSessions {
+    /// The applications' ids (their `AppDomainAppId`, e.g. `/LM/W3SVC/1/ROOT/shop`).
+    pub applications: Vec<String>,
+}
+
+/// The sharedance listener's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedanceConfig {
+    /// Where it listens, or `off`.
+    pub listen: Listen,
+    /// Who may connect.
+    pub allow: AllowList,
+    /// How long a stored session lives after its last write (sharedance's `--expiration`).
+    pub expiration: Duration,
+    /// Whether reads extend a session's life too (sharedance's own rule is that they do not).
+    pub sliding: bool,
+    /// Connections idle this long are closed (sharedance's `--timeout`).
+    pub timeout: Duration,
+    /// The largest request (sharedance's `--maxreadsize`).
+    pub max_request_size: ByteSize,
 }
 
 impl Default for Config {
@@ -47,7 +103,24 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(5),
             memcache: MemcacheConfig {
                 listen: Listen::On(([127, 0, 0, 1], 11211).into()),
+                allow: AllowList::default(),
                 max_item_size: ByteSize(8 << 20),
+            },
+            aspnet: AspnetConfig {
+                listen: Listen::On(([127, 0, 0, 1], 42424).into()),
+                allow: AllowList::default(),
+                max_body_size: ByteSize(16 << 20),
+                max_head_size: ByteSize(16 << 10),
+                max_headers: 64,
+                shared_sessions: Vec::new(),
+            },
+            sharedance: SharedanceConfig {
+                listen: Listen::On(([127, 0, 0, 1], 1042).into()),
+                allow: AllowList::default(),
+                expiration: Duration::from_secs(1800),
+                sliding: false,
+                timeout: Duration::from_secs(60),
+                max_request_size: ByteSize(32 << 20),
             },
         }
     }
@@ -68,6 +141,16 @@ pub struct Overrides {
     pub memcache_listen: Option<Listen>,
     /// `--max-item-size`.
     pub max_item_size: Option<ByteSize>,
+    /// `--aspnet-listen`.
+    pub aspnet_listen: Option<Listen>,
+    /// `--sharedance-listen`.
+    pub sharedance_listen: Option<Listen>,
+    /// `--sharedance-expiration`.
+    pub sharedance_expiration: Option<ConfigDuration>,
+    /// `--sharedance-timeout`.
+    pub sharedance_timeout: Option<ConfigDuration>,
+    /// `--sharedance-sliding`.
+    pub sharedance_sliding: Option<bool>,
 }
 
 /// Why the configuration could not be used. Every message names the setting at fault.
@@ -159,55 +242,62 @@ impl Config {
                 "must not be larger than max_memory",
             );
         }
+        let aspnet = &self.aspnet;
+        if !(1024..=1 << 30).contains(&aspnet.max_body_size.0) {
+            return invalid("aspnet.max_body_size", "must be between 1KiB and 1GiB");
+        }
+        if !(1024..=1 << 20).contains(&aspnet.max_head_size.0) {
+            return invalid("aspnet.max_head_size", "must be between 1KiB and 1MiB");
+        }
+        if !(8..=1024).contains(&aspnet.max_headers) {
+            return invalid("aspnet.max_headers", "must be between 8 and 1024");
+        }
+        if let Err(error) = aspnet_applications(aspnet) {
+            return invalid("aspnet.shared_sessions", &error.to_string());
+        }
+        let sharedance = &self.sharedance;
+        if sharedance.expiration < Duration::from_secs(1) {
+            return invalid("sharedance.expiration", "must be at least 1s");
+        }
+        if sharedance.timeout < Duration::from_secs(1) {
+            return invalid("sharedance.timeout", "must be at least 1s");
+        }
+        if !(10..=1 << 30).contains(&sharedance.max_request_size.0) {
+            return invalid(
+                "sharedance.max_request_size",
+                "must be between 10 bytes and 1GiB",
+            );
+        }
         Ok(())
     }
 }
 
-/// The configuration file's shape: every setting optional, unknown settings refused.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    threads: Option<usize>,
-    max_memory: Option<ByteSize>,
-    max_connections: Option<usize>,
-    idle_timeout: Option<ConfigDuration>,
-    shutdown_timeout: Option<ConfigDuration>,
-    memcache: Option<FileMemcache>,
+/// The namespaces each protocol's keys live in. Protocols never see each other's keys: a
+/// memcached key and a sharedance key with the same bytes are different sessions.
+pub mod namespaces {
+    use sessiond_engine::NamespaceId;
+
+    /// memcached keys.
+    pub const MEMCACHE: NamespaceId = NamespaceId::DEFAULT;
+    /// ASP.NET sessions of applications that share with no other.
+    pub const ASPNET: NamespaceId = NamespaceId(1);
+    /// sharedance keys.
+    pub const SHAREDANCE: NamespaceId = NamespaceId(2);
+    /// The first namespace of the ASP.NET shared-session groups; group `i` is this plus `i`.
+    pub const ASPNET_SHARED_FIRST: NamespaceId = NamespaceId(1 << 16);
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileMemcache {
-    listen: Option<Listen>,
-    max_item_size: Option<ByteSize>,
-}
-
-impl FileConfig {
-    fn apply(self, config: &mut Config) {
-        set(&mut config.threads, self.threads);
-        set(&mut config.max_memory, self.max_memory);
-        set(&mut config.max_connections, self.max_connections);
-        set(&mut config.idle_timeout, self.idle_timeout.map(|d| d.0));
-        set(
-            &mut config.shutdown_timeout,
-            self.shutdown_timeout.map(|d| d.0),
-        );
-        if let Some(memcache) = self.memcache {
-            set(&mut config.memcache.listen, memcache.listen);
-            set(&mut config.memcache.max_item_size, memcache.max_item_size);
-        }
+/// Where each ASP.NET application's sessions live, from the shared-session groups.
+pub fn aspnet_applications(
+    config: &AspnetConfig,
+) -> Result<sessiond_aspnet::Applications, sessiond_aspnet::ApplicationsError> {
+    let mut applications = sessiond_aspnet::Applications::new(namespaces::ASPNET);
+    for (index, group) in config.shared_sessions.iter().enumerate() {
+        let offset = u32::try_from(index).unwrap_or(u32::MAX);
+        let namespace = NamespaceId(namespaces::ASPNET_SHARED_FIRST.0.saturating_add(offset));
+        applications.share(&group.applications, namespace)?;
     }
-}
-
-impl Overrides {
-    fn apply(&self, config: &mut Config) {
-        set(&mut config.threads, self.threads);
-        set(&mut config.max_memory, self.max_memory);
-        set(&mut config.max_connections, self.max_connections);
-        set(&mut config.idle_timeout, self.idle_timeout.map(|d| d.0));
-        set(&mut config.memcache.listen, self.memcache_listen.clone());
-        set(&mut config.memcache.max_item_size, self.max_item_size);
-    }
+    Ok(applications)
 }
 
 /// The parser's message with the line it is about, so it names the setting in one line:
@@ -227,7 +317,7 @@ fn parse_message(text: &str, error: &toml::de::Error) -> String {
     )
 }
 
-fn set<T>(slot: &mut T, value: Option<T>) {
+pub(crate) fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(value) = value {
         *slot = value;
     }

@@ -1,0 +1,115 @@
+//! The configuration file's shape, and how it and the command line apply over the defaults.
+
+use serde::Deserialize;
+
+use super::{Config, Overrides, SharedSessions, set};
+use crate::allow::AllowList;
+use crate::duration::ConfigDuration;
+use crate::listen::Listen;
+use crate::size::ByteSize;
+
+/// The configuration file: every setting optional, unknown settings refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    threads: Option<usize>,
+    max_memory: Option<ByteSize>,
+    max_connections: Option<usize>,
+    idle_timeout: Option<ConfigDuration>,
+    shutdown_timeout: Option<ConfigDuration>,
+    pub memcache: Option<FileMemcache>,
+    aspnet: Option<FileAspnet>,
+    sharedance: Option<FileSharedance>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileMemcache {
+    listen: Option<Listen>,
+    allow: Option<AllowList>,
+    pub max_item_size: Option<ByteSize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAspnet {
+    listen: Option<Listen>,
+    allow: Option<AllowList>,
+    max_body_size: Option<ByteSize>,
+    max_head_size: Option<ByteSize>,
+    max_headers: Option<usize>,
+    shared_sessions: Option<Vec<SharedSessions>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSharedance {
+    listen: Option<Listen>,
+    allow: Option<AllowList>,
+    expiration: Option<ConfigDuration>,
+    sliding: Option<bool>,
+    timeout: Option<ConfigDuration>,
+    max_request_size: Option<ByteSize>,
+}
+
+impl FileConfig {
+    /// Sets every setting the file gives.
+    pub fn apply(self, config: &mut Config) {
+        set(&mut config.threads, self.threads);
+        set(&mut config.max_memory, self.max_memory);
+        set(&mut config.max_connections, self.max_connections);
+        set(&mut config.idle_timeout, self.idle_timeout.map(|d| d.0));
+        set(
+            &mut config.shutdown_timeout,
+            self.shutdown_timeout.map(|d| d.0),
+        );
+        if let Some(file) = self.memcache {
+            let memcache = &mut config.memcache;
+            set(&mut memcache.listen, file.listen);
+            set(&mut memcache.allow, file.allow);
+            set(&mut memcache.max_item_size, file.max_item_size);
+        }
+        if let Some(file) = self.aspnet {
+            let aspnet = &mut config.aspnet;
+            set(&mut aspnet.listen, file.listen);
+            set(&mut aspnet.allow, file.allow);
+            set(&mut aspnet.max_body_size, file.max_body_size);
+            set(&mut aspnet.max_head_size, file.max_head_size);
+            set(&mut aspnet.max_headers, file.max_headers);
+            set(&mut aspnet.shared_sessions, file.shared_sessions);
+        }
+        if let Some(file) = self.sharedance {
+            let sharedance = &mut config.sharedance;
+            set(&mut sharedance.listen, file.listen);
+            set(&mut sharedance.allow, file.allow);
+            set(&mut sharedance.expiration, file.expiration.map(|d| d.0));
+            set(&mut sharedance.sliding, file.sliding);
+            set(&mut sharedance.timeout, file.timeout.map(|d| d.0));
+            set(&mut sharedance.max_request_size, file.max_request_size);
+        }
+    }
+}
+
+impl Overrides {
+    /// Sets every setting the command line gives.
+    pub(super) fn apply(&self, config: &mut Config) {
+        set(&mut config.threads, self.threads);
+        set(&mut config.max_memory, self.max_memory);
+        set(&mut config.max_connections, self.max_connections);
+        set(&mut config.idle_timeout, self.idle_timeout.map(|d| d.0));
+        set(&mut config.memcache.listen, self.memcache_listen.clone());
+        set(&mut config.memcache.max_item_size, self.max_item_size);
+        set(&mut config.aspnet.listen, self.aspnet_listen.clone());
+        let sharedance = &mut config.sharedance;
+        set(&mut sharedance.listen, self.sharedance_listen.clone());
+        set(
+            &mut sharedance.expiration,
+            self.sharedance_expiration.map(|d| d.0),
+        );
+        set(
+            &mut sharedance.timeout,
+            self.sharedance_timeout.map(|d| d.0),
+        );
+        set(&mut sharedance.sliding, self.sharedance_sliding);
+    }
+}

@@ -1,0 +1,156 @@
+//! The protocols the server speaks, as the connection loop sees them: something that turns
+//! buffered bytes into replies. Each protocol crate does the work; this file only hands each
+//! one what it needs from the shared state.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+
+use crate::shared::Shared;
+
+/// A protocol a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// memcached text and binary.
+    Memcache,
+    /// The ASP.NET State Server protocol.
+    Aspnet,
+    /// sharedance.
+    Sharedance,
+}
+
+/// Whether a connection goes on after the bytes processed so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    /// Keep reading requests.
+    Continue,
+    /// Send the output, then close.
+    Close,
+}
+
+/// One connection's protocol state.
+#[derive(Debug)]
+pub(crate) enum ProtocolConnection {
+    Memcache(sessiond_memcache::Connection),
+    Aspnet(sessiond_aspnet::Connection),
+    Sharedance(sessiond_sharedance::Connection),
+}
+
+impl Protocol {
+    /// The name logs use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Memcache => "memcache",
+            Protocol::Aspnet => "aspnet",
+            Protocol::Sharedance => "sharedance",
+        }
+    }
+
+    /// The setting that names the listener's address, for start-up errors.
+    pub fn listen_setting(self) -> &'static str {
+        match self {
+            Protocol::Memcache => "memcache.listen",
+            Protocol::Aspnet => "aspnet.listen",
+            Protocol::Sharedance => "sharedance.listen",
+        }
+    }
+
+    /// What a client is told when the server is at its connection limit, before it is closed.
+    pub fn refusal(self) -> &'static [u8] {
+        match self {
+            // memcached's own words.
+            Protocol::Memcache => b"ERROR Too many open connections\r\n",
+            // The .NET client reports any status but 200/404/423 as a failed request.
+            Protocol::Aspnet => {
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            }
+            // sharedance signals every error by closing without a word.
+            Protocol::Sharedance => b"",
+        }
+    }
+
+    /// How long a connection may stay idle.
+    pub fn idle_timeout(self, shared: &Shared) -> Option<Duration> {
+        match self {
+            Protocol::Memcache | Protocol::Aspnet => shared.idle_timeout,
+            Protocol::Sharedance => Some(shared.sharedance.timeout),
+        }
+    }
+
+    /// A new connection's protocol state.
+    pub fn connection(self) -> ProtocolConnection {
+        match self {
+            Protocol::Memcache => {
+                ProtocolConnection::Memcache(sessiond_memcache::Connection::new())
+            }
+            Protocol::Aspnet => ProtocolConnection::Aspnet(sessiond_aspnet::Connection::new()),
+            Protocol::Sharedance => {
+                ProtocolConnection::Sharedance(sessiond_sharedance::Connection::new())
+            }
+        }
+    }
+}
+
+impl ProtocolConnection {
+    /// Handles the complete requests at the front of `input`, appending replies to `output`.
+    pub fn process(
+        &mut self,
+        input: &mut BytesMut,
+        output: &mut BytesMut,
+        shared: &Shared,
+    ) -> Flow {
+        let now = shared.clock.now();
+        match self {
+            ProtocolConnection::Memcache(connection) => {
+                let memcache = &shared.memcache;
+                let ctx = sessiond_memcache::Context {
+                    engine: &shared.engine,
+                    now,
+                    limits: &memcache.limits,
+                    namespace: memcache.namespace,
+                    counters: &memcache.counters,
+                    server: &shared.counters,
+                };
+                match connection.process(input, output, &ctx) {
+                    sessiond_memcache::Flow::Continue => Flow::Continue,
+                    sessiond_memcache::Flow::Close => Flow::Close,
+                }
+            }
+            ProtocolConnection::Aspnet(connection) => {
+                let ctx = sessiond_aspnet::Context {
+                    engine: &shared.engine,
+                    now,
+                    limits: &shared.aspnet.limits,
+                    applications: &shared.aspnet.applications,
+                };
+                match connection.process(input, output, &ctx) {
+                    sessiond_aspnet::Flow::Continue => Flow::Continue,
+                    sessiond_aspnet::Flow::Close => Flow::Close,
+                }
+            }
+            ProtocolConnection::Sharedance(connection) => {
+                let sharedance = &shared.sharedance;
+                let ctx = sessiond_sharedance::Context {
+                    engine: &shared.engine,
+                    now,
+                    limits: &sharedance.limits,
+                    namespace: sharedance.namespace,
+                    lifetime: sharedance.lifetime,
+                };
+                match connection.process(input, output, &ctx) {
+                    sessiond_sharedance::Flow::Continue => Flow::Continue,
+                    sessiond_sharedance::Flow::Close => Flow::Close,
+                }
+            }
+        }
+    }
+
+    /// How many bytes the connection needs buffered before it can make progress, when known.
+    pub fn wants(&self, input: &BytesMut) -> Option<usize> {
+        match self {
+            ProtocolConnection::Memcache(connection) => connection.wants(input),
+            ProtocolConnection::Aspnet(connection) => connection.wants(input),
+            ProtocolConnection::Sharedance(connection) => connection.wants(input),
+        }
+    }
+}
