@@ -1,28 +1,77 @@
-//! The ASP.NET State Server protocol [MS-ASP] for sessiond.
+//! The ASP.NET State Server protocol [MS-ASP] for sessiond: the server side of what
+//! `aspnet_state.exe` speaks on port 42424 to ASP.NET's `StateServer` session mode.
 //!
-//! CONTRACT STUB: the public API below is what the server wires; the implementation is being
-//! written.
+//! This crate turns bytes into engine commands and engine outcomes into bytes. It does no I/O:
+//! the server reads into a buffer, calls [`Connection::process`], and writes what it appended
+//! to the output buffer.
+//!
+//! Requests are HTTP/1.x shaped, on persistent connections, answered in order. The request's
+//! target, percent-decoded, names the session; the verb and a few headers pick the operation,
+//! which behaves as the reference server's (the managed half of `aspnet_state.exe`,
+//! `System.Web/State/StateRuntime.cs` in the .NET reference source):
+//!
+//! | request | engine command | answers |
+//! |---|---|---|
+//! | `GET` | `ReadSession` | 200 + data, 423, 404 |
+//! | `GET` + `Exclusive: acquire` | `ReadSession { exclusive }` | 200 + data + `LockCookie`, 423, 404 |
+//! | `GET` + `Exclusive: release` + `LockCookie` | `ReleaseLock` | 200, 423, 404 |
+//! | `PUT` + `Timeout`, `LockCookie`, `ExtraFlags` + data | `WriteSession` | 200, 423 |
+//! | `DELETE` + `LockCookie` | `RemoveSession` | 200, 423, 404 |
+//! | `HEAD` | `ResetTimeout` | 200, 404 |
+//!
+//! Any other verb and any invalid header value answer 400. Lock cookies on the wire are the
+//! engine's, monotonic per session. Where sessiond deliberately differs from the reference, the
+//! module that handles the request says so (`put` chiefly).
+//!
+//! # Layout
+//! - `framing`: where a request ends, its limits; `headers`: the headers the protocol reads;
+//!   `key`: the request-target decoded into the session key; [`Applications`]: the namespace a
+//!   key lives in, shared by configured groups of applications.
+//! - `get`, `put`, `delete`, `head`: one operation each; `reply`: responses, byte for byte.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use bytes::BytesMut;
-use sessiond_engine::{Engine, Key, NamespaceId, Timestamp};
+mod applications;
+mod connection;
+mod delete;
+mod dispatch;
+mod framing;
+mod get;
+mod head;
+mod headers;
+mod int32;
+mod key;
+mod put;
+mod reply;
+
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+
+use sessiond_engine::{Engine, Timestamp};
+
+pub use applications::{Applications, ApplicationsError};
+pub use connection::Connection;
 
 /// The version the server reports in `X-AspNet-Version`; clients refuse servers below major 2.
 pub const ASPNET_VERSION: &str = "4.0.30319";
 
 /// Replies a connection may hold before it stops handling buffered requests and lets the
-/// server write them out.
+/// server write them out. A client that pipelines many reads of a large session without
+/// reading the replies then costs the server at most this much memory, not the sum of the
+/// sessions.
 pub const OUTPUT_HIGH_WATER: usize = 256 * 1024;
 
-/// Bounds on one request. Violations answer 400 and close the connection.
+/// Bounds on one request, checked from its head before its body is buffered. Violations answer
+/// 400 and close the connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// The request line and all header lines together, in bytes.
     pub max_head_size: usize,
     /// The most header lines in one request.
     pub max_headers: usize,
-    /// The largest body (session data) of a PUT, in bytes.
+    /// The largest body (session data, for a PUT; any verb's body is bounded), in bytes.
     pub max_body_size: usize,
 }
 
@@ -33,45 +82,6 @@ impl Default for Limits {
             max_headers: 64,
             max_body_size: 16 << 20,
         }
-    }
-}
-
-/// Which namespace each application's sessions live in.
-#[derive(Clone, Debug)]
-pub struct Applications {
-    separate: NamespaceId,
-}
-
-/// Why a sharing group could not be added.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ApplicationsError {
-    /// An application id is empty.
-    #[error("an application id is empty")]
-    Empty,
-    /// An application id is in two groups.
-    #[error("application '{0}' is in more than one shared group")]
-    Duplicate(String),
-}
-
-impl Applications {
-    /// Every application apart, all keys in `separate`.
-    pub fn new(separate: NamespaceId) -> Self {
-        Applications { separate }
-    }
-
-    /// Makes the applications share sessions in `namespace`.
-    pub fn share(
-        &mut self,
-        applications: &[String],
-        namespace: NamespaceId,
-    ) -> Result<(), ApplicationsError> {
-        let _ = (applications, namespace);
-        Ok(())
-    }
-
-    /// The engine key for a decoded request key.
-    pub fn key<'k>(&self, decoded: &'k [u8]) -> Key<'k> {
-        Key::new(self.separate, decoded)
     }
 }
 
@@ -94,32 +104,4 @@ pub enum Flow {
     Continue,
     /// Send what is in the output buffer, then close the connection.
     Close,
-}
-
-/// One client connection's protocol state.
-#[derive(Debug, Default)]
-pub struct Connection {}
-
-impl Connection {
-    /// A new connection.
-    pub fn new() -> Self {
-        Connection::default()
-    }
-
-    /// Handles the complete requests at the front of `input`.
-    pub fn process(
-        &mut self,
-        input: &mut BytesMut,
-        output: &mut BytesMut,
-        ctx: &Context<'_>,
-    ) -> Flow {
-        let _ = (input, output, ctx);
-        Flow::Close
-    }
-
-    /// How many bytes the connection needs buffered before it can make progress, when known.
-    pub fn wants(&self, input: &BytesMut) -> Option<usize> {
-        let _ = input;
-        None
-    }
 }

@@ -187,7 +187,7 @@ impl Server {
         let sweeper = sweep(Arc::clone(&self.shared));
         tokio::select! {
             _ = shutdown => {}
-            _ = futures_all(accept_tasks) => {}
+            _ = run_all(accept_tasks) => {}
             _ = sweeper => {}
         }
 
@@ -289,16 +289,22 @@ async fn sweep(shared: Arc<Shared>) {
     }
 }
 
-/// Waits for all the futures; with none, waits forever.
-async fn futures_all<F: Future<Output = ()>>(futures: Vec<F>) {
-    let mut set = Vec::with_capacity(futures.len());
-    for future in futures {
-        set.push(Box::pin(future));
-    }
-    for future in set {
-        future.await;
-    }
-    std::future::pending::<()>().await;
+/// Runs all the futures at once (the accept loops, which never end) and never completes.
+/// Hand-written because the one crate that has it (`futures`) is not otherwise needed.
+async fn run_all<F: Future<Output = ()>>(futures: Vec<F>) {
+    let mut running: Vec<Option<std::pin::Pin<Box<F>>>> =
+        futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    std::future::poll_fn(move |cx| {
+        for slot in &mut running {
+            if let Some(future) = slot
+                && future.as_mut().poll(cx).is_ready()
+            {
+                *slot = None;
+            }
+        }
+        std::task::Poll::<()>::Pending
+    })
+    .await
 }
 
 fn to_usize(bytes: u64) -> usize {

@@ -11,6 +11,8 @@
 
 #![allow(dead_code)]
 
+pub mod aspnet;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
