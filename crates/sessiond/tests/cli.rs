@@ -200,6 +200,10 @@ fn bad_flag_values_are_refused_with_one_line_naming_the_setting() {
         (vec!["--max-item-size", "1"], "max_item_size", None),
         (vec!["--max-connections", "0"], "max_connections", None),
         (vec!["--idle-timeout", "soon"], "idle_timeout", Some("soon")),
+        (vec!["--aspnet-listen", "nonsense"], "aspnet_listen", Some("nonsense")),
+        (vec!["--sharedance-listen", "1042"], "sharedance_listen", Some("1042")),
+        (vec!["--sharedance-expiration", "0"], "sharedance.expiration", None),
+        (vec!["--sharedance-timeout", "soon"], "sharedance_timeout", Some("soon")),
     ];
     for (args, setting, value) in cases {
         let args: Vec<&str> = listen.iter().copied().chain(args).collect();
@@ -239,6 +243,11 @@ fn bad_config_files_are_refused_with_one_line_naming_the_file_or_setting() {
             Some("nope"),
         ),
         ("bad-type.toml", "threads = \"two\"\n", Some("two")),
+        (
+            "bad-allow.toml",
+            "[aspnet]\nallow = [\"10.0.0.0/33\"]\n",
+            Some("10.0.0.0/33"),
+        ),
         ("not-toml.toml", "threads = \n", None),
     ];
     for (name, text, quoted) in cases {
@@ -258,6 +267,14 @@ fn bad_config_files_are_refused_with_one_line_naming_the_file_or_setting() {
     let path = write_config(dir.path(), "zero-threads.toml", "threads = 0\n");
     let line = refused(&["--config", path.to_str().unwrap()]);
     assert!(names(&line, "threads"), "{line:?}");
+    let path = write_config(
+        dir.path(),
+        "shared-twice.toml",
+        "[[aspnet.shared_sessions]]\napplications = [\"/LM/W3SVC/1/ROOT/a\"]\n\
+         [[aspnet.shared_sessions]]\napplications = [\"/lm/w3svc/1/root/A\"]\n",
+    );
+    let line = refused(&["--config", path.to_str().unwrap()]);
+    assert!(names(&line, "aspnet.shared_sessions"), "{line:?}");
 
     let missing = dir.path().join("missing.toml");
     let missing = missing.to_str().unwrap();
