@@ -10,16 +10,20 @@ use crate::conn::{PHASE_WARMUP, Protocol, Shared, Workload};
 use crate::keys::{DEFAULT_KEY_PREFIX, DEFAULT_KEY_WIDTH, KeyBuf, ValuePattern};
 use crate::runner::RunConfig;
 
-/// Closed-loop memcached load generator (text or binary protocol) for session-store
-/// benchmarks.
+/// Closed-loop load generator for session-store benchmarks: memcached (text or binary
+/// protocol), ASP.NET State Server, or sharedance.
 ///
 /// Defaults imitate PHP sessions in memcached: 100,000 keys `memc.sess.key.<id>`,
 /// 4 KiB values, one set for every four gets, 50 connections, one request in
-/// flight per connection.
+/// flight per connection. With `--protocol aspnet` or `sharedance` the unit is a page
+/// request instead, a read and a write of one random session as those clients make them;
+/// the set/get ratio, key prefix and width do not apply.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "sessiond-loadgen", version)]
 pub struct Args {
-    /// Wire protocol.
+    /// Wire protocol. `aspnet`: per page, GET `Exclusive: acquire` then PUT releasing the
+    /// lock, on persistent connections. `sharedance`: per page, a fetch then a store, each on a
+    /// new TCP connection.
     #[arg(long, value_enum, default_value_t = Protocol::Text)]
     pub protocol: Protocol,
     /// Server address.
@@ -123,6 +127,11 @@ impl Args {
             "--pipeline must be between 1 and 4096"
         );
         ensure!(
+            !self.protocol.is_page() || self.pipeline == 1,
+            "--pipeline: the {} client has one request in flight at a time",
+            self.protocol.name()
+        );
+        ensure!(
             !self.rss_per_item || self.server_pid.is_some(),
             "--rss-per-item needs --server-pid"
         );
@@ -214,6 +223,16 @@ mod tests {
                 .is_err()
         );
         assert!(Args::parse_from(["x", "--rss-per-item"]).build().is_err());
+        assert!(
+            Args::parse_from(["x", "--protocol", "aspnet", "--pipeline", "2"])
+                .build()
+                .is_err()
+        );
+        let (_, shared) = Args::parse_from(["x", "--protocol", "sharedance"])
+            .build()
+            .unwrap();
+        assert_eq!(shared.workload.protocol, Protocol::Sharedance);
+        assert_eq!(shared.workload.key_len(), 26);
         assert!(
             Args::parse_from(["x", "--keys", "1000", "--key-width", "3"])
                 .build()

@@ -1,5 +1,6 @@
-//! One client connection: encoding requests, reading and validating replies, and
-//! the closed-loop request cycle.
+//! One memcached client connection: encoding requests, reading and validating
+//! replies, and the closed-loop request cycle; also the types every mode shares
+//! (protocol, workload, phases, counters). The page-request modes are in `page`.
 //!
 //! The cycle is: encode a batch (one request unless `--pipeline` is above 1) into
 //! a reused buffer, send it with one write, read replies into a reused buffer
@@ -28,6 +29,11 @@ pub enum Protocol {
     Text,
     /// memcached binary protocol (GETK / SET).
     Binary,
+    /// ASP.NET State Server protocol: page requests of GET `Exclusive: acquire` then PUT
+    /// with the lock cookie, on persistent connections.
+    Aspnet,
+    /// sharedance: page requests of a fetch then a store, each on a new TCP connection.
+    Sharedance,
 }
 
 impl Protocol {
@@ -36,7 +42,20 @@ impl Protocol {
         match self {
             Protocol::Text => "text",
             Protocol::Binary => "binary",
+            Protocol::Aspnet => "aspnet",
+            Protocol::Sharedance => "sharedance",
         }
+    }
+
+    /// Whether the unit of work is a page request (a read and a write of one session) rather
+    /// than a single request.
+    pub fn is_page(self) -> bool {
+        matches!(self, Protocol::Aspnet | Protocol::Sharedance)
+    }
+
+    /// What one "op" of the reports is.
+    pub fn op_unit(self) -> &'static str {
+        if self.is_page() { "page" } else { "request" }
     }
 }
 
@@ -68,6 +87,18 @@ pub struct Workload {
     pub flags: u32,
     /// Base seed; connection `i` uses a generator seeded from `seed + i`.
     pub seed: u64,
+}
+
+impl Workload {
+    /// Length of the keys the server stores, for per-item memory figures.
+    pub fn key_len(&self) -> usize {
+        match self.protocol {
+            Protocol::Text | Protocol::Binary => self.key_prefix.len() + self.key_width,
+            // The server keys an ASP.NET session by its decoded request-target.
+            Protocol::Aspnet => crate::aspnet::APP_ID.len() + crate::aspnet::SESSION_ID_LEN,
+            Protocol::Sharedance => crate::sharedance::SESSION_ID_LEN,
+        }
+    }
 }
 
 /// The run is in warm-up: requests are made but not recorded.
@@ -103,12 +134,25 @@ pub struct Counters {
     pub errors: u64,
     /// The first such error, for the report.
     pub first_error: Option<String>,
+    /// Page requests done (page protocols only); a page's gets and sets are counted above too.
+    pub pages: u64,
+    /// Exclusive gets answered "locked by another connection" and retried (ASP.NET only).
+    pub contended: u64,
 }
 
 impl Counters {
-    /// Requests answered.
-    pub fn ops(&self) -> u64 {
+    /// Requests answered (gets, including retried ones, and sets).
+    pub fn requests(&self) -> u64 {
         self.gets + self.sets
+    }
+
+    /// Units of work done: page requests for the page protocols, requests otherwise.
+    pub fn ops(&self, protocol: Protocol) -> u64 {
+        if protocol.is_page() {
+            self.pages
+        } else {
+            self.requests()
+        }
     }
 
     /// Adds `other` into `self`.
@@ -118,6 +162,8 @@ impl Counters {
         self.hits += other.hits;
         self.misses += other.misses;
         self.errors += other.errors;
+        self.pages += other.pages;
+        self.contended += other.contended;
         if self.first_error.is_none() {
             self.first_error.clone_from(&other.first_error);
         }
@@ -180,14 +226,14 @@ enum Outcome {
 
 /// Receive buffer: bytes in `buf[start..end]` are received but not yet parsed.
 #[derive(Debug)]
-struct RecvBuf {
+pub(crate) struct RecvBuf {
     buf: Vec<u8>,
     start: usize,
     end: usize,
 }
 
 impl RecvBuf {
-    fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             buf: vec![0; capacity],
             start: 0,
@@ -195,11 +241,11 @@ impl RecvBuf {
         }
     }
 
-    fn data(&self) -> &[u8] {
+    pub(crate) fn data(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 
-    fn consume(&mut self, n: usize) {
+    pub(crate) fn consume(&mut self, n: usize) {
         self.start += n;
         if self.start == self.end {
             // The common case with one request in flight: the buffer empties after
@@ -210,8 +256,32 @@ impl RecvBuf {
         }
     }
 
-    /// Reads more bytes, making room first if the buffer is full.
-    async fn fill<R: AsyncRead + Unpin>(&mut self, reader: &mut R) -> io::Result<()> {
+    /// Reads more bytes, making room first if the buffer is full. The end of the stream is an
+    /// error: callers wait for replies framed by their own lengths, which the server cut short.
+    pub(crate) async fn fill<R: AsyncRead + Unpin>(&mut self, reader: &mut R) -> io::Result<()> {
+        if self.fill_or_eof(reader).await? {
+            return Ok(());
+        }
+        let pending = self.end - self.start;
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "server closed the connection{}",
+                if pending > 0 {
+                    format!(" in the middle of a reply ({pending} bytes received)")
+                } else {
+                    String::new()
+                }
+            ),
+        ))
+    }
+
+    /// Reads more bytes, making room first if the buffer is full. Returns `false` at the end
+    /// of the stream, for replies framed by the server closing the connection.
+    pub(crate) async fn fill_or_eof<R: AsyncRead + Unpin>(
+        &mut self,
+        reader: &mut R,
+    ) -> io::Result<bool> {
         if self.end == self.buf.len() {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -223,22 +293,8 @@ impl RecvBuf {
             }
         }
         let n = reader.read(&mut self.buf[self.end..]).await?;
-        if n == 0 {
-            let pending = self.end - self.start;
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "server closed the connection{}",
-                    if pending > 0 {
-                        format!(" in the middle of a reply ({pending} bytes received)")
-                    } else {
-                        String::new()
-                    }
-                ),
-            ));
-        }
         self.end += n;
-        Ok(())
+        Ok(n > 0)
     }
 }
 
@@ -276,6 +332,10 @@ impl Sender {
                 w.value.parts(key),
                 opaque,
             ),
+            // The runner gives page protocols their own clients (`crate::page`).
+            (Protocol::Aspnet | Protocol::Sharedance, _) => {
+                debug_assert!(false, "memcached connection used for a page protocol");
+            }
         }
         Op {
             is_set,
@@ -420,6 +480,9 @@ fn parse_reply(
                 },
             ))),
         },
+        Protocol::Aspnet | Protocol::Sharedance => Err(ProtocolError::msg(
+            "memcached connection used for a page protocol",
+        )),
         Protocol::Binary => {
             let Parsed::Complete { len, reply: r } = binary::parse_response(buf)? else {
                 return Ok(None);

@@ -77,6 +77,92 @@ impl KeyBuf {
     }
 }
 
+/// ASP.NET session ids: `SessionIDManager` writes 120 random bits as 24 characters of this
+/// alphabet, 5 bits each.
+pub const ASPNET_ID_ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz012345";
+
+/// PHP session ids with `session.sid_bits_per_character = 5`, PHP's recommended setting.
+pub const PHP_ID_ALPHABET: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
+
+/// Characters of a session id that carry the whole 64-bit scrambled key index (12 of 5 bits and
+/// one of 4); shorter ids could give two indexes the same id.
+pub const MIN_SESSION_ID_LEN: usize = 13;
+
+/// Formats `<prefix><session id>` into a reusable buffer, the id derived from a key index.
+///
+/// Real session ids are random; ids made from consecutive numbers would share long prefixes and
+/// could flatter or punish a server's hashing. So the index is scrambled by a bijection first,
+/// which keeps ids distinct, and spelled out in the id's alphabet.
+#[derive(Clone, Debug)]
+pub struct SessionIdBuf {
+    buf: Vec<u8>,
+    prefix_len: usize,
+    alphabet: &'static [u8; 32],
+}
+
+impl SessionIdBuf {
+    /// Creates a formatter for `prefix` followed by `id_len` characters of `alphabet`.
+    pub fn new(prefix: &[u8], id_len: usize, alphabet: &'static [u8; 32]) -> Result<Self, String> {
+        if id_len < MIN_SESSION_ID_LEN {
+            return Err(format!(
+                "session ids need at least {MIN_SESSION_ID_LEN} characters to stay distinct"
+            ));
+        }
+        let mut buf = Vec::with_capacity(prefix.len() + id_len);
+        buf.extend_from_slice(prefix);
+        buf.resize(prefix.len() + id_len, alphabet[0]);
+        Ok(Self {
+            buf,
+            prefix_len: prefix.len(),
+            alphabet,
+        })
+    }
+
+    /// Formats the id of key number `index` and returns prefix and id.
+    #[inline]
+    pub fn format(&mut self, index: u64) -> &[u8] {
+        let mut round = 0u64;
+        let mut bits = scramble(index);
+        let mut left = 64u32;
+        for slot in &mut self.buf[self.prefix_len..] {
+            if left == 0 {
+                // The first 13 characters hold all 64 bits of the bijection; the rest only
+                // need to look random.
+                round += 1;
+                bits = scramble(index ^ round.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                left = 64;
+            }
+            let take = left.min(5);
+            *slot = self.alphabet[(bits & ((1 << take) - 1)) as usize];
+            bits >>= take;
+            left -= take;
+        }
+        &self.buf
+    }
+
+    /// Prefix and id most recently formatted.
+    #[inline]
+    pub fn current(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The id most recently formatted, without the prefix.
+    #[inline]
+    pub fn id(&self) -> &[u8] {
+        &self.buf[self.prefix_len..]
+    }
+}
+
+/// splitmix64's finaliser: xor-shifts and odd multiplications, each invertible, so distinct
+/// inputs give distinct outputs.
+#[inline]
+fn scramble(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// The bytes stored under every key.
 ///
 /// A value is the key itself followed by a fixed pseudo-random printable pattern,
@@ -138,10 +224,7 @@ impl Rng {
     /// connection) give unrelated streams.
     pub fn new(seed: u64) -> Self {
         // splitmix64 finaliser: turns 0, 1, 2, ... into well-mixed non-zero states.
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
+        let z = scramble(seed);
         Self {
             state: if z == 0 { 0x2545_f491_4f6c_dd1d } else { z },
         }
@@ -187,6 +270,27 @@ mod tests {
         let mut wide = KeyBuf::new("p", 26).unwrap();
         assert_eq!(wide.capacity(), u64::MAX);
         assert_eq!(wide.format(u64::MAX - 1), b"p00000018446744073709551614");
+    }
+
+    #[test]
+    fn session_ids_are_distinct_and_in_alphabet() {
+        let mut ids = SessionIdBuf::new(b"app/", 24, ASPNET_ID_ALPHABET).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..20_000 {
+            let full = ids.format(i).to_vec();
+            assert!(full.starts_with(b"app/"));
+            assert_eq!(ids.id().len(), 24);
+            assert!(ids.id().iter().all(|b| ASPNET_ID_ALPHABET.contains(b)));
+            assert!(seen.insert(full));
+        }
+        // Same index, same id: a fetch finds what the prefill stored.
+        let again = ids.format(7).to_vec();
+        assert_eq!(ids.current(), &again[..]);
+        let mut php = SessionIdBuf::new(b"", 26, PHP_ID_ALPHABET).unwrap();
+        assert_eq!(php.format(7).len(), 26);
+        let seven = php.format(7)[..13].to_vec();
+        assert_ne!(php.format(8)[..13], seven[..]);
+        assert!(SessionIdBuf::new(b"", 12, PHP_ID_ALPHABET).is_err());
     }
 
     #[test]

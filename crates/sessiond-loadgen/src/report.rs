@@ -11,6 +11,9 @@ use crate::runner::RunConfig;
 pub struct BenchReport {
     /// Wire protocol name.
     pub protocol: &'static str,
+    /// What one op is: `request`, or `page` (a session read and write) for the page
+    /// protocols. Rates, CPU per op and latency are per op.
+    pub op_unit: &'static str,
     /// Connections used.
     pub connections: usize,
     /// Requests in flight per connection.
@@ -27,15 +30,17 @@ pub struct BenchReport {
     pub elapsed_secs: f64,
     /// Counts of the measured requests.
     pub counters: Counters,
-    /// Requests per second.
+    /// Ops per second.
     pub ops_per_sec: f64,
-    /// Latency percentiles in microseconds: p50, p90, p99, p99.9, max, mean.
+    /// Requests per second (equal to `ops_per_sec` unless ops are pages).
+    pub requests_per_sec: f64,
+    /// Latency percentiles of an op in microseconds: p50, p90, p99, p99.9, max, mean.
     pub latency_us: Latency,
-    /// Server CPU time per request in µs (user + system), if a PID was given.
+    /// Server CPU time per op in µs (user + system), if a PID was given.
     pub server_cpu_us_per_op: Option<f64>,
     /// Server CPU time over wall time (1.0 = one core busy), if a PID was given.
     pub server_cpu_cores: Option<f64>,
-    /// The load generator's CPU time per request in µs.
+    /// The load generator's CPU time per op in µs.
     pub client_cpu_us_per_op: f64,
     /// The load generator's CPU time over wall time.
     pub client_cpu_cores: f64,
@@ -78,7 +83,7 @@ impl BenchReport {
         prefill_time: Duration,
     ) -> Self {
         let secs = elapsed.as_secs_f64();
-        let ops = total.counters.ops();
+        let ops = total.counters.ops(w.protocol);
         // Guard the divisions: a run against a dead-slow server may finish nothing.
         let per_op = |us: f64| if ops > 0 { us / ops as f64 } else { 0.0 };
         let h = &total.latency_ns;
@@ -97,6 +102,7 @@ impl BenchReport {
         };
         Self {
             protocol: w.protocol.name(),
+            op_unit: w.protocol.op_unit(),
             connections: cfg.connections,
             pipeline: w.pipeline,
             keys: w.keys,
@@ -106,6 +112,7 @@ impl BenchReport {
             elapsed_secs: secs,
             counters: total.counters.clone(),
             ops_per_sec: ops as f64 / secs,
+            requests_per_sec: total.counters.requests() as f64 / secs,
             latency_us,
             server_cpu_us_per_op: server_cpu_us.map(per_op),
             server_cpu_cores: server_cpu_us.map(|us| us / 1e6 / secs),
@@ -127,6 +134,7 @@ impl BenchReport {
             j.str("label", label);
         }
         j.str("protocol", self.protocol);
+        j.str("op_unit", self.op_unit);
         j.num("connections", self.connections as f64);
         j.num("pipeline", self.pipeline as f64);
         j.num("keys", self.keys as f64);
@@ -134,14 +142,18 @@ impl BenchReport {
         j.num("set_ratio", f64::from(self.set_ratio));
         j.num("get_ratio", f64::from(self.get_ratio));
         j.num("elapsed_s", self.elapsed_secs);
-        j.num("ops", c.ops() as f64);
+        j.num("ops", self.ops() as f64);
+        j.num("requests", c.requests() as f64);
+        j.num("pages", c.pages as f64);
         j.num("gets", c.gets as f64);
         j.num("sets", c.sets as f64);
         j.num("hits", c.hits as f64);
         j.num("misses", c.misses as f64);
+        j.num("contended", c.contended as f64);
         j.num("errors", c.errors as f64);
         j.opt_str("first_error", c.first_error.as_deref());
         j.num("ops_per_sec", self.ops_per_sec);
+        j.num("requests_per_sec", self.requests_per_sec);
         j.num("p50_us", l.p50);
         j.num("p90_us", l.p90);
         j.num("p99_us", l.p99);
@@ -158,22 +170,51 @@ impl BenchReport {
         j.finish()
     }
 
+    /// Ops counted: pages for the page protocols, requests otherwise.
+    pub fn ops(&self) -> u64 {
+        if self.op_unit == "page" {
+            self.counters.pages
+        } else {
+            self.counters.requests()
+        }
+    }
+
     /// Multi-line human-readable summary.
     pub fn to_text(&self) -> String {
         let c = &self.counters;
         let l = &self.latency_us;
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "{} protocol, {} connections, pipeline {}, {} keys, {} B values, set:get = {}:{}",
-            self.protocol,
-            self.connections,
-            self.pipeline,
-            self.keys,
-            self.value_size,
-            self.set_ratio,
-            self.get_ratio
-        );
+        match self.protocol {
+            "aspnet" => {
+                let _ = writeln!(
+                    s,
+                    "aspnet protocol, {} connections, {} sessions, {} B values; \
+                     one page = GET Exclusive: acquire + PUT releasing the lock",
+                    self.connections, self.keys, self.value_size
+                );
+            }
+            "sharedance" => {
+                let _ = writeln!(
+                    s,
+                    "sharedance protocol, {} clients, {} sessions, {} B values; \
+                     one page = fetch + store, a new TCP connection each",
+                    self.connections, self.keys, self.value_size
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    s,
+                    "{} protocol, {} connections, pipeline {}, {} keys, {} B values, set:get = {}:{}",
+                    self.protocol,
+                    self.connections,
+                    self.pipeline,
+                    self.keys,
+                    self.value_size,
+                    self.set_ratio,
+                    self.get_ratio
+                );
+            }
+        }
         if self.prefill_sets > 0 {
             let _ = writeln!(
                 s,
@@ -181,32 +222,56 @@ impl BenchReport {
                 self.prefill_sets, self.prefill_secs, self.prefill_errors
             );
         }
-        let _ = writeln!(
-            s,
-            "ops:      {} in {:.2} s = {:.0} ops/s ({} gets: {} hits, {} misses; {} sets; {} errors)",
-            c.ops(),
-            self.elapsed_secs,
-            self.ops_per_sec,
-            c.gets,
-            c.hits,
-            c.misses,
-            c.sets,
-            c.errors
-        );
+        if self.op_unit == "page" {
+            let _ = writeln!(
+                s,
+                "pages:    {} in {:.2} s = {:.0} pages/s; {} requests = {:.0} requests/s \
+                 ({} gets: {} hits, {} misses, {} locked and retried; {} sets; {} errors)",
+                c.pages,
+                self.elapsed_secs,
+                self.ops_per_sec,
+                c.requests(),
+                self.requests_per_sec,
+                c.gets,
+                c.hits,
+                c.misses,
+                c.contended,
+                c.sets,
+                c.errors
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "ops:      {} in {:.2} s = {:.0} ops/s ({} gets: {} hits, {} misses; {} sets; {} errors)",
+                c.requests(),
+                self.elapsed_secs,
+                self.ops_per_sec,
+                c.gets,
+                c.hits,
+                c.misses,
+                c.sets,
+                c.errors
+            );
+        }
         if let Some(e) = &c.first_error {
             let _ = writeln!(s, "first error: {e}");
         }
+        let unit = if self.op_unit == "page" { "page" } else { "op" };
         let _ = writeln!(
             s,
-            "latency:  p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs, mean {:.1} µs",
+            "latency:  p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs, \
+             mean {:.1} µs (per {unit})",
             l.p50, l.p90, l.p99, l.p999, l.max, l.mean
         );
         if let (Some(per_op), Some(cores)) = (self.server_cpu_us_per_op, self.server_cpu_cores) {
-            let _ = writeln!(s, "server:   {per_op:.2} CPU µs/op ({cores:.2} cores busy)");
+            let _ = writeln!(
+                s,
+                "server:   {per_op:.2} CPU µs/{unit} ({cores:.2} cores busy)"
+            );
         }
         let _ = writeln!(
             s,
-            "client:   {:.2} CPU µs/op ({:.2} cores busy)",
+            "client:   {:.2} CPU µs/{unit} ({:.2} cores busy)",
             self.client_cpu_us_per_op, self.client_cpu_cores
         );
         s
@@ -239,7 +304,7 @@ impl RssReport {
         Self {
             items,
             value_size: w.value.len(),
-            key_len: w.key_prefix.len() + w.key_width,
+            key_len: w.key_len(),
             rss_before: before,
             rss_after: after,
             bytes_per_item: if items > 0 { grown / items as f64 } else { 0.0 },

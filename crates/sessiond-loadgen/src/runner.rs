@@ -14,9 +14,61 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail};
 use tokio::task::JoinSet;
 
-use crate::conn::{Conn, ConnStats, Counters, PHASE_MEASURE, PHASE_STOP, PHASE_WARMUP, Shared};
+use crate::conn::{
+    Conn, ConnStats, Counters, PHASE_MEASURE, PHASE_STOP, PHASE_WARMUP, Protocol, Shared,
+};
+use crate::page::{AspnetConn, SharedanceClient};
 use crate::report::{BenchReport, RssReport};
 use crate::stats::{self, CpuTicks};
+
+/// One simulated client of whichever protocol the run speaks.
+#[derive(Debug)]
+enum Client {
+    Memcache(Conn),
+    Aspnet(AspnetConn),
+    Sharedance(SharedanceClient),
+}
+
+impl Client {
+    async fn connect(
+        index: usize,
+        addr: &str,
+        shared: &Shared,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        Ok(match shared.workload.protocol {
+            Protocol::Text | Protocol::Binary => {
+                Client::Memcache(Conn::connect(index, addr, shared, timeout).await?)
+            }
+            Protocol::Aspnet => {
+                Client::Aspnet(AspnetConn::connect(index, addr, shared, timeout).await?)
+            }
+            Protocol::Sharedance => {
+                Client::Sharedance(SharedanceClient::connect(index, addr, shared, timeout).await?)
+            }
+        })
+    }
+
+    async fn prefill(
+        &mut self,
+        shared: &Shared,
+        range: std::ops::Range<u64>,
+    ) -> anyhow::Result<Counters> {
+        match self {
+            Client::Memcache(c) => c.prefill(shared, range).await,
+            Client::Aspnet(c) => c.prefill(shared, range).await,
+            Client::Sharedance(c) => c.prefill(shared, range).await,
+        }
+    }
+
+    async fn run(self, shared: Arc<Shared>) -> anyhow::Result<ConnStats> {
+        match self {
+            Client::Memcache(c) => c.run(shared).await,
+            Client::Aspnet(c) => c.run(shared).await,
+            Client::Sharedance(c) => c.run(shared).await,
+        }
+    }
+}
 
 /// How to run, beyond the workload itself.
 #[derive(Clone, Debug)]
@@ -153,7 +205,7 @@ fn client_thread(
     let mut conns = rt.block_on(async {
         let mut conns = Vec::with_capacity(conn_ids.len());
         for &i in conn_ids {
-            conns.push(Conn::connect(i, &cfg.addr, shared, cfg.timeout).await?);
+            conns.push(Client::connect(i, &cfg.addr, shared, cfg.timeout).await?);
         }
         Ok::<_, anyhow::Error>(conns)
     })?;

@@ -36,6 +36,22 @@ pub(crate) enum ProtocolConnection {
     Sharedance(sessiond_sharedance::Connection),
 }
 
+/// Each protocol crate has its own `Flow`, so that none depends on another.
+macro_rules! flow_from {
+    ($($protocol:ident),*) => {$(
+        impl From<$protocol::Flow> for Flow {
+            fn from(flow: $protocol::Flow) -> Flow {
+                match flow {
+                    $protocol::Flow::Continue => Flow::Continue,
+                    $protocol::Flow::Close => Flow::Close,
+                }
+            }
+        }
+    )*};
+}
+
+flow_from!(sessiond_memcache, sessiond_aspnet, sessiond_sharedance);
+
 impl Protocol {
     /// The name logs use.
     pub fn name(self) -> &'static str {
@@ -111,10 +127,7 @@ impl ProtocolConnection {
                     counters: &memcache.counters,
                     server: &shared.counters,
                 };
-                match connection.process(input, output, &ctx) {
-                    sessiond_memcache::Flow::Continue => Flow::Continue,
-                    sessiond_memcache::Flow::Close => Flow::Close,
-                }
+                connection.process(input, output, &ctx).into()
             }
             ProtocolConnection::Aspnet(connection) => {
                 let ctx = sessiond_aspnet::Context {
@@ -123,10 +136,7 @@ impl ProtocolConnection {
                     limits: &shared.aspnet.limits,
                     applications: &shared.aspnet.applications,
                 };
-                match connection.process(input, output, &ctx) {
-                    sessiond_aspnet::Flow::Continue => Flow::Continue,
-                    sessiond_aspnet::Flow::Close => Flow::Close,
-                }
+                connection.process(input, output, &ctx).into()
             }
             ProtocolConnection::Sharedance(connection) => {
                 let sharedance = &shared.sharedance;
@@ -137,10 +147,7 @@ impl ProtocolConnection {
                     namespace: sharedance.namespace,
                     lifetime: sharedance.lifetime,
                 };
-                match connection.process(input, output, &ctx) {
-                    sessiond_sharedance::Flow::Continue => Flow::Continue,
-                    sessiond_sharedance::Flow::Close => Flow::Close,
-                }
+                connection.process(input, output, &ctx).into()
             }
         }
     }

@@ -535,24 +535,3 @@ fn sharedance_keys_are_separate_from_memcached_keys() {
         "memcached get after the sharedance delete",
     );
 }
-
-#[test]
-fn scratch_debug() {
-    use bytes::BytesMut;
-    let engine = sessiond_engine::Engine::new(sessiond_engine::EngineConfig {
-        max_memory: 1 << 30,
-    });
-    let limits = sessiond_sharedance::Limits::default();
-    let ctx = sessiond_sharedance::Context {
-        engine: &engine,
-        now: support::START,
-        limits: &limits,
-        namespace: sessiond_engine::NamespaceId::default(),
-        lifetime: sessiond_sharedance::Lifetime::Fixed(LIFETIME),
-    };
-    let mut c = sessiond_sharedance::Connection::new();
-    let mut input = BytesMut::from(&b"S"[..]);
-    let mut output = BytesMut::new();
-    let flow = c.process(&mut input, &mut output, &ctx);
-    panic!("{flow:?} {:?} {:?}", c.refusal(), limits);
-}
