@@ -200,10 +200,26 @@ fn bad_flag_values_are_refused_with_one_line_naming_the_setting() {
         (vec!["--max-item-size", "1"], "max_item_size", None),
         (vec!["--max-connections", "0"], "max_connections", None),
         (vec!["--idle-timeout", "soon"], "idle_timeout", Some("soon")),
-        (vec!["--aspnet-listen", "nonsense"], "aspnet_listen", Some("nonsense")),
-        (vec!["--sharedance-listen", "1042"], "sharedance_listen", Some("1042")),
-        (vec!["--sharedance-expiration", "0"], "sharedance.expiration", None),
-        (vec!["--sharedance-timeout", "soon"], "sharedance_timeout", Some("soon")),
+        (
+            vec!["--aspnet-listen", "nonsense"],
+            "aspnet_listen",
+            Some("nonsense"),
+        ),
+        (
+            vec!["--sharedance-listen", "1042"],
+            "sharedance_listen",
+            Some("1042"),
+        ),
+        (
+            vec!["--sharedance-expiration", "0"],
+            "sharedance.expiration",
+            None,
+        ),
+        (
+            vec!["--sharedance-timeout", "soon"],
+            "sharedance_timeout",
+            Some("soon"),
+        ),
     ];
     for (args, setting, value) in cases {
         let args: Vec<&str> = listen.iter().copied().chain(args).collect();
