@@ -173,12 +173,11 @@ fn a_locked_session_answers_423_to_readers_writers_and_wrong_cookies() {
         http(&mut second, &set_and_release(TARGET, 5, 20, b"lost")),
         locked(2, 10, 3)
     );
-    let mut no_cookie = format!(
+    let no_cookie = format!(
         "PUT {TARGET} HTTP/1.1\r\nHost: 127.0.0.1:42424\r\nTimeout: 20\r\nContent-Length: 4\r\n\r\nlost"
     )
     .into_bytes();
     assert_eq!(http(&mut second, &no_cookie), locked(2, 10, 3));
-    no_cookie.clear();
     assert_eq!(http(&mut second, &remove_item(TARGET, 1)), locked(2, 10, 3));
     // The holder's write goes through and unlocks.
     assert_eq!(
@@ -199,13 +198,11 @@ fn an_uninitialized_item_flags_its_first_read_and_never_replaces_a_session() {
     // uninitialized and asks again.
     assert_eq!(http(&mut web, &get_item_exclusive(TARGET)), NOT_FOUND);
     assert_eq!(http(&mut web, &create_uninitialized(TARGET, 20)), OK_EMPTY);
-    let empty = "\u{14}\0\0\0\0\0\u{ff}";
     let first = http(&mut web, &get_item_exclusive(TARGET));
     assert_eq!(
         first,
         "HTTP/1.1 200 OK\\r\\nX-AspNet-Version: 4.0.30319\\r\\nActionFlags: 1\\r\\nLockCookie: 2\\r\\nTimeout: 20\\r\\nContent-Length: 7\\r\\n\\r\\n\\x14\\x00\\x00\\x00\\x00\\x00\\xff"
     );
-    let _ = empty;
     // Another uninitialized create (a racing request) leaves the session and its lock alone.
     assert_eq!(http(&mut web, &create_uninitialized(TARGET, 20)), OK_EMPTY);
     assert_eq!(http(&mut web, &get_item(TARGET)), locked(2, 0, 0));
