@@ -27,8 +27,9 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
         cookie,
     };
     match ctx.engine.run(&remove, ctx.now) {
-        RemoveSessionOutcome::Removed => reply::empty(out, Status::Ok),
-        RemoveSessionOutcome::Locked { lock } => reply::locked(out, lock, false, ctx.now),
-        RemoveSessionOutcome::NotFound => reply::empty(out, Status::NotFound),
+        Ok(RemoveSessionOutcome::Removed) => reply::empty(out, Status::Ok),
+        Ok(RemoveSessionOutcome::Locked { lock }) => reply::locked(out, lock, false, ctx.now),
+        Ok(RemoveSessionOutcome::NotFound) => reply::empty(out, Status::NotFound),
+        Err(error) => reply::refused(out, error),
     }
 }

@@ -31,12 +31,13 @@ fn read(request: &Request<'_>, exclusive: bool, out: &mut BytesMut, ctx: &Contex
         exclusive,
     };
     match ctx.engine.run(&read, ctx.now) {
-        ReadSessionOutcome::Found {
+        Err(error) => reply::refused(out, error),
+        Ok(ReadSessionOutcome::Found {
             value,
             timeout,
             cookie,
             initialize,
-        } => {
+        }) => {
             out.reserve(160 + value.len());
             reply::start(out, Status::Ok);
             reply::action_flags(out, initialize);
@@ -47,10 +48,10 @@ fn read(request: &Request<'_>, exclusive: bool, out: &mut BytesMut, ctx: &Contex
             reply::header(out, reply::TIMEOUT, minutes);
             reply::finish(out, &value);
         }
-        ReadSessionOutcome::Locked { lock, initialize } => {
+        Ok(ReadSessionOutcome::Locked { lock, initialize }) => {
             reply::locked(out, lock, initialize, ctx.now);
         }
-        ReadSessionOutcome::NotFound => reply::empty(out, Status::NotFound),
+        Ok(ReadSessionOutcome::NotFound) => reply::empty(out, Status::NotFound),
     }
 }
 
@@ -68,7 +69,10 @@ fn release(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) {
         key: request.key,
         cookie,
     };
-    let outcome = ctx.engine.run(&release, ctx.now);
+    let outcome = match ctx.engine.run(&release, ctx.now) {
+        Ok(outcome) => outcome,
+        Err(error) => return reply::refused(out, error),
+    };
     if let Some(invalid) = invalid {
         return match outcome {
             ReleaseLockOutcome::NotFound => reply::empty(out, Status::NotFound),

@@ -66,6 +66,6 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
             reply::empty(out, Status::Ok);
         }
         Ok(WriteSessionOutcome::Locked { lock }) => reply::locked(out, lock, false, ctx.now),
-        Err(_) => reply::empty(out, Status::InternalServerError),
+        Err(error) => reply::refused(out, error),
     }
 }

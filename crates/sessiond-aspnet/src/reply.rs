@@ -6,7 +6,7 @@
 //! line and the body.
 
 use bytes::BytesMut;
-use sessiond_engine::{LockInfo, Timestamp};
+use sessiond_engine::{EngineError, LockInfo, Timestamp};
 
 use crate::ASPNET_VERSION;
 use crate::headers::InvalidHeader;
@@ -24,6 +24,7 @@ pub(crate) enum Status {
     Locked,
     /// 500: the store refused a write (out of memory).
     InternalServerError,
+    ServiceUnavailable,
 }
 
 impl Status {
@@ -34,6 +35,7 @@ impl Status {
             Status::NotFound => b"HTTP/1.1 404 Not Found\r\n",
             Status::Locked => b"HTTP/1.1 423 Locked\r\n",
             Status::InternalServerError => b"HTTP/1.1 500 Internal Server Error\r\n",
+            Status::ServiceUnavailable => b"HTTP/1.1 503 Service Unavailable\r\n",
         }
     }
 }
@@ -80,6 +82,16 @@ pub(crate) fn finish(out: &mut BytesMut, body: &[u8]) {
 }
 
 /// A response with no headers of its own and no body.
+/// The answer to a write the store refused: 500 at the memory limit (the protocol has no status
+/// for it, and a refused write must never look done), 503 while writes cannot be made durable.
+pub(crate) fn refused(out: &mut BytesMut, error: EngineError) {
+    let status = match error {
+        EngineError::Unavailable => Status::ServiceUnavailable,
+        _ => Status::InternalServerError,
+    };
+    empty(out, status);
+}
+
 pub(crate) fn empty(out: &mut BytesMut, status: Status) {
     start(out, status);
     finish(out, b"");

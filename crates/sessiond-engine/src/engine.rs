@@ -1,13 +1,17 @@
 //! The engine: shards, routing of commands to them, the expiry sweep and the stats.
 
 use std::hash::BuildHasher;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
 use crate::command::{Apply, Command, Flush, Outcome, ShardContext};
+use crate::error::EngineError;
+use crate::journal::{Change, Effect, Journal};
 use crate::key::Key;
 use crate::memory::MemoryBudget;
 use crate::shard::Shard;
+use crate::snapshot::ShardSnapshot;
 use crate::stats::{Counters, EngineStats};
 use crate::time::Timestamp;
 
@@ -15,6 +19,9 @@ use crate::time::Timestamp;
 /// decides its compare-and-swap versions, and replay must give the same versions.
 pub(crate) const SHARD_BITS: u32 = 6;
 const SHARDS: usize = 1 << SHARD_BITS;
+
+/// How many shards an engine has; [`Engine::snapshot_shard`] takes indexes below it.
+pub const SHARD_COUNT: usize = SHARDS;
 
 /// Seed of the hash that picks a key's shard. Fixed for the same reason as the shard count.
 const SHARD_SEED: u64 = 0x5e55_10d5_e55e_55d0;
@@ -45,6 +52,8 @@ pub struct Engine {
     shard_hasher: foldhash::fast::FixedState,
     /// Per-process random seed for the tables, so a peer cannot choose keys that collide.
     table_hasher: foldhash::fast::RandomState,
+    /// Where effects go, once persistence or replication is attached.
+    journal: OnceLock<Arc<dyn Journal>>,
 }
 
 /// A shard on its own cache lines, so two threads working on neighbouring shards do not
@@ -64,7 +73,14 @@ impl Engine {
             memory: MemoryBudget::new(config.max_memory),
             shard_hasher: foldhash::fast::FixedState::with_seed(SHARD_SEED),
             table_hasher: foldhash::fast::RandomState::default(),
+            journal: OnceLock::new(),
         }
+    }
+
+    /// Sends every later change to `journal`. An engine has at most one journal; attaching a
+    /// second one returns it back as the error.
+    pub fn attach_journal(&self, journal: Arc<dyn Journal>) -> Result<(), Arc<dyn Journal>> {
+        self.journal.set(journal)
     }
 
     /// Applies a keyed command at time `now`.
@@ -72,14 +88,32 @@ impl Engine {
         let key = command.key();
         let shard_index = self.shard_of(key);
         let hash = self.table_hasher.hash_one((key.namespace, key.name));
+        let journal = self.journal.get();
+        if let Some(journal) = journal
+            && !journal.accepting()
+            && let Some(refused) = command.refusal(EngineError::Unavailable)
+        {
+            return refused;
+        }
         let mut shard = self.shards[shard_index].0.lock();
         shard.begin(now, &self.memory);
+        let Some(journal) = journal else {
+            let mut ctx = ShardContext {
+                shard: &mut shard,
+                memory: &self.memory,
+                hash,
+            };
+            return command.apply(&mut ctx, now);
+        };
+        let before = shard.durable(hash, key, now);
         let mut ctx = ShardContext {
             shard: &mut shard,
             memory: &self.memory,
             hash,
         };
-        command.apply(&mut ctx, now)
+        let outcome = command.apply(&mut ctx, now);
+        shard.journal_change(before, hash, key, now, journal.as_ref());
+        outcome
     }
 
     /// Applies any command at time `now`.
@@ -87,10 +121,7 @@ impl Engine {
         match command {
             Command::Arithmetic(c) => Outcome::Arithmetic(self.run(c, now)),
             Command::Delete(c) => Outcome::Delete(self.run(c, now)),
-            Command::Flush(c) => {
-                self.flush(c, now);
-                Outcome::Flush
-            }
+            Command::Flush(c) => Outcome::Flush(self.flush(c, now)),
             Command::Get(c) => Outcome::Get(self.run(c, now)),
             Command::ReadSession(c) => Outcome::ReadSession(self.run(c, now)),
             Command::ReleaseLock(c) => Outcome::ReleaseLock(self.run(c, now)),
@@ -103,9 +134,13 @@ impl Engine {
     }
 
     /// Empties a namespace (or all), now or at the flush's time.
-    pub fn flush(&self, flush: &Flush, now: Timestamp) {
+    pub fn flush(&self, flush: &Flush, now: Timestamp) -> Result<(), EngineError> {
         let at = flush.at.filter(|&at| at > now);
-        for shard in self.shards.iter() {
+        let journal = self.journal.get();
+        if journal.is_some_and(|journal| !journal.accepting()) {
+            return Err(EngineError::Unavailable);
+        }
+        for (index, shard) in self.shards.iter().enumerate() {
             let mut shard = shard.0.lock();
             // Apply delayed flushes that are already due first: replacing or cancelling one
             // that this shard has not applied yet would lose it.
@@ -117,6 +152,67 @@ impl Engine {
                     shard.flush(flush.namespace, &self.memory);
                 }
             }
+            if let Some(journal) = journal {
+                let change = Change::Flush {
+                    shard: index as u16,
+                    namespace: flush.namespace,
+                    at,
+                };
+                journal.record(&Effect { time: now, change });
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a journaled effect, as recovery and replication do: whatever the memory limit
+    /// (a lower limit than when the sessions were written must not lose them), and without
+    /// telling the journal.
+    pub fn restore(&self, effect: &Effect<'_>) {
+        let (shard_index, key) = match &effect.change {
+            Change::Put(state) | Change::Meta(state) => (self.shard_of(state.key), Some(state.key)),
+            Change::Remove(key) => (self.shard_of(*key), Some(*key)),
+            Change::Flush { shard, .. } => (usize::from(*shard) % SHARDS, None),
+        };
+        let hash = key.map_or(0, |key| {
+            self.table_hasher.hash_one((key.namespace, key.name))
+        });
+        let mut shard = self.shards[shard_index].0.lock();
+        shard.begin(effect.time, &self.memory);
+        match &effect.change {
+            Change::Put(state) => shard.restore_item(hash, state, &self.memory),
+            Change::Meta(state) => shard.restore_item_meta(hash, state),
+            Change::Remove(key) => shard.restore_remove(hash, *key, &self.memory),
+            Change::Flush { namespace, at, .. } => match at {
+                Some(at) => shard.flush_later(*namespace, *at),
+                None => {
+                    shard.cancel_flush(*namespace);
+                    shard.flush(*namespace, &self.memory);
+                }
+            },
+        }
+    }
+
+    /// A copy of one shard's durable state, for a snapshot. The shard is locked only while
+    /// the copy is made; values are shared with the store, not copied.
+    pub fn snapshot_shard(&self, shard: usize) -> ShardSnapshot {
+        let index = shard % SHARDS;
+        let (items, pending_flushes) = self.shards[index].0.lock().export();
+        ShardSnapshot {
+            shard: index as u16,
+            items,
+            pending_flushes,
+        }
+    }
+
+    /// Tells the journal the state of every item whose sliding deadline moved since the last
+    /// call, once per item however often it was read. Reads renew sessions constantly; this
+    /// is how those renewals reach the journal in batches instead of one record per read.
+    pub fn drain_renewals(&self, now: Timestamp) {
+        let Some(journal) = self.journal.get() else {
+            return;
+        };
+        for shard in self.shards.iter() {
+            shard.0.lock().drain_renewals(now, journal.as_ref());
         }
     }
 
@@ -178,6 +274,23 @@ mod tests {
     use crate::shard::Lookup;
     use crate::time::Expiry;
 
+    /// A journal that keeps every effect and can be told to refuse writes.
+    #[derive(Debug, Default)]
+    struct Switchable {
+        refusing: std::sync::atomic::AtomicBool,
+        effects: parking_lot::Mutex<Vec<String>>,
+    }
+
+    impl Journal for Switchable {
+        fn record(&self, effect: &Effect<'_>) {
+            self.effects.lock().push(format!("{:?}", effect.change));
+        }
+
+        fn accepting(&self) -> bool {
+            !self.refusing.load(std::sync::atomic::Ordering::Relaxed)
+        }
+    }
+
     fn secs(s: u64) -> Timestamp {
         Timestamp::from_secs(s)
     }
@@ -209,7 +322,7 @@ mod tests {
             namespace: namespace.map(NamespaceId),
             at: at.map(secs),
         };
-        engine.flush(&flush, now);
+        engine.flush(&flush, now).expect("no journal refuses it");
     }
 
     /// Enough keys to land in most shards.
@@ -403,13 +516,17 @@ mod tests {
             },
             now,
         ) {
-            ReadSessionOutcome::Found {
+            Ok(ReadSessionOutcome::Found {
                 cookie: Some(cookie),
                 ..
-            } => cookie,
+            }) => cookie,
             other => panic!("expected the lock, got {other:?}"),
         };
-        let release = |cookie, now| engine.run(&ReleaseLock { key, cookie }, now);
+        let release = |cookie, now| {
+            engine
+                .run(&ReleaseLock { key, cookie }, now)
+                .expect("no journal refuses it")
+        };
         let last = lock(secs(2));
         assert_eq!(last, LockCookie(i32::MAX as u32));
         assert!(matches!(
@@ -428,5 +545,46 @@ mod tests {
             ReleaseLockOutcome::Released { .. }
         ));
         assert_eq!(lock(secs(7)), LockCookie(3));
+    }
+
+    #[test]
+    fn a_journal_that_cannot_write_refuses_writes_and_lets_reads_through() {
+        let journal = Arc::new(Switchable::default());
+        let engine = Engine::new(EngineConfig::default());
+        assert!(engine.attach_journal(journal.clone()).is_ok());
+        let key = Key::new(NamespaceId(0), b"k");
+        let sliding = Expiry::Sliding(std::time::Duration::from_secs(10));
+        let store = Store::new(key, b"v1", 0, sliding, StoreMode::Set);
+        assert!(engine.run(&store, secs(1)).is_ok());
+        assert_eq!(journal.effects.lock().len(), 1, "the store is journaled");
+        journal
+            .refusing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let overwrite = Store::new(key, b"v2", 0, sliding, StoreMode::Set);
+        assert_eq!(
+            engine.run(&overwrite, secs(2)),
+            Err(EngineError::Unavailable)
+        );
+        let lock = ReadSession {
+            key,
+            exclusive: true,
+        };
+        assert_eq!(engine.run(&lock, secs(2)), Err(EngineError::Unavailable));
+        let flush = Flush {
+            namespace: None,
+            at: None,
+        };
+        assert_eq!(engine.flush(&flush, secs(2)), Err(EngineError::Unavailable));
+        // Reads go on, and their renewals wait to be drained rather than being lost.
+        assert!(present(&engine, b"k", secs(3)));
+        assert_eq!(journal.effects.lock().len(), 1);
+        engine.drain_renewals(secs(4));
+        let effects = journal.effects.lock().clone();
+        assert_eq!(effects.len(), 2, "{effects:?}");
+        assert!(effects[1].starts_with("Meta("), "{effects:?}");
+        journal
+            .refusing
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        assert!(engine.run(&overwrite, secs(5)).is_ok());
     }
 }

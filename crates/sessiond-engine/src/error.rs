@@ -8,4 +8,8 @@ pub enum EngineError {
     /// and nothing was changed.
     #[error("out of memory: the store is at its configured memory limit")]
     OutOfMemory,
+    /// The store cannot make the write durable now (the disk is full or failing). Nothing was
+    /// changed; reads go on, and writes are taken again once the journal recovers.
+    #[error("unavailable: the store cannot make writes durable now")]
+    Unavailable,
 }

@@ -90,6 +90,18 @@ impl ItemBits {
     pub const STALE: u8 = 2;
     pub const WIN_TAKEN: u8 = 4;
     pub const UNINITIALIZED: u8 = 8;
+    /// The item's sliding deadline moved and the journal has not been told yet.
+    pub const RENEWED: u8 = 16;
+    /// The bits that are part of an item's durable state.
+    pub const DURABLE: u8 = Self::STALE | Self::WIN_TAKEN | Self::UNINITIALIZED;
+
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    pub fn from_bits(bits: u8) -> Self {
+        ItemBits(bits)
+    }
 
     pub fn has(self, bit: u8) -> bool {
         self.0 & bit != 0

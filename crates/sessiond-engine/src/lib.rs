@@ -10,6 +10,8 @@
 //! - [`command`]: the one command set every protocol maps onto, one command per file.
 //! - [`Engine`]: shards, routing, the bounded expiry sweep and stats.
 //! - memory accounting: writes past the limit are refused, live items are never evicted.
+//! - [`journal`]: the effects the engine reports to a write-ahead log or replication, and how
+//!   they are applied back ([`Engine::restore`], [`Engine::snapshot_shard`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -17,17 +19,21 @@ pub mod command;
 mod engine;
 mod error;
 mod item;
+pub mod journal;
 pub mod key;
 mod memory;
 mod shard;
+mod snapshot;
 mod stats;
 pub mod time;
 
 pub use command::*;
-pub use engine::{Engine, EngineConfig};
+pub use engine::{Engine, EngineConfig, SHARD_COUNT};
 pub use error::EngineError;
 pub use item::{ItemView, LockCookie, LockInfo};
+pub use journal::{Change, Effect, ItemState, Journal};
 pub use key::{Key, NamespaceId};
 pub use memory::{ITEM_OVERHEAD, charge};
+pub use snapshot::{ShardSnapshot, SnapshotItem};
 pub use stats::{Counters, EngineStats};
 pub use time::{Expiry, Timestamp};

@@ -54,6 +54,16 @@ impl MemoryBudget {
         result.is_ok()
     }
 
+    /// Moves the usage from `old` to `new` bytes whatever the limit: restoring journaled state
+    /// must not lose sessions because the limit is lower than when they were written.
+    pub fn force_resize(&self, old: u64, new: u64) {
+        if new >= old {
+            self.used.fetch_add(new - old, Ordering::Relaxed);
+        } else {
+            self.used.fetch_sub(old - new, Ordering::Relaxed);
+        }
+    }
+
     /// Gives back `bytes` of a removed item.
     pub fn release(&self, bytes: u64) {
         self.used.fetch_sub(bytes, Ordering::Relaxed);

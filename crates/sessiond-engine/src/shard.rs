@@ -17,6 +17,8 @@ use crate::memory::{MemoryBudget, charge};
 use crate::stats::Counters;
 use crate::time::Timestamp;
 
+mod durable;
+
 /// What looking a key up found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Lookup {
@@ -44,6 +46,9 @@ pub(crate) struct Shard {
     cas_counter: u64,
     /// Delayed flushes (memcached's `flush_all <delay>`), one per namespace at most.
     pending_flushes: Vec<(Option<NamespaceId>, Timestamp)>,
+    /// Items whose sliding deadline moved since the journal last heard of them (each marked
+    /// with [`ItemBits::RENEWED`], so an item is listed once however often it is read).
+    renewed: Vec<u32>,
     /// Bytes of keys and values stored here.
     bytes: u64,
     pub counters: Counters,
@@ -88,6 +93,7 @@ impl Shard {
             wheel: BTreeMap::new(),
             cas_counter: 0,
             pending_flushes: Vec::new(),
+            renewed: Vec::new(),
             bytes: 0,
             counters: Counters::default(),
         }
@@ -156,13 +162,24 @@ impl Shard {
         hash: u64,
         key: Key<'_>,
         value: &[u8],
-        mut item: Item,
+        item: Item,
         memory: &MemoryBudget,
     ) -> Result<u32, EngineError> {
         let cost = charge(key.name.len(), value.len());
         if !memory.resize(0, cost) {
             return Err(EngineError::OutOfMemory);
         }
+        self.insert_charged(hash, key, value, item)
+    }
+
+    /// As [`Shard::insert`], with the item's memory already charged.
+    fn insert_charged(
+        &mut self,
+        hash: u64,
+        key: Key<'_>,
+        value: &[u8],
+        mut item: Item,
+    ) -> Result<u32, EngineError> {
         self.bytes += (key.name.len() + value.len()) as u64;
         self.counters.total_items += 1;
         let (key_bytes, value) = pack(key.name, value);

@@ -88,7 +88,9 @@ fn hammer(engine: &Engine, seed: u64) {
                 refused(engine.run(&get, now).map(drop));
             }
             5 => {
-                engine.run(&Delete::new(key), now);
+                engine
+                    .run(&Delete::new(key), now)
+                    .expect("no journal refuses it");
             }
             6 => {
                 let incr = Arithmetic {
@@ -102,10 +104,10 @@ fn hammer(engine: &Engine, seed: u64) {
                     key,
                     exclusive: true,
                 };
-                if let ReadSessionOutcome::Found {
+                if let Ok(ReadSessionOutcome::Found {
                     cookie: Some(cookie),
                     ..
-                } = engine.run(&read, now)
+                }) = engine.run(&read, now)
                 {
                     let write = WriteSession {
                         key,
@@ -117,20 +119,24 @@ fn hammer(engine: &Engine, seed: u64) {
                     match engine.run(&write, now) {
                         Ok(_) => {}
                         Err(_) => {
-                            engine.run(&ReleaseLock { key, cookie }, now);
+                            engine
+                                .run(&ReleaseLock { key, cookie }, now)
+                                .expect("no journal refuses it");
                         }
                     }
                 }
             }
             8 => {
-                engine.run(&Touch { key, expiry }, now);
+                engine
+                    .run(&Touch { key, expiry }, now)
+                    .expect("no journal refuses it");
             }
             _ => {
                 let release = ReleaseLock {
                     key,
                     cookie: LockCookie(rng.below(5) as u32),
                 };
-                engine.run(&release, now);
+                engine.run(&release, now).expect("no journal refuses it");
             }
         }
     }
@@ -199,13 +205,15 @@ fn memory_and_item_counts_stay_consistent_under_concurrent_writers() {
     assert_eq!(stats.bytes, bytes);
 
     // And a flush gives everything back.
-    engine.flush(
-        &sessiond_engine::Flush {
-            namespace: None,
-            at: None,
-        },
-        end,
-    );
+    engine
+        .flush(
+            &sessiond_engine::Flush {
+                namespace: None,
+                at: None,
+            },
+            end,
+        )
+        .expect("no journal refuses it");
     let stats = engine.stats();
     assert_eq!(
         (stats.curr_items, stats.memory_used, stats.bytes),
@@ -242,11 +250,11 @@ fn a_session_lock_admits_one_holder_at_a_time() {
                         key,
                         exclusive: true,
                     };
-                    let ReadSessionOutcome::Found {
+                    let Ok(ReadSessionOutcome::Found {
                         value,
                         cookie: Some(cookie),
                         ..
-                    } = engine.run(&read, now)
+                    }) = engine.run(&read, now)
                     else {
                         thread::yield_now();
                         continue;
@@ -281,7 +289,7 @@ fn a_session_lock_admits_one_holder_at_a_time() {
 
     // Every increment happened under the lock, so none was lost.
     let total = THREADS * ROUNDS;
-    let ReadSessionOutcome::Found { value, .. } = engine.run(
+    let Ok(ReadSessionOutcome::Found { value, .. }) = engine.run(
         &ReadSession {
             key,
             exclusive: false,

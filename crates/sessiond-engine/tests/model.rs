@@ -27,6 +27,7 @@
 //!   every outcome again (CAS values included). Then every key is read on the fork.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -40,6 +41,7 @@ use sessiond_engine::{
     Store, StoreMode, StoreOutcome, Timestamp, Touch, TouchOutcome, Vivify, WriteSession,
     WriteSessionOutcome, charge,
 };
+use sessiond_engine::{Change, Effect, ItemState, Journal, SHARD_COUNT};
 
 const NAMESPACES: [NamespaceId; 2] = [NamespaceId(0), NamespaceId(7)];
 /// Different lengths, so different keys usually have different charges.
@@ -393,21 +395,22 @@ impl Model {
                 let (outcome, version) = self.get(c, now);
                 (Outcome::Get(outcome), version)
             }
-            Command::Delete(c) => (Outcome::Delete(self.delete(c, now, book)), None),
-            Command::Touch(c) => (Outcome::Touch(self.touch(c, now)), None),
+            Command::Delete(c) => (Outcome::Delete(Ok(self.delete(c, now, book))), None),
+            Command::Touch(c) => (Outcome::Touch(Ok(self.touch(c, now))), None),
             Command::Arithmetic(c) => {
                 let (outcome, version) = self.arithmetic(c, now, book);
                 (Outcome::Arithmetic(outcome), version)
             }
-            Command::ReadSession(c) => (Outcome::ReadSession(self.read_session(c, now)), None),
-            Command::ReleaseLock(c) => (Outcome::ReleaseLock(self.release_lock(c, now)), None),
+            Command::ReadSession(c) => (Outcome::ReadSession(Ok(self.read_session(c, now))), None),
+            Command::ReleaseLock(c) => (Outcome::ReleaseLock(Ok(self.release_lock(c, now))), None),
             Command::WriteSession(c) => {
                 let (outcome, version) = self.write_session(c, now);
                 (Outcome::WriteSession(outcome), version)
             }
-            Command::RemoveSession(c) => {
-                (Outcome::RemoveSession(self.remove_session(c, now)), None)
-            }
+            Command::RemoveSession(c) => (
+                Outcome::RemoveSession(Ok(self.remove_session(c, now))),
+                None,
+            ),
             Command::ResetTimeout(c) => (Outcome::ResetTimeout(self.reset_timeout(c, now)), None),
             Command::Flush(_) => unreachable!("flush is not keyed"),
         }
@@ -822,8 +825,8 @@ fn normalize(outcome: Outcome) -> (Outcome, Option<u64>) {
             let created = ArithmeticOutcome::Created { value, cas: 0, ttl };
             (Outcome::Arithmetic(Ok(created)), Some(cas))
         }
-        Outcome::Touch(TouchOutcome::Touched { flags, .. }) => (
-            Outcome::Touch(TouchOutcome::Touched { flags, cas: 0 }),
+        Outcome::Touch(Ok(TouchOutcome::Touched { flags, .. })) => (
+            Outcome::Touch(Ok(TouchOutcome::Touched { flags, cas: 0 })),
             None,
         ),
         other => (other, None),
@@ -1513,7 +1516,7 @@ impl Harness {
             at: at.map(ts),
         };
         let result = self.call(Call::Command(Command::Flush(flush)));
-        prop_assert_eq!(result, CallResult::Outcome(Outcome::Flush));
+        prop_assert_eq!(result, CallResult::Outcome(Outcome::Flush(Ok(()))));
         // A flush first applies what is due in every shard.
         self.model.drop_flushed();
         self.model.flush(namespace, at, self.now);
@@ -1604,11 +1607,14 @@ impl Harness {
     }
 
     /// Rebuilds the engine from the log (which must give every outcome again, CAS included)
-    /// and reads every key on that copy, leaving the real engine untouched.
+    /// and reads every key on that copy, leaving the real engine untouched. The copy has a
+    /// journal: an engine restored from the effects it recorded must hold exactly its state.
     fn probe(&mut self) -> Result<(), TestCaseError> {
         let fork = Engine::new(EngineConfig {
             max_memory: self.limit,
         });
+        let recorder = Arc::new(Recorder::default());
+        prop_assert!(fork.attach_journal(recorder.clone()).is_ok());
         for (now, call, result) in &self.log {
             let replayed = call.run(&fork, *now);
             prop_assert_eq!(
@@ -1619,6 +1625,19 @@ impl Harness {
                 call
             );
         }
+        fork.drain_renewals(ts(self.now));
+        // A memory limit far below the data: restoring must not lose anything to it.
+        let restored = Engine::new(EngineConfig { max_memory: 1 });
+        for effect in recorder.effects.lock().expect("recorder").iter() {
+            restored.restore(&effect.borrow());
+        }
+        for engine in [&fork, &restored] {
+            engine.expire_due(ts(self.now), usize::MAX);
+        }
+        prop_assert_eq!(
+            durable_state(&restored, ts(self.now)),
+            durable_state(&fork, ts(self.now))
+        );
         for slot in all_slots() {
             let get = Command::Get(Get::new(key(slot)));
             let (expected, version) = self.model.clone().apply(&get, self.now, &self.book);
@@ -1648,6 +1667,177 @@ impl Harness {
         }
         self.probe()
     }
+}
+
+/// A journal that keeps every effect.
+#[derive(Debug, Default)]
+struct Recorder {
+    effects: Mutex<Vec<OwnedEffect>>,
+}
+
+impl Journal for Recorder {
+    fn record(&self, effect: &Effect<'_>) {
+        self.effects
+            .lock()
+            .expect("recorder")
+            .push(OwnedEffect::from(effect));
+    }
+
+    fn accepting(&self) -> bool {
+        true
+    }
+}
+
+/// An [`Effect`] with its bytes owned.
+#[derive(Clone, Debug)]
+struct OwnedEffect {
+    time: Timestamp,
+    kind: u8,
+    state: OwnedState,
+    shard: u16,
+    flush_namespace: Option<NamespaceId>,
+    flush_at: Option<Timestamp>,
+}
+
+/// An item's durable state with its bytes owned, comparable.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct OwnedState {
+    namespace: u32,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    flags: u32,
+    cas: u64,
+    deadline: Option<u64>,
+    sliding: Option<Duration>,
+    cookie: u32,
+    locked_at: Option<u64>,
+    bits: u8,
+}
+
+impl OwnedState {
+    fn of(state: &ItemState<'_>) -> OwnedState {
+        OwnedState {
+            namespace: state.key.namespace.0,
+            key: state.key.name.to_vec(),
+            value: state.value.to_vec(),
+            flags: state.flags,
+            cas: state.cas,
+            deadline: state.deadline.map(Timestamp::as_millis),
+            sliding: state.sliding,
+            cookie: state.cookie.0,
+            locked_at: state.locked_at.map(Timestamp::as_millis),
+            bits: state.bits,
+        }
+    }
+
+    fn borrow(&self) -> ItemState<'_> {
+        ItemState {
+            key: Key::new(NamespaceId(self.namespace), &self.key),
+            value: &self.value,
+            flags: self.flags,
+            cas: self.cas,
+            deadline: self.deadline.map(Timestamp::from_millis),
+            sliding: self.sliding,
+            cookie: LockCookie(self.cookie),
+            locked_at: self.locked_at.map(Timestamp::from_millis),
+            bits: self.bits,
+        }
+    }
+}
+
+impl From<&Effect<'_>> for OwnedEffect {
+    fn from(effect: &Effect<'_>) -> Self {
+        let empty = ItemState {
+            key: Key::new(NamespaceId(0), b""),
+            value: b"",
+            flags: 0,
+            cas: 0,
+            deadline: None,
+            sliding: None,
+            cookie: LockCookie(0),
+            locked_at: None,
+            bits: 0,
+        };
+        let mut owned = OwnedEffect {
+            time: effect.time,
+            kind: 0,
+            state: OwnedState::of(&empty),
+            shard: 0,
+            flush_namespace: None,
+            flush_at: None,
+        };
+        match &effect.change {
+            Change::Put(state) => owned.state = OwnedState::of(state),
+            Change::Meta(state) => {
+                owned.kind = 1;
+                owned.state = OwnedState::of(state);
+            }
+            Change::Remove(key) => {
+                owned.kind = 2;
+                owned.state = OwnedState::of(&ItemState { key: *key, ..empty });
+            }
+            Change::Flush {
+                shard,
+                namespace,
+                at,
+            } => {
+                owned.kind = 3;
+                owned.shard = *shard;
+                owned.flush_namespace = *namespace;
+                owned.flush_at = *at;
+            }
+        }
+        owned
+    }
+}
+
+impl OwnedEffect {
+    fn borrow(&self) -> Effect<'_> {
+        let change = match self.kind {
+            0 => Change::Put(self.state.borrow()),
+            1 => Change::Meta(self.state.borrow()),
+            2 => Change::Remove(self.state.borrow().key),
+            _ => Change::Flush {
+                shard: self.shard,
+                namespace: self.flush_namespace,
+                at: self.flush_at,
+            },
+        };
+        Effect {
+            time: self.time,
+            change,
+        }
+    }
+}
+
+/// Every live item and pending flush of an engine at `now`, in a comparable order. (The sweep
+/// works in whole seconds, so an item that expired within the last second may still be there.)
+#[allow(clippy::type_complexity)]
+fn durable_state(
+    engine: &Engine,
+    now: Timestamp,
+) -> (Vec<OwnedState>, Vec<(u16, Option<u32>, u64)>) {
+    let mut items = Vec::new();
+    let mut flushes = Vec::new();
+    for shard in 0..SHARD_COUNT {
+        let snapshot = engine.snapshot_shard(shard);
+        items.extend(
+            snapshot
+                .items
+                .iter()
+                .filter(|item| item.deadline.is_none_or(|deadline| deadline > now))
+                .map(|item| OwnedState::of(&item.state())),
+        );
+        flushes.extend(
+            snapshot
+                .pending_flushes
+                .iter()
+                .map(|(namespace, at)| (snapshot.shard, namespace.map(|n| n.0), at.as_millis())),
+        );
+    }
+    items.sort();
+    flushes.sort();
+    (items, flushes)
 }
 
 fn cases() -> u32 {

@@ -124,6 +124,8 @@ pub enum Refusal {
     TrailingBytes,
     /// The engine is at its memory limit and refused the store.
     OutOfMemory,
+    /// A store or delete refused because the server cannot make writes durable now.
+    Unavailable,
 }
 
 /// One client connection's protocol state.

@@ -2,7 +2,8 @@
 
 use bytes::BytesMut;
 use sessiond_engine::{
-    Delete, DeleteOutcome, Expiry, Get, GetOutcome, Key, Store, StoreMode, StoreOutcome,
+    Delete, DeleteOutcome, EngineError, Expiry, Get, GetOutcome, Key, Store, StoreMode,
+    StoreOutcome,
 };
 
 use crate::framing::Frame;
@@ -55,8 +56,8 @@ fn store(
         }
         // A plain set always stores; were it not to, the client must not hear `OK`.
         Ok(StoreOutcome::NotStored | StoreOutcome::Exists | StoreOutcome::NotFound) => Ok(()),
-        // The only engine error is the memory limit; the client takes the missing `OK` for a
-        // failure.
+        // The client takes the missing `OK` for a failure.
+        Err(EngineError::Unavailable) => Err(Refusal::Unavailable),
         Err(_) => Err(Refusal::OutOfMemory),
     }
 }
@@ -64,13 +65,9 @@ fn store(
 /// Sends the value's bytes as they are: the client reads to the end of the connection. An
 /// empty value is sent as nothing, as a miss is, as sharedance does with an empty file.
 fn fetch(key: Key<'_>, output: &mut BytesMut, ctx: &Context<'_>) {
-    let get = match ctx.lifetime {
-        Lifetime::Fixed(_) => Get::new(key),
-        // Touching with the same sliding expiry renews it from now, and also turns a value
-        // stored while the lifetime was fixed into a sliding one.
-        Lifetime::Sliding(timeout) => Get::and_touch(key, Expiry::Sliding(timeout)),
-    };
-    if let Ok(GetOutcome::Hit(view)) = ctx.engine.run(&get, ctx.now) {
+    // A read renews a value stored with a sliding lifetime by itself, and leaves a fixed one
+    // alone; it stays a read, so it goes on while writes are refused.
+    if let Ok(GetOutcome::Hit(view)) = ctx.engine.run(&Get::new(key), ctx.now) {
         output.extend_from_slice(&view.value);
     }
 }
@@ -78,7 +75,7 @@ fn fetch(key: Key<'_>, output: &mut BytesMut, ctx: &Context<'_>) {
 /// Answers `OK\n` when there was a value to delete; nothing when there was none, as
 /// sharedance's failed `unlink` does.
 fn delete(key: Key<'_>, output: &mut BytesMut, ctx: &Context<'_>) {
-    if ctx.engine.run(&Delete::new(key), ctx.now) == DeleteOutcome::Deleted {
+    if ctx.engine.run(&Delete::new(key), ctx.now) == Ok(DeleteOutcome::Deleted) {
         output.extend_from_slice(REPLY_OK);
     }
 }

@@ -156,6 +156,10 @@ impl Apply for Arithmetic<'_> {
         shard.schedule(index);
         Ok(ArithmeticOutcome::Updated { value, cas, ttl })
     }
+
+    fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
+        Some(Err(error))
+    }
 }
 
 /// Reads a counter the way memcached does, with C's `strtoull` and its checks on the result:

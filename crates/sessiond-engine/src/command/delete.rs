@@ -1,6 +1,7 @@
 //! Delete an item, or mark it stale for the meta protocol's invalidation.
 
 use super::{Apply, ShardContext};
+use crate::error::EngineError;
 use crate::item::ItemBits;
 use crate::key::Key;
 use crate::shard::Lookup;
@@ -54,13 +55,23 @@ pub enum DeleteOutcome {
 }
 
 impl Apply for Delete<'_> {
-    type Outcome = DeleteOutcome;
+    type Outcome = Result<DeleteOutcome, EngineError>;
 
     fn key(&self) -> Key<'_> {
         self.key
     }
 
-    fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> DeleteOutcome {
+    fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> Self::Outcome {
+        Ok(self.apply_unchecked(ctx, now))
+    }
+
+    fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
+        Some(Err(error))
+    }
+}
+
+impl Delete<'_> {
+    fn apply_unchecked(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> DeleteOutcome {
         let shard = &mut *ctx.shard;
         let Lookup::Live(index) = shard.lookup(ctx.hash, self.key, now, ctx.memory) else {
             shard.counters.delete_misses += 1;

@@ -121,6 +121,10 @@ impl Apply for Get<'_> {
         shard.schedule(index);
         Ok(GetOutcome::Hit(view))
     }
+
+    fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
+        (self.touch.is_some() || self.vivify.is_some()).then_some(Err(error))
+    }
 }
 
 #[cfg(test)]

@@ -68,23 +68,23 @@ pub enum Outcome {
     /// The outcome of an [`Arithmetic`] command.
     Arithmetic(Result<ArithmeticOutcome, EngineError>),
     /// The outcome of a [`Delete`] command.
-    Delete(DeleteOutcome),
+    Delete(Result<DeleteOutcome, EngineError>),
     /// The outcome of a [`Flush`] command.
-    Flush,
+    Flush(Result<(), EngineError>),
     /// The outcome of a [`Get`] command.
     Get(Result<GetOutcome, EngineError>),
     /// The outcome of a [`ReadSession`] command.
-    ReadSession(ReadSessionOutcome),
+    ReadSession(Result<ReadSessionOutcome, EngineError>),
     /// The outcome of a [`ReleaseLock`] command.
-    ReleaseLock(ReleaseLockOutcome),
+    ReleaseLock(Result<ReleaseLockOutcome, EngineError>),
     /// The outcome of a [`RemoveSession`] command.
-    RemoveSession(RemoveSessionOutcome),
+    RemoveSession(Result<RemoveSessionOutcome, EngineError>),
     /// The outcome of a [`ResetTimeout`] command.
     ResetTimeout(ResetTimeoutOutcome),
     /// The outcome of a [`Store`] command.
     Store(Result<StoreOutcome, EngineError>),
     /// The outcome of a [`Touch`] command.
-    Touch(TouchOutcome),
+    Touch(Result<TouchOutcome, EngineError>),
     /// The outcome of a [`WriteSession`] command.
     WriteSession(Result<WriteSessionOutcome, EngineError>),
 }
@@ -102,6 +102,10 @@ pub trait Apply: sealed::Sealed {
     /// Applies the command to the key's shard at time `now`.
     #[doc(hidden)]
     fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> Self::Outcome;
+
+    /// The outcome that refuses this command with `error`, when the command may change the
+    /// store; `None` for a read, which goes on while writes are refused.
+    fn refusal(&self, error: EngineError) -> Option<Self::Outcome>;
 }
 
 /// What a keyed command works with: the key's shard, locked, the key's hash in it, and the

@@ -5,6 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{Apply, ShardContext};
+use crate::error::EngineError;
 use crate::item::{ItemBits, LockCookie, LockInfo};
 use crate::key::Key;
 use crate::shard::Lookup;
@@ -47,13 +48,23 @@ pub enum ReadSessionOutcome {
 }
 
 impl Apply for ReadSession<'_> {
-    type Outcome = ReadSessionOutcome;
+    type Outcome = Result<ReadSessionOutcome, EngineError>;
 
     fn key(&self) -> Key<'_> {
         self.key
     }
 
-    fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> ReadSessionOutcome {
+    fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> Self::Outcome {
+        Ok(self.apply_unchecked(ctx, now))
+    }
+
+    fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
+        self.exclusive.then_some(Err(error))
+    }
+}
+
+impl ReadSession<'_> {
+    fn apply_unchecked(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> ReadSessionOutcome {
         let shard = &mut *ctx.shard;
         shard.counters.cmd_get += 1;
         let Lookup::Live(index) = shard.lookup(ctx.hash, self.key, now, ctx.memory) else {

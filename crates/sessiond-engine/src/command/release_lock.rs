@@ -2,6 +2,7 @@
 
 use super::read_session::take_uninitialized;
 use super::{Apply, ShardContext};
+use crate::error::EngineError;
 use crate::item::{LockCookie, LockInfo};
 use crate::key::Key;
 use crate::shard::Lookup;
@@ -42,13 +43,23 @@ pub enum ReleaseLockOutcome {
 }
 
 impl Apply for ReleaseLock<'_> {
-    type Outcome = ReleaseLockOutcome;
+    type Outcome = Result<ReleaseLockOutcome, EngineError>;
 
     fn key(&self) -> Key<'_> {
         self.key
     }
 
-    fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> ReleaseLockOutcome {
+    fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> Self::Outcome {
+        Ok(self.apply_unchecked(ctx, now))
+    }
+
+    fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
+        Some(Err(error))
+    }
+}
+
+impl ReleaseLock<'_> {
+    fn apply_unchecked(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> ReleaseLockOutcome {
         let shard = &mut *ctx.shard;
         let Lookup::Live(index) = shard.lookup(ctx.hash, self.key, now, ctx.memory) else {
             return ReleaseLockOutcome::NotFound;

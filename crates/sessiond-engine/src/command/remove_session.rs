@@ -1,6 +1,7 @@
 //! Remove a session, respecting its lock (ASP.NET `RemoveItem`).
 
 use super::{Apply, ShardContext};
+use crate::error::EngineError;
 use crate::item::{LockCookie, LockInfo};
 use crate::key::Key;
 use crate::shard::Lookup;
@@ -30,13 +31,23 @@ pub enum RemoveSessionOutcome {
 }
 
 impl Apply for RemoveSession<'_> {
-    type Outcome = RemoveSessionOutcome;
+    type Outcome = Result<RemoveSessionOutcome, EngineError>;
 
     fn key(&self) -> Key<'_> {
         self.key
     }
 
-    fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> RemoveSessionOutcome {
+    fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> Self::Outcome {
+        Ok(self.apply_unchecked(ctx, now))
+    }
+
+    fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
+        Some(Err(error))
+    }
+}
+
+impl RemoveSession<'_> {
+    fn apply_unchecked(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> RemoveSessionOutcome {
         let shard = &mut *ctx.shard;
         let Lookup::Live(index) = shard.lookup(ctx.hash, self.key, now, ctx.memory) else {
             shard.counters.delete_misses += 1;

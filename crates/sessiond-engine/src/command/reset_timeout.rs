@@ -1,6 +1,7 @@
 //! Renew a session's sliding timeout without reading it (ASP.NET `ResetItemTimeout`).
 
 use super::{Apply, ShardContext};
+use crate::error::EngineError;
 use crate::key::Key;
 use crate::shard::Lookup;
 use crate::time::Timestamp;
@@ -37,5 +38,9 @@ impl Apply for ResetTimeout<'_> {
         shard.item_mut(index).renew(now);
         shard.schedule(index);
         ResetTimeoutOutcome::Renewed
+    }
+
+    fn refusal(&self, _error: EngineError) -> Option<Self::Outcome> {
+        None
     }
 }

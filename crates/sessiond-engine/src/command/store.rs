@@ -193,6 +193,10 @@ impl Apply for Store<'_> {
             }
         }
     }
+
+    fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
+        Some(Err(error))
+    }
 }
 
 #[cfg(test)]
@@ -313,7 +317,7 @@ mod tests {
         };
         assert!(matches!(
             engine.run(&read, T0),
-            ReadSessionOutcome::Found { .. }
+            Ok(ReadSessionOutcome::Found { .. })
         ));
         store(&engine, b"b", 0, Expiry::Never, StoreMode::Append, T0).unwrap();
         assert!(get(&engine, T0).unwrap().lock.is_some());

@@ -1,6 +1,7 @@
 //! Replace an item's expiry without reading it.
 
 use super::{Apply, ShardContext};
+use crate::error::EngineError;
 use crate::key::Key;
 use crate::shard::Lookup;
 use crate::time::{Expiry, Timestamp};
@@ -29,13 +30,23 @@ pub enum TouchOutcome {
 }
 
 impl Apply for Touch<'_> {
-    type Outcome = TouchOutcome;
+    type Outcome = Result<TouchOutcome, EngineError>;
 
     fn key(&self) -> Key<'_> {
         self.key
     }
 
-    fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> TouchOutcome {
+    fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> Self::Outcome {
+        Ok(self.apply_unchecked(ctx, now))
+    }
+
+    fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
+        Some(Err(error))
+    }
+}
+
+impl Touch<'_> {
+    fn apply_unchecked(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> TouchOutcome {
         let shard = &mut *ctx.shard;
         shard.counters.cmd_touch += 1;
         let Lookup::Live(index) = shard.lookup(ctx.hash, self.key, now, ctx.memory) else {

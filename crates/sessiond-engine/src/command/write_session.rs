@@ -88,6 +88,10 @@ impl Apply for WriteSession<'_> {
         shard.schedule(index);
         Ok(WriteSessionOutcome::Stored)
     }
+
+    fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
+        Some(Err(error))
+    }
 }
 
 #[cfg(test)]
@@ -128,13 +132,11 @@ mod tests {
     }
 
     fn read(engine: &Engine, exclusive: bool, now: Timestamp) -> ReadSessionOutcome {
-        engine.run(
-            &ReadSession {
-                key: KEY,
-                exclusive,
-            },
-            now,
-        )
+        let read = ReadSession {
+            key: KEY,
+            exclusive,
+        };
+        engine.run(&read, now).expect("no journal refuses it")
     }
 
     fn lock(engine: &Engine, now: Timestamp) -> LockCookie {
@@ -152,7 +154,7 @@ mod tests {
             key: KEY,
             cookie: LockCookie(cookie),
         };
-        engine.run(&release, now)
+        engine.run(&release, now).expect("no journal refuses it")
     }
 
     #[test]
@@ -202,13 +204,13 @@ mod tests {
         };
         assert!(matches!(
             engine.run(&remove, t),
-            RemoveSessionOutcome::Locked { .. }
+            Ok(RemoveSessionOutcome::Locked { .. })
         ));
         let remove = RemoveSession {
             cookie: Some(LockCookie(5)),
             ..remove
         };
-        assert_eq!(engine.run(&remove, t), RemoveSessionOutcome::Removed);
+        assert_eq!(engine.run(&remove, t), Ok(RemoveSessionOutcome::Removed));
         // A new item starts again.
         write(&engine, b"d", None, t).unwrap();
         assert_eq!(lock(&engine, t), LockCookie(2));

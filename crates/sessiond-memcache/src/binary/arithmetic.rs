@@ -6,7 +6,7 @@
 //! as an 8-byte body with the item's new CAS.
 
 use bytes::BytesMut;
-use sessiond_engine::{Arithmetic, ArithmeticOutcome, Direction, Key, Vivify};
+use sessiond_engine::{Arithmetic, ArithmeticOutcome, Direction, EngineError, Key, Vivify};
 
 use super::header::{Request, Status, opcode};
 use super::{Step, Then, protocol_error};
@@ -72,9 +72,13 @@ pub(super) fn handle(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_
             request.respond_error(out, Status::KeyExists);
             Then::Flush
         }
-        Err(_) => {
+        Err(EngineError::OutOfMemory) => {
             ProtocolCounters::bump(&ctx.counters.store_no_memory);
             request.respond_error_text(out, Status::OutOfMemory, OUT_OF_MEMORY);
+            Then::Flush
+        }
+        Err(error) => {
+            request.respond_error(out, Status::refused(error));
             Then::Flush
         }
     };

@@ -26,16 +26,20 @@ pub(super) fn handle(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_
         mode: DeleteMode::Remove,
     };
     let then = match ctx.engine.run(&delete, ctx.now) {
-        DeleteOutcome::Deleted if header.opcode == opcode::DELETEQ => Then::Continue,
-        DeleteOutcome::Deleted => {
+        Ok(DeleteOutcome::Deleted) if header.opcode == opcode::DELETEQ => Then::Continue,
+        Ok(DeleteOutcome::Deleted) => {
             request.respond(out, Status::Ok, 0, &[], &[], &[]);
             Then::Continue
         }
-        DeleteOutcome::NotFound => {
+        Ok(DeleteOutcome::NotFound) => {
             request.respond_error(out, Status::KeyNotFound);
             Then::Flush
         }
-        DeleteOutcome::Exists => {
+        Err(error) => {
+            request.respond_error(out, Status::refused(error));
+            Then::Flush
+        }
+        Ok(DeleteOutcome::Exists) => {
             request.respond_error(out, Status::KeyExists);
             Then::Flush
         }

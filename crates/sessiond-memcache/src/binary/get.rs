@@ -84,8 +84,8 @@ pub(super) fn handle(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_
         }
         // A plain read creates nothing, so it cannot run out of memory; answer as memcached
         // answers any allocation failure should the engine ever refuse one.
-        Err(_) => {
-            request.respond_error(out, Status::OutOfMemory);
+        Err(error) => {
+            request.respond_error(out, Status::refused(error));
             Then::Flush
         }
     };

@@ -68,9 +68,18 @@ pub(crate) enum Status {
     NonNumeric = 0x06,
     UnknownCommand = 0x81,
     OutOfMemory = 0x82,
+    TemporaryFailure = 0x86,
 }
 
 impl Status {
+    /// The status of a write the engine refused.
+    pub fn refused(error: sessiond_engine::EngineError) -> Status {
+        match error {
+            sessiond_engine::EngineError::Unavailable => Status::TemporaryFailure,
+            _ => Status::OutOfMemory,
+        }
+    }
+
     /// The body memcached's `write_bin_error` sends with the status when it has no better text.
     pub fn message(self) -> &'static str {
         match self {
@@ -83,6 +92,7 @@ impl Status {
             Status::NonNumeric => "Non-numeric server-side value for incr or decr",
             Status::UnknownCommand => "Unknown command",
             Status::OutOfMemory => "Out of memory",
+            Status::TemporaryFailure => "Temporary failure",
         }
     }
 }

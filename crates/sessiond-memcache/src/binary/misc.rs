@@ -34,7 +34,10 @@ pub(super) fn flush(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>
         namespace: Some(ctx.namespace),
         at,
     };
-    ctx.engine.flush(&command, ctx.now);
+    if let Err(error) = ctx.engine.flush(&command, ctx.now) {
+        request.respond_error(out, Status::refused(error));
+        return Step::after_head(request, Then::Flush);
+    }
     ProtocolCounters::bump(&ctx.counters.cmd_flush);
     if header.opcode == opcode::FLUSH {
         request.respond(out, Status::Ok, 0, &[], &[], &[]);

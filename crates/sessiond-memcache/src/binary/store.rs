@@ -10,7 +10,7 @@
 //!   value is not served after a write the client believes replaced it.
 
 use bytes::BytesMut;
-use sessiond_engine::{Delete, Expiry, Key, Store, StoreMode, StoreOutcome};
+use sessiond_engine::{Delete, EngineError, Expiry, Key, Store, StoreMode, StoreOutcome};
 
 use super::header::{Request, Status, opcode};
 use super::{Step, Then, protocol_error};
@@ -52,7 +52,9 @@ pub(super) fn handle(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_
         ProtocolCounters::bump(&ctx.counters.store_too_large);
         request.respond_error(out, Status::TooLarge);
         if mode == StoreMode::Set {
-            ctx.engine
+            // Refused only while writes cannot be made durable; the old value then stays.
+            let _ = ctx
+                .engine
                 .run(&Delete::new(Key::new(ctx.namespace, request.key)), ctx.now);
         }
         // memcached counts the bytes to discard in an `int`: from 2^31 on the count is
@@ -119,11 +121,16 @@ pub(super) fn handle(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_
             request.respond_error(out, status);
             Then::Flush
         }
-        Err(_) => {
+        Err(error) => {
             // Unlike memcached, a refused SET leaves the old value in place: sessiond never
             // drops a live session because memory is short (see the `evictions` stat).
             ProtocolCounters::bump(&ctx.counters.store_no_memory);
-            request.respond_error_text(out, Status::OutOfMemory, OUT_OF_MEMORY);
+            match error {
+                EngineError::OutOfMemory => {
+                    request.respond_error_text(out, Status::OutOfMemory, OUT_OF_MEMORY);
+                }
+                _ => request.respond_error(out, Status::refused(error)),
+            }
             // memcached refuses before reading the value and then discards it, which does
             // not write out held-back replies.
             Then::Continue

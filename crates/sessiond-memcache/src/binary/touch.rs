@@ -22,12 +22,16 @@ pub(super) fn handle(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_
         expiry: expiry_from_binary(request.extras_u32(0), ctx.now),
     };
     let then = match ctx.engine.run(&command, ctx.now) {
-        TouchOutcome::Touched { flags, cas } => {
+        Ok(TouchOutcome::Touched { flags, cas }) => {
             request.respond(out, Status::Ok, cas, &flags.to_be_bytes(), &[], &[]);
             Then::Continue
         }
-        TouchOutcome::NotFound => {
+        Ok(TouchOutcome::NotFound) => {
             request.respond_error(out, Status::KeyNotFound);
+            Then::Flush
+        }
+        Err(error) => {
+            request.respond_error(out, Status::refused(error));
             Then::Flush
         }
     };

@@ -43,7 +43,7 @@ pub(crate) fn run(
             reply::line_unless(out, noreply, b"NOT_FOUND");
         }
         Ok(ArithmeticOutcome::NonNumeric) => reply::line_unless(out, noreply, NON_NUMERIC),
-        Err(_) => reply::line_unless(out, noreply, OUT_OF_MEMORY),
+        Err(error) => reply::line_unless(out, noreply, reply::refused(error, OUT_OF_MEMORY)),
     }
     request.done()
 }

@@ -36,9 +36,10 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
         .engine
         .run(&Delete::new(Key::new(ctx.namespace, name)), ctx.now)
     {
-        DeleteOutcome::Deleted => b"DELETED",
+        Ok(DeleteOutcome::Deleted) => b"DELETED",
         // Exists needs a CAS, which a classic delete never gives.
-        DeleteOutcome::NotFound | DeleteOutcome::Exists => b"NOT_FOUND",
+        Ok(DeleteOutcome::NotFound | DeleteOutcome::Exists) => b"NOT_FOUND",
+        Err(error) => reply::refused(error, reply::UNAVAILABLE),
     };
     reply::line_unless(out, noreply, answer);
     request.done()

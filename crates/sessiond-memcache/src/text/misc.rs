@@ -58,7 +58,10 @@ pub(crate) fn flush_all(request: &Request<'_>, out: &mut BytesMut, ctx: &Context
             namespace: Some(ctx.namespace),
             at,
         };
-        ctx.engine.flush(&flush, ctx.now);
+        if let Err(error) = ctx.engine.flush(&flush, ctx.now) {
+            reply::line_unless(out, noreply, reply::refused(error, reply::UNAVAILABLE));
+            return request.done();
+        }
     }
     reply::line_unless(out, noreply, b"OK");
     request.done()

@@ -4,6 +4,15 @@
 //! on the stack, so no reply allocates.
 
 use bytes::BytesMut;
+use sessiond_engine::EngineError;
+
+/// The reply to a write the engine refused: `out_of_memory` at the memory limit.
+pub(crate) fn refused(error: EngineError, out_of_memory: &'static [u8]) -> &'static [u8] {
+    match error {
+        EngineError::Unavailable => UNAVAILABLE,
+        _ => out_of_memory,
+    }
+}
 
 /// Unknown command, or a known one with the wrong number of tokens.
 pub(crate) const ERROR: &[u8] = b"ERROR";
@@ -17,6 +26,8 @@ pub(crate) const TOO_LARGE: &[u8] = b"SERVER_ERROR object too large for cache";
 pub(crate) const OUT_OF_MEMORY_STORING: &[u8] = b"SERVER_ERROR out of memory storing object";
 /// An increment or decrement the memory limit refused.
 pub(crate) const OUT_OF_MEMORY: &[u8] = b"SERVER_ERROR out of memory";
+/// A write refused because the store cannot make it durable now (disk full or failing).
+pub(crate) const UNAVAILABLE: &[u8] = b"SERVER_ERROR unable to persist the write, try again later";
 /// An expiration time that is not a number.
 pub(crate) const INVALID_EXPTIME: &[u8] = b"CLIENT_ERROR invalid exptime argument";
 /// An increment or decrement of a value that is not a number.

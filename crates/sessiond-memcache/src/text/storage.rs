@@ -64,7 +64,8 @@ pub(crate) fn run(
     if len > ctx.limits.max_item_size {
         ProtocolCounters::bump(&ctx.counters.store_too_large);
         if forget_old {
-            ctx.engine.run(&Delete::new(key), ctx.now);
+            // Refused only while writes cannot be made durable; the old value then stays.
+            let _ = ctx.engine.run(&Delete::new(key), ctx.now);
         }
         reply::line_unless(out, noreply, TOO_LARGE);
         return Next::Swallow {
@@ -96,11 +97,11 @@ pub(crate) fn run(
         Ok(StoreOutcome::NotStored) => b"NOT_STORED",
         Ok(StoreOutcome::Exists) => b"EXISTS",
         Ok(StoreOutcome::NotFound) => b"NOT_FOUND",
-        Err(_) => {
+        Err(error) => {
             // memcached drops the old value of a plain set here too; sessiond keeps it, as it
             // keeps every live session at its memory limit.
             ProtocolCounters::bump(&ctx.counters.store_no_memory);
-            OUT_OF_MEMORY_STORING
+            reply::refused(error, OUT_OF_MEMORY_STORING)
         }
     };
     reply::line_unless(out, noreply, answer);

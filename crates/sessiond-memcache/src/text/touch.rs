@@ -27,8 +27,9 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
         expiry: expiry_from_exptime(i64::from(exptime), ctx.now),
     };
     let answer: &[u8] = match ctx.engine.run(&touch, ctx.now) {
-        TouchOutcome::Touched { .. } => b"TOUCHED",
-        TouchOutcome::NotFound => b"NOT_FOUND",
+        Ok(TouchOutcome::Touched { .. }) => b"TOUCHED",
+        Ok(TouchOutcome::NotFound) => b"NOT_FOUND",
+        Err(error) => reply::refused(error, reply::UNAVAILABLE),
     };
     reply::line_unless(out, noreply, answer);
     request.done()

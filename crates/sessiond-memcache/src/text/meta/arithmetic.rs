@@ -58,7 +58,8 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
     match ctx.engine.run(&command, now) {
         Ok(ArithmeticOutcome::Updated { value, cas, ttl }) => {
             if let Some(expiry) = touch_later {
-                ctx.engine.run(&Touch { key: name, expiry }, now);
+                // The update just went through, so the journal took it: the touch will too.
+                let _ = ctx.engine.run(&Touch { key: name, expiry }, now);
             }
             // Quiet mode hides a successful update, and only that (not even a create).
             if !parsed.quiet {
@@ -84,7 +85,7 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
         Ok(ArithmeticOutcome::NotFound) => write_status(out, b"NF", flags, &key),
         Ok(ArithmeticOutcome::Exists) => write_status(out, b"EX", flags, &key),
         Ok(ArithmeticOutcome::NonNumeric) => reply::line(out, NON_NUMERIC),
-        Err(_) => reply::line(out, OUT_OF_MEMORY),
+        Err(error) => reply::line(out, reply::refused(error, OUT_OF_MEMORY)),
     }
     request.done()
 }

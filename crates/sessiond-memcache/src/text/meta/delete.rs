@@ -14,7 +14,7 @@ use super::{
 use crate::Context;
 use crate::exptime::expiry_from_exptime;
 
-use crate::text::{Next, Request};
+use crate::text::{Next, Request, reply};
 
 /// `md`'s line: its flags follow the key, and memcached gives one message for every flag error.
 const SYNTAX: Syntax = Syntax {
@@ -47,10 +47,14 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
         mode,
     };
     let status: &[u8] = match ctx.engine.run(&delete, ctx.now) {
-        DeleteOutcome::Deleted if parsed.quiet => return request.done(),
-        DeleteOutcome::Deleted => b"HD",
-        DeleteOutcome::NotFound => b"NF",
-        DeleteOutcome::Exists => b"EX",
+        Ok(DeleteOutcome::Deleted) if parsed.quiet => return request.done(),
+        Ok(DeleteOutcome::Deleted) => b"HD",
+        Ok(DeleteOutcome::NotFound) => b"NF",
+        Ok(DeleteOutcome::Exists) => b"EX",
+        Err(error) => {
+            reply::line(out, reply::refused(error, reply::UNAVAILABLE));
+            return request.done();
+        }
     };
     out.extend_from_slice(status);
     write_opaque_and_key(out, flags, &key);

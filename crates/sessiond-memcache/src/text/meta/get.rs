@@ -62,7 +62,9 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
     // token as it was before this read.
     let created = item.win && item.win_taken;
     if let (Some(expiry), false) = (touch_later, created) {
-        ctx.engine.run(&Touch { key: name, expiry }, now);
+        // A touch refused while writes cannot be made durable leaves the old expiry; the read
+        // itself stands.
+        let _ = ctx.engine.run(&Touch { key: name, expiry }, now);
     }
     let ttl = if created {
         TtlReport::Created

@@ -64,7 +64,8 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
         ProtocolCounters::bump(&ctx.counters.store_too_large);
         // memcached drops the old value whatever the mode, so no stale value outlives a
         // refused write.
-        ctx.engine.run(&Delete::new(name), ctx.now);
+        // Refused only while writes cannot be made durable; the old value then stays.
+        let _ = ctx.engine.run(&Delete::new(name), ctx.now);
         return refuse_data(out, TOO_LARGE);
     }
     let (value, end) = match request.data_block(len) {
@@ -104,11 +105,11 @@ pub(crate) fn run(request: &Request<'_>, out: &mut BytesMut, ctx: &Context<'_>) 
         // Append and prepend need an item whatever the CAS: memcached says not stored.
         Ok(StoreOutcome::NotFound) if !compare_and_swap => (b"NS", 0),
         Ok(StoreOutcome::NotFound) => (b"NF", 0),
-        Err(_) => {
+        Err(error) => {
             // memcached drops the old value here too; sessiond keeps it, as it keeps every live
             // session at its memory limit.
             ProtocolCounters::bump(&ctx.counters.store_no_memory);
-            reply::line(out, OUT_OF_MEMORY_STORING);
+            reply::line(out, reply::refused(error, OUT_OF_MEMORY_STORING));
             return done;
         }
     };
