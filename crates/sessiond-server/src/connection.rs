@@ -78,6 +78,9 @@ pub(crate) async fn serve(
         // than that: write, and go on with the buffered requests before reading more.
         loop {
             let flow = protocol.process(&mut input, &mut output, &shared);
+            if let Some(journal) = &shared.journal {
+                crate::persistence::settle(journal).await;
+            }
             let produced = !output.is_empty();
             if produced {
                 if !write_out(&mut stream, &output, idle_timeout).await {

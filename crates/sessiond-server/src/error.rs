@@ -21,6 +21,9 @@ pub enum ServerError {
     /// [`Config::load`]: crate::Config::load
     #[error(transparent)]
     Config(#[from] crate::ConfigError),
+    /// The data directory could not be opened or recovered.
+    #[error(transparent)]
+    Storage(#[from] sessiond_storage::StorageError),
     /// A runtime or thread could not be started.
     #[error("cannot start worker runtime: {0}")]
     Runtime(std::io::Error),

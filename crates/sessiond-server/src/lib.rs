@@ -20,6 +20,7 @@ mod counters;
 mod duration;
 mod error;
 mod listen;
+mod persistence;
 mod protocol;
 mod server;
 mod shared;
@@ -30,10 +31,13 @@ mod workers;
 pub use allow::{AllowError, AllowList};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AspnetConfig, Config, ConfigError, MemcacheConfig, Overrides, SharedSessions, SharedanceConfig,
+    AspnetConfig, Config, ConfigError, FsyncPolicy, MemcacheConfig, Overrides, PersistenceConfig,
+    SharedSessions, SharedanceConfig,
 };
 pub use duration::ConfigDuration;
 pub use error::ServerError;
 pub use listen::Listen;
+pub use persistence::SnapshotTrigger;
 pub use server::Server;
+pub use sessiond_storage::{CheckReport, check_data};
 pub use size::ByteSize;

@@ -19,6 +19,7 @@ use crate::connection::serve;
 use crate::counters::ServerCounters;
 use crate::error::ServerError;
 use crate::listen::Listen;
+use crate::persistence::{Persistence, SnapshotTrigger};
 use crate::protocol::Protocol;
 use crate::shared::{AspnetShared, MemcacheShared, Shared, SharedanceShared};
 use crate::workers::Workers;
@@ -27,6 +28,9 @@ use crate::workers::Workers;
 /// each time: at most 64 shards x 1024 entries x 10 runs a second, in short lock holds.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 const SWEEP_BUDGET_PER_SHARD: usize = 1024;
+/// Renewals reach the journal every this many sweep ticks (one second): a crash can cost a
+/// session at most that much of its sliding timeout.
+const RENEWAL_TICKS: u32 = 10;
 
 /// A started server: listeners bound, workers running, not yet accepting.
 #[derive(Debug)]
@@ -35,6 +39,8 @@ pub struct Server {
     workers: Workers,
     listeners: Vec<Listener>,
     shutdown_timeout: Duration,
+    persistence: Option<Persistence>,
+    snapshot_interval: Duration,
 }
 
 /// One bound listener and what it serves.
@@ -84,6 +90,8 @@ impl Server {
         let engine = Engine::new(EngineConfig {
             max_memory: config.max_memory.0,
         });
+        // Recovery runs before anything is accepted: clients never see a half-loaded store.
+        let persistence = Persistence::open(&config.persistence, &engine, clock.as_ref())?;
         let applications = aspnet_applications(&config.aspnet).map_err(|error| {
             ServerError::Config(crate::ConfigError::Invalid {
                 setting: "aspnet.shared_sessions",
@@ -94,6 +102,7 @@ impl Server {
         let shared = Arc::new(Shared {
             engine: Arc::new(engine),
             clock,
+            journal: persistence.as_ref().map(|p| Arc::clone(&p.journal)),
             memcache: MemcacheShared {
                 limits: sessiond_memcache::Limits {
                     max_item_size: to_usize(config.memcache.max_item_size.0),
@@ -132,7 +141,14 @@ impl Server {
             workers: Workers::start(config.threads)?,
             listeners,
             shutdown_timeout: config.shutdown_timeout,
+            persistence,
+            snapshot_interval: config.persistence.snapshot_interval,
         })
+    }
+
+    /// A handle that asks for a snapshot now; `None` when sessions are kept in memory only.
+    pub fn snapshot_trigger(&self) -> Option<SnapshotTrigger> {
+        self.persistence.as_ref().map(|p| p.snapshots.clone())
     }
 
     /// The address the memcached listener is bound to, when it is on.
@@ -182,6 +198,14 @@ impl Server {
             let workers = &self.workers;
             accept_tasks.push(accept_loop(socket, protocol, allow, shared, workers));
         }
+        let snapshot_thread = match &self.persistence {
+            Some(persistence) => Some(persistence.start_snapshots(
+                Arc::clone(&self.shared.engine),
+                Arc::clone(&self.shared.clock),
+                self.snapshot_interval,
+            )?),
+            None => None,
+        };
         // Tools and tests wait for this line: every listener above is accepting from here on.
         tracing::info!("ready");
         let sweeper = sweep(Arc::clone(&self.shared));
@@ -205,6 +229,10 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.workers.stop();
+        if let Some(persistence) = &self.persistence {
+            self.shared.engine.drain_renewals(self.shared.clock.now());
+            persistence.close(snapshot_thread);
+        }
         tracing::info!("stopped");
         Ok(())
     }
@@ -277,15 +305,20 @@ async fn accept_loop(
     }
 }
 
-/// Removes expired items in the background, a bounded amount per tick.
+/// Removes expired items in the background, a bounded amount per tick, and once a second
+/// hands the journal the sessions that reads renewed.
 async fn sweep(shared: Arc<Shared>) {
     let mut interval = tokio::time::interval(SWEEP_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = 0u32;
     loop {
         interval.tick().await;
-        shared
-            .engine
-            .expire_due(shared.clock.now(), SWEEP_BUDGET_PER_SHARD);
+        let now = shared.clock.now();
+        shared.engine.expire_due(now, SWEEP_BUDGET_PER_SHARD);
+        ticks = ticks.wrapping_add(1);
+        if ticks % RENEWAL_TICKS == 0 {
+            shared.engine.drain_renewals(now);
+        }
     }
 }
 

@@ -14,6 +14,8 @@ use crate::counters::ServerCounters;
 pub(crate) struct Shared {
     pub engine: Arc<Engine>,
     pub clock: Arc<dyn Clock>,
+    /// The write-ahead log, unless everything is kept in memory only.
+    pub journal: Option<Arc<sessiond_storage::WalJournal>>,
     pub memcache: MemcacheShared,
     pub aspnet: AspnetShared,
     pub sharedance: SharedanceShared,

@@ -7,16 +7,21 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
-use sessiond_server::{ByteSize, Config, ConfigDuration, Listen, Overrides, Server};
+use clap::{Parser, Subcommand};
+use sessiond_server::{ByteSize, Config, ConfigDuration, FsyncPolicy, Listen, Overrides, Server};
 use tracing_subscriber::EnvFilter;
+
+mod operator;
 
 /// A session-state server: shared sessions for web farms, over the memcached protocol (text
 /// and binary), the ASP.NET State Server protocol and sharedance, with sliding expiry and
 /// exclusive locks, never evicting a live session.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
+    /// An operator command; without one, sessiond runs the server.
+    #[command(subcommand)]
+    command: Option<Operator>,
     /// TOML configuration file; flags given here override its settings.
     #[arg(long, value_name = "FILE", env = "SESSIOND_CONFIG")]
     config: Option<PathBuf>,
@@ -39,6 +44,17 @@ struct Cli {
     /// Close sharedance connections idle this long, e.g. 60.
     #[arg(long, value_name = "DURATION")]
     sharedance_timeout: Option<ConfigDuration>,
+    /// Data directory for the write-ahead log and snapshots, created on first start
+    /// [default: ./sessiond-data].
+    #[arg(long, value_name = "DIR", env = "SESSIOND_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// When the log is flushed to disk: `always` (before a write is acknowledged),
+    /// `everysec` (a power failure loses at most about a second) or `no` [default: everysec].
+    #[arg(long, value_name = "POLICY")]
+    fsync: Option<FsyncPolicy>,
+    /// Keep sessions in memory only: nothing survives a restart.
+    #[arg(long)]
+    in_memory: bool,
     /// Worker threads serving connections [default: the number of CPUs].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -59,8 +75,36 @@ struct Cli {
     log: String,
 }
 
+/// Commands for operators, run beside (or instead of) a server.
+#[derive(Debug, Subcommand)]
+enum Operator {
+    /// Ask the server running on a data directory to take a snapshot now, and wait for it.
+    Snapshot {
+        /// The server's data directory.
+        #[arg(
+            long,
+            value_name = "DIR",
+            env = "SESSIOND_DATA_DIR",
+            default_value = "sessiond-data"
+        )]
+        data_dir: PathBuf,
+        /// How long to wait for the snapshot, e.g. 10m.
+        #[arg(long, value_name = "DURATION", default_value = "10m")]
+        timeout: ConfigDuration,
+    },
+    /// Check a data directory without changing it: every checksum of every snapshot and log
+    /// file, what recovery would truncate and what it would refuse.
+    CheckData {
+        /// The data directory.
+        dir: PathBuf,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(command) = &cli.command {
+        return operator::run(command);
+    }
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cli.log));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -90,6 +134,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         sharedance_expiration: cli.sharedance_expiration,
         sharedance_timeout: cli.sharedance_timeout,
         sharedance_sliding: cli.sharedance_sliding.then_some(true),
+        in_memory: cli.in_memory.then_some(true),
+        data_dir: cli.data_dir,
+        fsync: cli.fsync,
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     // Accepting, the expiry sweep and signals need little: one thread. The workers that serve
@@ -103,6 +150,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         // start-up still shuts down gracefully instead of killing the process.
         let shutdown = shutdown_signal()?;
         let server = Server::bind(&config)?;
+        if let Some(trigger) = server.snapshot_trigger() {
+            snapshot_on_signal(trigger)?;
+        }
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
             threads = config.threads,
@@ -112,6 +162,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         server.run(shutdown).await?;
         Ok(())
     })
+}
+
+/// Takes a snapshot whenever SIGUSR1 arrives (what `sessiond snapshot` sends).
+fn snapshot_on_signal(trigger: sessiond_server::SnapshotTrigger) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut usr1 = signal(SignalKind::user_defined1())
+        .map_err(|error| anyhow::anyhow!("cannot install signal handler: {error}"))?;
+    tokio::spawn(async move {
+        while usr1.recv().await.is_some() {
+            tracing::info!("snapshot requested");
+            trigger.request();
+        }
+    });
+    Ok(())
 }
 
 /// Installs the SIGTERM and SIGINT handlers now and returns a future that completes on either.

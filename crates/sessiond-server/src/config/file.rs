@@ -1,6 +1,10 @@
 //! The configuration file's shape, and how it and the command line apply over the defaults.
 
-use serde::Deserialize;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer};
+
+use super::FsyncPolicy;
 
 use super::{Config, Overrides, SharedSessions, set};
 use crate::allow::AllowList;
@@ -17,9 +21,26 @@ pub(crate) struct FileConfig {
     max_connections: Option<usize>,
     idle_timeout: Option<ConfigDuration>,
     shutdown_timeout: Option<ConfigDuration>,
+    in_memory: Option<bool>,
+    data_dir: Option<PathBuf>,
+    fsync: Option<FileFsync>,
+    snapshot_interval: Option<ConfigDuration>,
     pub memcache: Option<FileMemcache>,
     aspnet: Option<FileAspnet>,
     sharedance: Option<FileSharedance>,
+}
+
+/// `fsync = "always" | "everysec" | "no"`.
+#[derive(Debug)]
+struct FileFsync(FsyncPolicy);
+
+impl<'de> Deserialize<'de> for FileFsync {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse()
+            .map(FileFsync)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,6 +83,14 @@ impl FileConfig {
         set(
             &mut config.shutdown_timeout,
             self.shutdown_timeout.map(|d| d.0),
+        );
+        let persistence = &mut config.persistence;
+        set(&mut persistence.in_memory, self.in_memory);
+        set(&mut persistence.data_dir, self.data_dir);
+        set(&mut persistence.fsync, self.fsync.map(|f| f.0));
+        set(
+            &mut persistence.snapshot_interval,
+            self.snapshot_interval.map(|d| d.0),
         );
         if let Some(file) = self.memcache {
             let memcache = &mut config.memcache;
@@ -111,5 +140,9 @@ impl Overrides {
             self.sharedance_timeout.map(|d| d.0),
         );
         set(&mut sharedance.sliding, self.sharedance_sliding);
+        let persistence = &mut config.persistence;
+        set(&mut persistence.in_memory, self.in_memory);
+        set(&mut persistence.data_dir, self.data_dir.clone());
+        set(&mut persistence.fsync, self.fsync);
     }
 }

@@ -1,7 +1,7 @@
 //! The server's configuration: a TOML file, overridden by command-line flags, with defaults
 //! that are safe on their own (loopback only, every limit bounded).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -9,6 +9,7 @@ use serde::Deserialize;
 mod file;
 
 use sessiond_engine::NamespaceId;
+pub use sessiond_storage::FsyncPolicy;
 
 use self::file::FileConfig;
 use crate::allow::AllowList;
@@ -36,6 +37,21 @@ pub struct Config {
     pub aspnet: AspnetConfig,
     /// The sharedance listener's settings.
     pub sharedance: SharedanceConfig,
+    /// Where and how sessions are kept across restarts.
+    pub persistence: PersistenceConfig,
+}
+
+/// Where and how sessions are kept across restarts and crashes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersistenceConfig {
+    /// Keep nothing on disk: every session is lost when the process stops.
+    pub in_memory: bool,
+    /// The data directory: write-ahead log, snapshots, lock file. Created on first start.
+    pub data_dir: PathBuf,
+    /// When the log is flushed to stable storage.
+    pub fsync: FsyncPolicy,
+    /// How often a snapshot is taken, so the log to replay at start-up stays short.
+    pub snapshot_interval: Duration,
 }
 
 /// The memcached listener's settings.
@@ -114,6 +130,12 @@ impl Default for Config {
                 max_headers: 64,
                 shared_sessions: Vec::new(),
             },
+            persistence: PersistenceConfig {
+                in_memory: false,
+                data_dir: PathBuf::from("sessiond-data"),
+                fsync: FsyncPolicy::EverySec,
+                snapshot_interval: Duration::from_secs(600),
+            },
             sharedance: SharedanceConfig {
                 listen: Listen::On(([127, 0, 0, 1], 1042).into()),
                 allow: AllowList::default(),
@@ -151,6 +173,12 @@ pub struct Overrides {
     pub sharedance_timeout: Option<ConfigDuration>,
     /// `--sharedance-sliding`.
     pub sharedance_sliding: Option<bool>,
+    /// `--in-memory`.
+    pub in_memory: Option<bool>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--fsync`.
+    pub fsync: Option<FsyncPolicy>,
 }
 
 /// Why the configuration could not be used. Every message names the setting at fault.
@@ -261,6 +289,12 @@ impl Config {
         }
         if sharedance.timeout < Duration::from_secs(1) {
             return invalid("sharedance.timeout", "must be at least 1s");
+        }
+        if self.persistence.snapshot_interval < Duration::from_secs(1) {
+            return invalid("snapshot_interval", "must be at least 1s");
+        }
+        if !self.persistence.in_memory && self.persistence.data_dir.as_os_str().is_empty() {
+            return invalid("data_dir", "must name a directory (or set in_memory)");
         }
         if !(10..=1 << 30).contains(&sharedance.max_request_size.0) {
             return invalid(

@@ -45,6 +45,7 @@ impl InProcess {
             memcache_listen: Some(any.clone()),
             aspnet_listen: Some(any.clone()),
             sharedance_listen: Some(any),
+            in_memory: Some(true),
             ..Overrides::default()
         };
         let config = Config::load(Some(&path), &overrides).expect("config");

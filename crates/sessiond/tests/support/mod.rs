@@ -207,6 +207,8 @@ pub struct Server {
     listeners: Vec<(String, SocketAddr)>,
     stderr: Captured,
     drain: Option<JoinHandle<()>>,
+    /// The data directory the server got when its arguments named none.
+    _data_dir: tempfile::TempDir,
 }
 
 impl Server {
@@ -237,10 +239,14 @@ impl Server {
     /// Exactly `args`; sessiond must start and log its listeners.
     pub fn start_raw(args: &[&str]) -> Server {
         let bin = env!("CARGO_BIN_EXE_sessiond");
+        let data_dir = tempfile::tempdir().expect("a temporary data directory");
         let mut child = Command::new(bin)
             .args(args)
             // Keep the log line free of colour codes (they are stripped anyway).
             .env("NO_COLOR", "1")
+            // Used only when the arguments name no data directory: parallel tests must not
+            // share one (and would be refused by its lock).
+            .env("SESSIOND_DATA_DIR", data_dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -273,6 +279,7 @@ impl Server {
                 listeners,
                 stderr,
                 drain: Some(drain),
+                _data_dir: data_dir,
             },
             Err(err) => {
                 let why = match err {
@@ -831,6 +838,8 @@ pub fn run_to_exit(args: &[&str], bound: Duration) -> Finished {
 /// Unlike [`Server`] it waits for nothing at start. Killed on drop.
 pub struct Spawned {
     child: Child,
+    /// As [`Server`]'s.
+    _data_dir: tempfile::TempDir,
     stdout: Captured,
     stderr: Captured,
     drains: Vec<JoinHandle<()>>,
@@ -843,9 +852,11 @@ impl Spawned {
     pub fn start(args: &[&str]) -> Spawned {
         let bin = env!("CARGO_BIN_EXE_sessiond");
         let started = Instant::now();
+        let data_dir = tempfile::tempdir().expect("a temporary data directory");
         let mut child = Command::new(bin)
             .args(args)
             .env("NO_COLOR", "1")
+            .env("SESSIOND_DATA_DIR", data_dir.path())
             .env_remove("SESSIOND_CONFIG")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -879,6 +890,7 @@ impl Spawned {
             drains: vec![stdout_drain, stderr_drain],
             lines,
             started,
+            _data_dir: data_dir,
         }
     }
 

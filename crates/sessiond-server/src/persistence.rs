@@ -1,0 +1,172 @@
+//! Keeping sessions across restarts: recovery before the listeners accept, the wait that
+//! holds a batch's replies until its writes may be acknowledged, and the snapshot thread.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use sessiond_engine::Engine;
+use sessiond_storage::{FsyncPolicy, StdFs, Storage, StorageConfig, WalJournal, take_thread_lsn};
+
+use crate::clock::Clock;
+use crate::config::PersistenceConfig;
+use crate::error::ServerError;
+
+/// The open data directory and its journal.
+#[derive(Debug)]
+pub(crate) struct Persistence {
+    pub storage: Arc<Storage>,
+    pub journal: Arc<WalJournal>,
+    pub snapshots: SnapshotTrigger,
+}
+
+impl Persistence {
+    /// Opens the data directory, recovers its sessions into `engine` and attaches the journal
+    /// to it. `None` when the configuration keeps everything in memory.
+    pub fn open(
+        config: &PersistenceConfig,
+        engine: &Engine,
+        clock: &dyn Clock,
+    ) -> Result<Option<Persistence>, ServerError> {
+        if config.in_memory {
+            return Ok(None);
+        }
+        let storage_config = StorageConfig {
+            fsync: config.fsync,
+            ..StorageConfig::new(&config.data_dir)
+        };
+        // The storage layer logs what recovery found.
+        let (storage, _report) =
+            sessiond_storage::open(storage_config, Arc::new(StdFs), engine, clock.now())?;
+        tracing::info!(
+            data_dir = %config.data_dir.display(),
+            fsync = %config.fsync,
+            "sessions are kept on disk"
+        );
+        let storage = Arc::new(storage);
+        let journal = storage.journal();
+        // A fresh engine has no journal yet; this is its first and only one.
+        let _ = engine.attach_journal(journal.clone());
+        Ok(Some(Persistence {
+            storage,
+            journal,
+            snapshots: SnapshotTrigger::default(),
+        }))
+    }
+
+    /// Starts the thread that takes snapshots every `interval` and when asked.
+    pub fn start_snapshots(
+        &self,
+        engine: Arc<Engine>,
+        clock: Arc<dyn Clock>,
+        interval: Duration,
+    ) -> Result<JoinHandle<()>, ServerError> {
+        let storage = Arc::clone(&self.storage);
+        let trigger = self.snapshots.clone();
+        std::thread::Builder::new()
+            .name("sessiond-snapshot".into())
+            .spawn(move || {
+                let mut next = Instant::now() + interval;
+                while let Some(requested) = trigger.wait_until(next) {
+                    next = Instant::now() + interval;
+                    match storage.snapshot(&engine, clock.now()) {
+                        Ok(report) => tracing::info!(
+                            requested,
+                            file = %report.path.display(),
+                            items = report.items,
+                            bytes = report.bytes,
+                            elapsed_ms = report.elapsed.as_millis() as u64,
+                            removed_segments = report.removed_segments,
+                            "snapshot written"
+                        ),
+                        // The log still holds everything: a failed snapshot costs only a
+                        // longer replay, and the next one tries again.
+                        Err(error) => tracing::warn!(%error, "snapshot failed"),
+                    }
+                }
+            })
+            .map_err(ServerError::Runtime)
+    }
+
+    /// Writes out and flushes the log, after the connections are gone.
+    pub fn close(&self, snapshot_thread: Option<JoinHandle<()>>) {
+        self.snapshots.stop();
+        if let Some(thread) = snapshot_thread {
+            let _ = thread.join();
+        }
+        if let Err(error) = self.storage.shutdown() {
+            tracing::error!(%error, "the log could not be written out at shutdown");
+        }
+    }
+}
+
+/// Holds a batch's replies until they may be sent: with `fsync = always`, until the records
+/// the batch wrote are on disk (the writer thread flushes everything pending in one fsync, so
+/// concurrent connections share it); with any policy, while the log's buffer is over its
+/// high-water mark, so a disk slower than the clients cannot make memory grow without bound.
+pub(crate) async fn settle(journal: &WalJournal) {
+    let lsn = take_thread_lsn();
+    if lsn > 0 && journal.policy() == FsyncPolicy::Always {
+        let mut durable = journal.subscribe_durable();
+        while *durable.borrow_and_update() < lsn {
+            if durable.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+    if journal.over_high_water() {
+        let mut written = journal.subscribe_written();
+        while journal.over_high_water() && !journal.is_closed() {
+            if written.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Asks the snapshot thread for a snapshot now (SIGUSR1, `sessiond snapshot`).
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotTrigger {
+    inner: Arc<(Mutex<TriggerState>, Condvar)>,
+}
+
+#[derive(Debug, Default)]
+struct TriggerState {
+    requested: bool,
+    stopped: bool,
+}
+
+impl SnapshotTrigger {
+    /// Requests a snapshot as soon as the thread is free.
+    pub fn request(&self) {
+        let (state, wake) = &*self.inner;
+        state.lock().requested = true;
+        wake.notify_one();
+    }
+
+    fn stop(&self) {
+        let (state, wake) = &*self.inner;
+        state.lock().stopped = true;
+        wake.notify_one();
+    }
+
+    /// Waits for a request or `deadline`: `Some(true)` when requested, `Some(false)` when the
+    /// time came, `None` when stopped.
+    fn wait_until(&self, deadline: Instant) -> Option<bool> {
+        let (state, wake) = &*self.inner;
+        let mut state = state.lock();
+        loop {
+            if state.stopped {
+                return None;
+            }
+            if state.requested {
+                state.requested = false;
+                return Some(true);
+            }
+            if wake.wait_until(&mut state, deadline).timed_out() {
+                return (!state.stopped).then_some(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! `always`: a write's lsn is durable when its wait returns, and writers that arrive while
+//! an fsync runs share the next one.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{T0, config, dump, open, open_with};
+use sessiond_engine::{Expiry, Key, Store, StoreMode};
+use sessiond_storage::{FaultFs, FsyncPolicy, StdFs, take_thread_lsn};
+
+fn store(engine: &sessiond_engine::Engine, name: &str) {
+    let key = Key::default_namespace(name.as_bytes());
+    let store = Store::new(key, name.as_bytes(), 0, Expiry::Never, StoreMode::Set);
+    engine.run(&store, T0).expect("stored");
+}
+
+#[test]
+fn every_lsn_a_writer_got_is_durable_when_its_wait_returns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fs = FaultFs::new(Arc::new(StdFs));
+    let (engine, storage, _) = open_with(
+        config(dir.path(), FsyncPolicy::Always),
+        Arc::new(fs.clone()),
+        T0,
+    );
+    let journal = storage.journal();
+    let syncs_before = fs.syncs();
+    std::thread::scope(|scope| {
+        for thread in 0..8 {
+            let (engine, journal) = (&engine, &journal);
+            scope.spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .expect("runtime");
+                for i in 0..100 {
+                    store(engine, &format!("t{thread}-{i}"));
+                    let lsn = take_thread_lsn();
+                    assert!(lsn > 0);
+                    assert_eq!(take_thread_lsn(), 0, "taking forgets");
+                    runtime
+                        .block_on(journal.wait_durable(lsn))
+                        .expect("durable");
+                    assert!(journal.durable_lsn() >= lsn);
+                }
+            });
+        }
+    });
+    let records = journal.next_lsn() - 1;
+    assert_eq!(records, 800);
+    let syncs = fs.syncs() - syncs_before;
+    assert!(syncs <= records, "{syncs} fsyncs for {records} records");
+    println!("{records} records in {syncs} fsyncs");
+    storage.shutdown().expect("shutdown");
+
+    let (recovered, storage, _) = open(config(dir.path(), FsyncPolicy::Always), T0);
+    assert_eq!(dump(&recovered).items.len(), 800);
+    storage.shutdown().expect("shutdown");
+}
+
+#[test]
+fn records_that_arrive_during_an_fsync_share_the_next_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fs = FaultFs::new(Arc::new(StdFs));
+    let (engine, storage, _) = open_with(
+        config(dir.path(), FsyncPolicy::Always),
+        Arc::new(fs.clone()),
+        T0,
+    );
+    let journal = storage.journal();
+    fs.hold_syncs();
+    store(&engine, "first");
+    let first = take_thread_lsn();
+    // The writer is inside the fsync of the first record's batch.
+    fs.wait_for_held_syncs(1);
+    let syncs_before = fs.syncs();
+    for i in 0..10 {
+        store(&engine, &format!("waiting-{i}"));
+    }
+    let last = take_thread_lsn();
+    assert_eq!(last, first + 10);
+    assert!(journal.durable_lsn() < first);
+    fs.release_syncs();
+    common::block_on(journal.wait_durable(last)).expect("durable");
+    assert_eq!(
+        fs.syncs() - syncs_before,
+        2,
+        "one fsync for the first, one for the ten"
+    );
+    storage.shutdown().expect("shutdown");
+}

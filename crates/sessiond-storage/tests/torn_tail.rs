@@ -1,0 +1,217 @@
+//! Recovery of a damaged log: a torn tail (cut at every byte offset of the last records,
+//! bit flips in the last record, zeros) is cut off at the last good record and recovery
+//! goes on; damage before the tail stops recovery with an error naming file and offset.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{T0, config, dump, open};
+use sessiond_engine::{Expiry, Key, Store, StoreMode};
+use sessiond_storage::{FsyncPolicy, StorageError, check_data, record};
+
+/// Where a segment's records start: after its 24-byte header.
+const SEGMENT_HEADER: usize = 24;
+const RECORDS: usize = 12;
+
+/// A data directory holding one segment of `RECORDS` stores of `key-<i>`, and where each
+/// record starts in it.
+fn written_log() -> (tempfile::TempDir, PathBuf, Vec<usize>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (engine, storage, _) = open(config(dir.path(), FsyncPolicy::No), T0);
+    for i in 0..RECORDS {
+        let name = format!("key-{i}");
+        let value = vec![b'v'; 10 + 37 * i];
+        let store = Store::new(
+            Key::default_namespace(name.as_bytes()),
+            &value,
+            0,
+            Expiry::Never,
+            StoreMode::Set,
+        );
+        engine.run(&store, T0).expect("stored");
+    }
+    storage.shutdown().expect("shutdown");
+    let segment = only_segment(dir.path());
+    let bytes = std::fs::read(&segment).expect("read");
+    let mut starts = Vec::new();
+    let mut at = SEGMENT_HEADER;
+    while at < bytes.len() {
+        starts.push(at);
+        let (_, used) = record::decode(&bytes[at..]).expect("a good record");
+        at += used;
+    }
+    assert_eq!(starts.len(), RECORDS);
+    (dir, segment, starts)
+}
+
+fn only_segment(dir: &Path) -> PathBuf {
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+        .collect();
+    segments.sort();
+    // Recovery started a fresh (empty) segment; the records are in the first.
+    segments.remove(0)
+}
+
+/// A fresh data directory holding only a segment with `bytes`, named as `segment`.
+fn dir_with(segment: &Path, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(segment.file_name().expect("name"));
+    std::fs::write(&path, bytes).expect("write");
+    (dir, path)
+}
+
+/// The names of the keys in the recovered store of `dir`, recovery's report, and the
+/// segment's length afterwards.
+fn recover(dir: &Path, segment: &Path) -> (Vec<String>, sessiond_storage::RecoveryReport, u64) {
+    let (engine, storage, report) = open(config(dir, FsyncPolicy::No), T0);
+    let mut keys: Vec<String> = dump(&engine)
+        .items
+        .into_iter()
+        .map(|item| String::from_utf8(item.key).expect("utf-8"))
+        .collect();
+    keys.sort_by_key(|key| key[4..].parse::<usize>().expect("number"));
+    storage.shutdown().expect("shutdown");
+    let len = std::fs::metadata(segment).map_or(0, |meta| meta.len());
+    (keys, report, len)
+}
+
+fn keys(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("key-{i}")).collect()
+}
+
+#[test]
+fn a_cut_at_every_byte_of_the_last_records_loses_only_the_cut_records() {
+    let (_original, segment, starts) = written_log();
+    let bytes = std::fs::read(&segment).expect("read");
+    for cut in starts[RECORDS - 3]..=bytes.len() {
+        let (dir, path) = dir_with(&segment, &bytes[..cut]);
+        // The records wholly before the cut, and where the last of them ends.
+        let whole = (1..=RECORDS)
+            .filter(|&n| starts.get(n).copied().unwrap_or(bytes.len()) <= cut)
+            .count();
+        let boundary = starts.get(whole).copied().unwrap_or(bytes.len());
+        let check = check_data(dir.path()).expect("check");
+        assert!(check.recoverable(), "cut {cut}: {check}");
+        assert_eq!(
+            check.would_truncate.as_ref().map(|cut| cut.offset as usize),
+            (cut != boundary).then_some(boundary),
+            "cut {cut}: {check}"
+        );
+        let (found, report, len) = recover(dir.path(), &path);
+        assert_eq!(found, keys(whole), "cut {cut}");
+        assert_eq!(len as usize, boundary, "cut {cut}");
+        match report.truncation {
+            Some(truncation) => {
+                assert_eq!(truncation.offset as usize, boundary);
+                assert_eq!(truncation.bytes as usize, cut - boundary);
+                assert_eq!(truncation.file, path);
+            }
+            None => assert_eq!(cut, boundary),
+        }
+        // The store recovered again, with the tail gone, is the same.
+        assert_eq!(
+            recover(dir.path(), &path).0,
+            keys(whole),
+            "cut {cut}, again"
+        );
+    }
+}
+
+#[test]
+fn a_flipped_bit_in_the_last_record_is_a_torn_tail() {
+    let (_original, segment, starts) = written_log();
+    let bytes = std::fs::read(&segment).expect("read");
+    let last = starts[RECORDS - 1];
+    for at in last..bytes.len() {
+        let mut bad = bytes.clone();
+        bad[at] ^= 1 << (at % 8);
+        let (dir, path) = dir_with(&segment, &bad);
+        let (found, report, len) = recover(dir.path(), &path);
+        assert_eq!(found, keys(RECORDS - 1), "flip at {at}");
+        assert_eq!(len as usize, last);
+        assert_eq!(report.truncation.map(|t| t.offset as usize), Some(last));
+    }
+}
+
+#[test]
+fn trailing_zeros_are_cut_off() {
+    let (_original, segment, _) = written_log();
+    let mut bytes = std::fs::read(&segment).expect("read");
+    let good = bytes.len();
+    bytes.resize(good + 8192, 0);
+    let (dir, path) = dir_with(&segment, &bytes);
+    let (found, report, len) = recover(dir.path(), &path);
+    assert_eq!(found, keys(RECORDS));
+    assert_eq!(len as usize, good);
+    assert_eq!(report.truncation.map(|t| t.bytes), Some(8192));
+}
+
+#[test]
+fn damage_before_the_tail_stops_recovery_and_changes_nothing() {
+    let (_original, segment, starts) = written_log();
+    let bytes = std::fs::read(&segment).expect("read");
+    for record in [0, 4, RECORDS - 2] {
+        for at in [starts[record], starts[record] + 5, starts[record] + 30] {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x40;
+            let (dir, path) = dir_with(&segment, &bad);
+            let check = check_data(dir.path()).expect("check");
+            assert!(!check.recoverable(), "flip at {at}: {check}");
+            let engine = sessiond_engine::Engine::new(sessiond_engine::EngineConfig::default());
+            let error = sessiond_storage::open(
+                config(dir.path(), FsyncPolicy::No),
+                std::sync::Arc::new(sessiond_storage::StdFs),
+                &engine,
+                T0,
+            )
+            .expect_err("corruption stops recovery");
+            let StorageError::Corrupt { file, offset, .. } = &error else {
+                panic!("flip at {at}: {error}");
+            };
+            assert_eq!((file, *offset as usize), (&path, starts[record]));
+            let message = error.to_string();
+            assert!(message.contains("sessiond check-data"), "{message}");
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            assert_eq!(std::fs::read(&path).expect("read"), bad, "nothing cut");
+        }
+    }
+}
+
+#[test]
+fn a_bad_record_at_the_end_of_a_segment_that_is_not_the_last_is_corruption() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for round in 0..2 {
+        let (engine, storage, _) = open(config(dir.path(), FsyncPolicy::No), T0);
+        let name = format!("round-{round}");
+        let store = Store::new(
+            Key::default_namespace(name.as_bytes()),
+            b"v",
+            0,
+            Expiry::Never,
+            StoreMode::Set,
+        );
+        engine.run(&store, T0).expect("stored");
+        storage.shutdown().expect("shutdown");
+    }
+    let first = only_segment(dir.path());
+    let mut bytes = std::fs::read(&first).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&first, &bytes).expect("write");
+    let engine = sessiond_engine::Engine::new(sessiond_engine::EngineConfig::default());
+    let error = sessiond_storage::open(
+        config(dir.path(), FsyncPolicy::No),
+        std::sync::Arc::new(sessiond_storage::StdFs),
+        &engine,
+        T0,
+    )
+    .expect_err("not the last segment");
+    assert!(
+        matches!(&error, StorageError::Corrupt { file, .. } if *file == first),
+        "{error}"
+    );
+}

@@ -1,0 +1,90 @@
+//! Operator commands: `sessiond snapshot` and `sessiond check-data`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crate::Operator;
+
+/// Runs an operator command and says how it went, in a few lines on stdout (or one on stderr).
+pub fn run(command: &Operator) -> ExitCode {
+    let result = match command {
+        Operator::Snapshot { data_dir, timeout } => snapshot(data_dir, timeout.0),
+        Operator::CheckData { dir } => check_data(dir),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("sessiond: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Signals the server that holds `data_dir` to take a snapshot, then waits until a snapshot
+/// newer than any before it is in the directory.
+fn snapshot(data_dir: &Path, timeout: Duration) -> anyhow::Result<ExitCode> {
+    let lock = data_dir.join("LOCK");
+    let holder = std::fs::read_to_string(&lock).map_err(|error| {
+        anyhow::anyhow!(
+            "{}: {error}; is a sessiond running with --data-dir {}?",
+            lock.display(),
+            data_dir.display()
+        )
+    })?;
+    let pid: i32 = holder
+        .split_whitespace()
+        .find_map(|word| word.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("{} names no process: {holder:?}", lock.display()))?;
+    let before = newest_snapshot(data_dir)?;
+    let process = rustix::process::Pid::from_raw(pid)
+        .ok_or_else(|| anyhow::anyhow!("{} names process {pid}", lock.display()))?;
+    rustix::process::kill_process(process, rustix::process::Signal::USR1).map_err(|error| {
+        anyhow::anyhow!(
+            "cannot signal sessiond (pid {pid}) holding {}: {error}",
+            data_dir.display()
+        )
+    })?;
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let newest = newest_snapshot(data_dir)?;
+        if newest.is_some() && newest != before {
+            if let Some(path) = newest {
+                let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                println!("snapshot written: {} ({size} bytes)", path.display());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    anyhow::bail!(
+        "no new snapshot in {} after {timeout:?}; the server's log says why",
+        data_dir.display()
+    )
+}
+
+/// The snapshot file with the highest log position in `dir`, if any.
+fn newest_snapshot(dir: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|error| anyhow::anyhow!("{}: {error}", dir.display()))?;
+    Ok(entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with("snapshot-") && name.ends_with(".snap"))
+        })
+        .max())
+}
+
+/// Checks `dir` offline and prints what it found; fails when recovery would refuse it.
+fn check_data(dir: &Path) -> anyhow::Result<ExitCode> {
+    let report = sessiond_server::check_data(dir)?;
+    println!("{report}");
+    Ok(if report.recoverable() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
