@@ -23,7 +23,8 @@ use crate::runner::RunConfig;
 pub struct Args {
     /// Wire protocol. `aspnet`: per page, GET `Exclusive: acquire` then PUT releasing the
     /// lock, on persistent connections. `sharedance`: per page, a fetch then a store, each on a
-    /// new TCP connection.
+    /// new TCP connection. `resp`: the text workload as Redis `GET` / `SET ... EX`, to compare
+    /// with Redis.
     #[arg(long, value_enum, default_value_t = Protocol::Text)]
     pub protocol: Protocol,
     /// Server address.

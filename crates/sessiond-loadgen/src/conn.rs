@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 use crate::binary;
 use crate::keys::{KeyBuf, Rng, ValuePattern};
 use crate::proto::{Parsed, ProtocolError, escape};
+use crate::resp;
 use crate::text;
 
 /// Wire protocol spoken to the server.
@@ -34,6 +35,9 @@ pub enum Protocol {
     Aspnet,
     /// sharedance: page requests of a fetch then a store, each on a new TCP connection.
     Sharedance,
+    /// Redis protocol (RESP2): `GET` / `SET key value EX exptime`, the same workload as
+    /// `text`, for comparing with Redis.
+    Resp,
 }
 
 impl Protocol {
@@ -44,6 +48,7 @@ impl Protocol {
             Protocol::Binary => "binary",
             Protocol::Aspnet => "aspnet",
             Protocol::Sharedance => "sharedance",
+            Protocol::Resp => "resp",
         }
     }
 
@@ -93,7 +98,9 @@ impl Workload {
     /// Length of the keys the server stores, for per-item memory figures.
     pub fn key_len(&self) -> usize {
         match self.protocol {
-            Protocol::Text | Protocol::Binary => self.key_prefix.len() + self.key_width,
+            Protocol::Text | Protocol::Binary | Protocol::Resp => {
+                self.key_prefix.len() + self.key_width
+            }
             // The server keys an ASP.NET session by its decoded request-target.
             Protocol::Aspnet => crate::aspnet::APP_ID.len() + crate::aspnet::SESSION_ID_LEN,
             Protocol::Sharedance => crate::sharedance::SESSION_ID_LEN,
@@ -307,6 +314,8 @@ struct Sender {
     next_opaque: u32,
     /// ` <flags> <exptime> <bytes>\r\n`, for text sets.
     text_set_suffix: Vec<u8>,
+    /// The expiry in seconds as decimal text, for RESP sets.
+    resp_exptime: Vec<u8>,
 }
 
 impl Sender {
@@ -332,6 +341,10 @@ impl Sender {
                 w.value.parts(key),
                 opaque,
             ),
+            (Protocol::Resp, false) => resp::encode_get(&mut self.wbuf, key),
+            (Protocol::Resp, true) => {
+                resp::encode_set(&mut self.wbuf, key, w.value.parts(key), &self.resp_exptime)
+            }
             // The runner gives page protocols their own clients (`crate::page`).
             (Protocol::Aspnet | Protocol::Sharedance, _) => {
                 debug_assert!(false, "memcached connection used for a page protocol");
@@ -480,6 +493,32 @@ fn parse_reply(
                 },
             ))),
         },
+        Protocol::Resp if op.is_set => match resp::parse_set(buf)? {
+            Parsed::Incomplete => Ok(None),
+            Parsed::Complete { len, reply } => Ok(Some((
+                len,
+                match reply {
+                    resp::SetReply::Ok => Outcome::Stored,
+                    resp::SetReply::Error(msg) => {
+                        Outcome::Failed(format!("SET: {}", escape(msg, 80)))
+                    }
+                },
+            ))),
+        },
+        Protocol::Resp => match resp::parse_get(buf)? {
+            Parsed::Incomplete => Ok(None),
+            Parsed::Complete { len, reply } => Ok(Some((
+                len,
+                match reply {
+                    // A RESP reply names neither key nor flags: the value is checked.
+                    resp::GetReply::Hit(data) => check_hit(key, w.flags, data)?,
+                    resp::GetReply::Miss => Outcome::Miss,
+                    resp::GetReply::Error(msg) => {
+                        Outcome::Failed(format!("GET: {}", escape(msg, 80)))
+                    }
+                },
+            ))),
+        },
         Protocol::Aspnet | Protocol::Sharedance => Err(ProtocolError::msg(
             "memcached connection used for a page protocol",
         )),
@@ -574,6 +613,7 @@ impl Conn {
                 rng: Rng::new(w.seed.wrapping_add(index as u64)),
                 next_opaque: 0,
                 text_set_suffix: text::set_suffix(w.flags, w.exptime, w.value.len()),
+                resp_exptime: w.exptime.to_string().into_bytes(),
             },
             rx: Receiver {
                 rbuf: RecvBuf::new(rbuf_cap),

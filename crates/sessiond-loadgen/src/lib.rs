@@ -8,6 +8,7 @@
 //! clients make them: ASP.NET's State Server client (exclusive GET, then PUT
 //! releasing the lock, on a persistent connection) and sharedance's PHP client
 //! (fetch, then store, a new TCP connection for each).
+//! `--protocol resp` runs the memcached workload against Redis, for comparison.
 //! Every reply is parsed and checked against what was stored, so a server that
 //! answers fast but wrong cannot win a benchmark.
 //!
@@ -25,6 +26,7 @@ pub mod keys;
 pub mod page;
 pub mod proto;
 pub mod report;
+pub mod resp;
 pub mod runner;
 pub mod sharedance;
 pub mod stats;

@@ -37,7 +37,7 @@ impl Client {
         timeout: Duration,
     ) -> anyhow::Result<Self> {
         Ok(match shared.workload.protocol {
-            Protocol::Text | Protocol::Binary => {
+            Protocol::Text | Protocol::Binary | Protocol::Resp => {
                 Client::Memcache(Conn::connect(index, addr, shared, timeout).await?)
             }
             Protocol::Aspnet => {

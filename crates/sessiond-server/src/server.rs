@@ -316,7 +316,7 @@ async fn sweep(shared: Arc<Shared>) {
         let now = shared.clock.now();
         shared.engine.expire_due(now, SWEEP_BUDGET_PER_SHARD);
         ticks = ticks.wrapping_add(1);
-        if ticks % RENEWAL_TICKS == 0 {
+        if ticks.is_multiple_of(RENEWAL_TICKS) {
             shared.engine.drain_renewals(now);
         }
     }
