@@ -156,8 +156,10 @@ start_server() {
                 aspnet) aspnet=127.0.0.1:$port ;;
                 sharedance) sharedance=127.0.0.1:$port ;;
             esac
+            # In memory, like memcached and sharedanced on tmpfs: these scenarios compare
+            # protocol handling. scripts/bench_durability.sh measures the log's cost.
             "$SESSIOND" --memcache-listen "$memcache" --aspnet-listen "$aspnet" \
-                --sharedance-listen "$sharedance" --threads "$threads" \
+                --sharedance-listen "$sharedance" --threads "$threads" --in-memory \
                 --max-memory "${MAX_MEMORY_MB}MiB" >"$SERVER_LOG" 2>&1 &
             ;;
         sharedance)
