@@ -78,8 +78,10 @@ pub(crate) async fn serve(
         // than that: write, and go on with the buffered requests before reading more.
         loop {
             let flow = protocol.process(&mut input, &mut output, &shared);
-            if let Some(journal) = &shared.journal {
-                crate::persistence::settle(journal).await;
+            if let Some(journal) = &shared.journal
+                && !crate::persistence::settle(journal).await
+            {
+                break 'connection;
             }
             let produced = !output.is_empty();
             if produced {

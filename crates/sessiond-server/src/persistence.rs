@@ -22,8 +22,8 @@ pub(crate) struct Persistence {
 }
 
 impl Persistence {
-    /// Opens the data directory, recovers its sessions into `engine` and attaches the journal
-    /// to it. `None` when the configuration keeps everything in memory.
+    /// Opens the data directory and recovers its sessions into `engine`, whose changes go to
+    /// the log from then on. `None` when the configuration keeps everything in memory.
     pub fn open(
         config: &PersistenceConfig,
         engine: &Engine,
@@ -44,10 +44,9 @@ impl Persistence {
             fsync = %config.fsync,
             "sessions are kept on disk"
         );
+        // Recovery attached the journal to the engine before returning.
         let storage = Arc::new(storage);
         let journal = storage.journal();
-        // A fresh engine has no journal yet; this is its first and only one.
-        let _ = engine.attach_journal(journal.clone());
         Ok(Some(Persistence {
             storage,
             journal,
@@ -105,24 +104,20 @@ impl Persistence {
 /// the batch wrote are on disk (the writer thread flushes everything pending in one fsync, so
 /// concurrent connections share it); with any policy, while the log's buffer is over its
 /// high-water mark, so a disk slower than the clients cannot make memory grow without bound.
-pub(crate) async fn settle(journal: &WalJournal) {
+/// False when the log closed before the batch's records were durable: the replies must not be
+/// sent, since they would acknowledge writes that may not survive.
+pub(crate) async fn settle(journal: &WalJournal) -> bool {
     let lsn = take_thread_lsn();
-    if lsn > 0 && journal.policy() == FsyncPolicy::Always {
-        let mut durable = journal.subscribe_durable();
-        while *durable.borrow_and_update() < lsn {
-            if durable.changed().await.is_err() {
-                return;
-            }
-        }
+    if lsn > 0
+        && journal.policy() == FsyncPolicy::Always
+        && journal.wait_durable(lsn).await.is_err()
+    {
+        return false;
     }
     if journal.over_high_water() {
-        let mut written = journal.subscribe_written();
-        while journal.over_high_water() && !journal.is_closed() {
-            if written.changed().await.is_err() {
-                return;
-            }
-        }
+        journal.wait_drained().await;
     }
+    true
 }
 
 /// Asks the snapshot thread for a snapshot now (SIGUSR1, `sessiond snapshot`).

@@ -305,19 +305,21 @@ impl WalJournal {
 impl Journal for WalJournal {
     fn record(&self, effect: &Effect<'_>) {
         let mut buffer = self.buffer.lock();
+        let lsn = buffer.next_lsn;
+        buffer.next_lsn += 1;
+        THREAD_LSN.with(|last| last.set(last.get().max(lsn)));
         if buffer.closed {
+            // A command that got past the engine's `accepting` check just before shutdown.
+            // It still gets an lsn, so a wait for it fails instead of passing unlogged.
             buffer.dropped += 1;
             return;
         }
-        let lsn = buffer.next_lsn;
-        buffer.next_lsn += 1;
         let before = buffer.bytes.len();
         record::encode(lsn, effect, &mut buffer.bytes);
         // Counted before the writer can take the record, so its release never comes first.
         self.buffered
             .fetch_add(buffer.bytes.len() - before, Ordering::AcqRel);
         drop(buffer);
-        THREAD_LSN.with(|last| last.set(last.get().max(lsn)));
         self.work.notify_one();
     }
 
