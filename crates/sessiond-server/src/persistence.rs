@@ -100,19 +100,25 @@ impl Persistence {
     }
 }
 
-/// Holds a batch's replies until they may be sent: with `fsync = always`, until the records
-/// the batch wrote are on disk (the writer thread flushes everything pending in one fsync, so
-/// concurrent connections share it); with any policy, while the log's buffer is over its
-/// high-water mark, so a disk slower than the clients cannot make memory grow without bound.
-/// False when the log closed before the batch's records were durable: the replies must not be
-/// sent, since they would acknowledge writes that may not survive.
+/// Holds a batch's replies until they may be sent: until the records the batch wrote are on
+/// disk with `fsync = always`, and until they are at least written to the kernel with the other
+/// policies, so that no acknowledged write is lost when the process dies (as with Redis's
+/// `appendfsync everysec`, only a power failure can cost the last second). The writer thread
+/// takes everything pending at once, so concurrent connections share each write and each
+/// fsync. Also waits while the log's buffer is over its high-water mark, so a disk slower than
+/// the clients cannot make memory grow without bound. False when the log closed before the
+/// batch's records got there: the replies must not be sent, since they would acknowledge
+/// writes that may not survive.
 pub(crate) async fn settle(journal: &WalJournal) -> bool {
     let lsn = take_thread_lsn();
-    if lsn > 0
-        && journal.policy() == FsyncPolicy::Always
-        && journal.wait_durable(lsn).await.is_err()
-    {
-        return false;
+    if lsn > 0 {
+        let waited = match journal.policy() {
+            FsyncPolicy::Always => journal.wait_durable(lsn).await,
+            FsyncPolicy::EverySec | FsyncPolicy::No => journal.wait_written(lsn).await,
+        };
+        if waited.is_err() {
+            return false;
+        }
     }
     if journal.over_high_water() {
         journal.wait_drained().await;
