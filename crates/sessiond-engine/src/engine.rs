@@ -97,19 +97,24 @@ impl Engine {
         }
         let mut shard = self.shards[shard_index].0.lock();
         shard.begin(now, &self.memory);
-        let Some(journal) = journal else {
-            let mut ctx = ShardContext {
-                shard: &mut shard,
-                memory: &self.memory,
-                hash,
-            };
-            return command.apply(&mut ctx, now);
+        let journal = match journal {
+            Some(journal) if command.journaled() => journal,
+            _ => {
+                let mut ctx = ShardContext {
+                    shard: &mut shard,
+                    memory: &self.memory,
+                    hash,
+                    journaling: journal.is_some(),
+                };
+                return command.apply(&mut ctx, now);
+            }
         };
         let before = shard.durable(hash, key, now);
         let mut ctx = ShardContext {
             shard: &mut shard,
             memory: &self.memory,
             hash,
+            journaling: true,
         };
         let outcome = command.apply(&mut ctx, now);
         shard.journal_change(before, hash, key, now, journal.as_ref());

@@ -92,8 +92,9 @@ impl ItemBits {
     pub const UNINITIALIZED: u8 = 8;
     /// The item's sliding deadline moved and the journal has not been told yet.
     pub const RENEWED: u8 = 16;
-    /// The bits that are part of an item's durable state.
-    pub const DURABLE: u8 = Self::STALE | Self::WIN_TAKEN | Self::UNINITIALIZED;
+    /// The bits that are part of an item's durable state. (A meta-protocol win token is not:
+    /// lost in a crash, it lets another client recompute the item, which is what it is for.)
+    pub const DURABLE: u8 = Self::STALE | Self::UNINITIALIZED;
 
     pub fn bits(self) -> u8 {
         self.0

@@ -58,8 +58,10 @@ struct Buffer {
     /// Encoded records, `first_lsn` on.
     bytes: Vec<u8>,
     first_lsn: u64,
-    /// An emptied vector the writer handed back, so a busy log does not reallocate.
-    spare: Vec<u8>,
+    /// Emptied vectors the writer handed back, so a busy log does not reallocate.
+    spare: Vec<Vec<u8>>,
+    /// The capacity held in `spare`.
+    spare_bytes: usize,
     stop: bool,
     /// Set when the writer took its last batch: later records cannot be written.
     closed: bool,
@@ -96,6 +98,7 @@ impl WalJournal {
                 bytes: Vec::new(),
                 first_lsn: next_lsn,
                 spare: Vec::new(),
+                spare_bytes: 0,
                 stop: false,
                 closed: false,
                 dropped: 0,
@@ -226,7 +229,8 @@ impl WalJournal {
             buffer.closed = true;
         }
         let batch = (!buffer.bytes.is_empty()).then(|| {
-            let spare = std::mem::take(&mut buffer.spare);
+            let spare = buffer.spare.pop().unwrap_or_default();
+            buffer.spare_bytes -= spare.capacity();
             Batch {
                 first: buffer.first_lsn,
                 last: buffer.next_lsn - 1,
@@ -237,16 +241,21 @@ impl WalJournal {
         Taken { batch, stop }
     }
 
-    /// Hands an emptied batch vector back for reuse.
+    /// Hands an emptied batch vector back for reuse. Under `everysec` a second's batches are
+    /// held until the fsync, so a pool of them (not one spare) is what keeps the log from
+    /// allocating, and the kernel from zeroing fresh pages, for every batch.
     pub(crate) fn recycle(&self, mut bytes: Vec<u8>) {
-        // Keeping a huge one after a burst would pin its memory.
+        // Keeping a huge one after a burst would pin its memory; so would an unbounded pool.
         const KEEP: usize = 4 << 20;
-        if bytes.capacity() <= KEEP {
-            bytes.clear();
-            let mut buffer = self.buffer.lock();
-            if buffer.spare.capacity() < bytes.capacity() {
-                buffer.spare = bytes;
-            }
+        let capacity = bytes.capacity();
+        if capacity == 0 || capacity > KEEP {
+            return;
+        }
+        bytes.clear();
+        let mut buffer = self.buffer.lock();
+        if buffer.spare_bytes + capacity <= self.max_buffered {
+            buffer.spare_bytes += capacity;
+            buffer.spare.push(bytes);
         }
     }
 

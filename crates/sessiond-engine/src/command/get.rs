@@ -118,12 +118,21 @@ impl Apply for Get<'_> {
             item.bits.set(ItemBits::FETCHED, true);
             item.last_access = now;
         }
+        let slides = item.sliding.is_some();
         shard.schedule(index);
+        if ctx.journaling && slides && !self.journaled() {
+            shard.note_renewal(index);
+        }
         Ok(GetOutcome::Hit(view))
     }
 
     fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
-        (self.touch.is_some() || self.vivify.is_some()).then_some(Err(error))
+        self.journaled().then_some(Err(error))
+    }
+
+    /// Only a touch or a vivify changes more than a sliding deadline.
+    fn journaled(&self) -> bool {
+        self.touch.is_some() || self.vivify.is_some()
     }
 }
 

@@ -106,6 +106,14 @@ pub trait Apply: sealed::Sealed {
     /// The outcome that refuses this command with `error`, when the command may change the
     /// store; `None` for a read, which goes on while writes are refused.
     fn refusal(&self, error: EngineError) -> Option<Self::Outcome>;
+
+    /// Whether the engine must compare the key's durable state before and after the command
+    /// to tell the journal what changed. A read that can only renew a sliding deadline says
+    /// no and notes the renewal itself, which spares the comparison's two extra look-ups.
+    #[doc(hidden)]
+    fn journaled(&self) -> bool {
+        true
+    }
 }
 
 /// What a keyed command works with: the key's shard, locked, the key's hash in it, and the
@@ -115,6 +123,8 @@ pub struct ShardContext<'a> {
     pub(crate) shard: &'a mut Shard,
     pub(crate) memory: &'a MemoryBudget,
     pub(crate) hash: u64,
+    /// Whether a journal listens (renewals are noted for it).
+    pub(crate) journaling: bool,
 }
 
 mod sealed {

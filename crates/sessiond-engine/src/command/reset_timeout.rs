@@ -37,10 +37,18 @@ impl Apply for ResetTimeout<'_> {
         };
         shard.item_mut(index).renew(now);
         shard.schedule(index);
+        if ctx.journaling && shard.item(index).sliding.is_some() {
+            shard.note_renewal(index);
+        }
         ResetTimeoutOutcome::Renewed
     }
 
     fn refusal(&self, _error: EngineError) -> Option<Self::Outcome> {
         None
+    }
+
+    /// A renewal only, noted by `apply`.
+    fn journaled(&self) -> bool {
+        false
     }
 }

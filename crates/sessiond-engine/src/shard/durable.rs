@@ -206,7 +206,8 @@ impl Shard {
         self.cas_counter = self.cas_counter.max(counter);
     }
 
-    fn note_renewal(&mut self, index: u32) {
+    /// Lists the item at `index` for the next [`Shard::drain_renewals`], once.
+    pub fn note_renewal(&mut self, index: u32) {
         let bits = &mut self.entry_mut(index).item.bits;
         if !bits.has(ItemBits::RENEWED) {
             bits.set(ItemBits::RENEWED, true);
