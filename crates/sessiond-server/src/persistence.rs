@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use sessiond_engine::Engine;
-use sessiond_storage::{FsyncPolicy, StdFs, Storage, StorageConfig, WalJournal, take_thread_lsn};
+use sessiond_storage::{Fs, FsyncPolicy, Storage, StorageConfig, WalJournal, take_thread_lsn};
 
 use crate::clock::Clock;
 use crate::config::PersistenceConfig;
@@ -28,6 +28,7 @@ impl Persistence {
         config: &PersistenceConfig,
         engine: &Engine,
         clock: &dyn Clock,
+        fs: Arc<dyn Fs>,
     ) -> Result<Option<Persistence>, ServerError> {
         if config.in_memory {
             return Ok(None);
@@ -37,8 +38,7 @@ impl Persistence {
             ..StorageConfig::new(&config.data_dir)
         };
         // The storage layer logs what recovery found.
-        let (storage, _report) =
-            sessiond_storage::open(storage_config, Arc::new(StdFs), engine, clock.now())?;
+        let (storage, _report) = sessiond_storage::open(storage_config, fs, engine, clock.now())?;
         tracing::info!(
             data_dir = %config.data_dir.display(),
             fsync = %config.fsync,

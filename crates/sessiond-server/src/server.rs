@@ -61,6 +61,16 @@ impl Server {
     /// As [`Server::bind`], with the engine's time read from `clock` (tests drive expiry and
     /// lock ages with a [`ManualClock`](crate::ManualClock)).
     pub fn bind_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, ServerError> {
+        Server::bind_with(config, clock, Arc::new(sessiond_storage::StdFs))
+    }
+
+    /// As [`Server::bind_with_clock`], with the data directory reached through `fs` (tests
+    /// give a [`FaultFs`](sessiond_storage::FaultFs) to fill the disk or fail fsyncs).
+    pub fn bind_with(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        fs: Arc<dyn sessiond_storage::Fs>,
+    ) -> Result<Server, ServerError> {
         let mut listeners = Vec::new();
         for (protocol, listen, allow) in [
             (
@@ -91,7 +101,7 @@ impl Server {
             max_memory: config.max_memory.0,
         });
         // Recovery runs before anything is accepted: clients never see a half-loaded store.
-        let persistence = Persistence::open(&config.persistence, &engine, clock.as_ref())?;
+        let persistence = Persistence::open(&config.persistence, &engine, clock.as_ref(), fs)?;
         let applications = aspnet_applications(&config.aspnet).map_err(|error| {
             ServerError::Config(crate::ConfigError::Invalid {
                 setting: "aspnet.shared_sessions",

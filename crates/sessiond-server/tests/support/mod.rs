@@ -3,12 +3,14 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use sessiond_engine::Timestamp;
 use sessiond_server::{Config, Listen, ManualClock, Overrides, Server};
+use sessiond_storage::Fs;
 use tokio::sync::oneshot;
 
 /// 2026-11-21T00:00:00Z: tests start their clock here so lock dates are fixed numbers.
@@ -52,10 +54,31 @@ impl InProcess {
         InProcess::start_config(&config)
     }
 
+    /// A server keeping its sessions in `data_dir`, reached through `fs`, with `fsync` as
+    /// given (`always`, `everysec`, `no`).
+    pub fn start_on_disk(data_dir: &Path, fsync: &str, fs: Arc<dyn Fs>) -> InProcess {
+        let any: Listen = "127.0.0.1:0".parse().expect("address");
+        let overrides = Overrides {
+            threads: Some(1),
+            memcache_listen: Some(any.clone()),
+            aspnet_listen: Some(any.clone()),
+            sharedance_listen: Some(any),
+            data_dir: Some(data_dir.to_path_buf()),
+            fsync: Some(fsync.parse().expect("fsync policy")),
+            ..Overrides::default()
+        };
+        let config = Config::load(None, &overrides).expect("config");
+        InProcess::start_with(&config, fs)
+    }
+
     /// A server with exactly `config`.
     pub fn start_config(config: &Config) -> InProcess {
+        InProcess::start_with(config, Arc::new(sessiond_storage::StdFs))
+    }
+
+    fn start_with(config: &Config, fs: Arc<dyn Fs>) -> InProcess {
         let clock = Arc::new(ManualClock::new(START));
-        let server = Server::bind_with_clock(config, clock.clone()).expect("binding");
+        let server = Server::bind_with(config, clock.clone(), fs).expect("binding");
         let memcache = server.memcache_addr().expect("memcache listener");
         let aspnet = server.aspnet_addr().expect("aspnet listener");
         let sharedance = server.sharedance_addr().expect("sharedance listener");
