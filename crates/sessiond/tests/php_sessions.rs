@@ -10,20 +10,14 @@
 
 mod support;
 
-use std::io::Read;
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use support::php::{PHP_TIMEOUT, Php};
 use support::{Memcached, Server, escape, exchange};
-
-const PHP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/e2e/php");
-
-/// Upper bound for one PHP process (the concurrent ones included).
-const PHP_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// php-memcached's default `memcached.sess_prefix`, set explicitly below.
 const SESSION_PREFIX: &str = "memc.sess.key.";
@@ -97,9 +91,9 @@ fn new_session_id() -> String {
     id
 }
 
-/// `php -d ... tests/e2e/php/SCRIPT ARGS` against the session store at `addr`.
-fn php_command(addr: SocketAddr, proto: Proto, script: &str, args: &[&str]) -> Command {
-    let settings = [
+/// The `php -d` settings for the memcached session handler at `addr`.
+fn php_settings(addr: SocketAddr, proto: Proto) -> Vec<String> {
+    vec![
         "display_errors=stderr".to_string(),
         "log_errors=0".to_string(),
         "error_reporting=-1".to_string(),
@@ -121,107 +115,28 @@ fn php_command(addr: SocketAddr, proto: Proto, script: &str, args: &[&str]) -> C
         "memcached.sess_lock_expire=30".to_string(),
         "memcached.sess_persistent=0".to_string(),
         "memcached.sess_number_of_replicas=0".to_string(),
-    ];
-    let mut command = Command::new("php");
-    for setting in &settings {
-        command.arg("-d").arg(setting);
-    }
-    command
-        .arg(format!("{PHP_DIR}/{script}"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
+    ]
 }
 
-/// A running PHP process whose output is collected by background threads.
-struct Php {
-    description: String,
-    child: Child,
-    stdout: Option<JoinHandle<Vec<u8>>>,
-    stderr: Option<JoinHandle<Vec<u8>>>,
-}
-
-impl Php {
-    fn spawn(addr: SocketAddr, proto: Proto, script: &str, args: &[&str]) -> Php {
-        require_php();
-        let description = format!(
-            "php {script} {} ({proto:?} protocol, {addr})",
-            args.join(" ")
-        );
-        let mut child = php_command(addr, proto, script, args)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {description}: {e}; {INSTALL_HINT}"));
-        let stdout = child.stdout.take().map(read_to_end_in_background);
-        let stderr = child.stderr.take().map(read_to_end_in_background);
-        Php {
-            description,
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// Waits (until `deadline`) for the process and returns its stdout. Panics with
-    /// the full output if it fails or runs out of time.
-    fn finish(mut self, deadline: Instant) -> String {
-        let status = wait_until(&mut self.child, deadline);
-        let stdout = self.stdout.take().map(join_output).unwrap_or_default();
-        let stderr = self.stderr.take().map(join_output).unwrap_or_default();
-        match status {
-            Some(status) if status.success() => stdout,
-            status => panic!(
-                "{} {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n--- end ---",
-                self.description,
-                match status {
-                    Some(status) => format!("failed: {status}"),
-                    None => format!("did not finish within {PHP_TIMEOUT:?} and was killed"),
-                },
-            ),
-        }
-    }
-}
-
-impl Drop for Php {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn read_to_end_in_background(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut buffer = Vec::new();
-        let _ = pipe.read_to_end(&mut buffer);
-        buffer
-    })
-}
-
-fn join_output(handle: JoinHandle<Vec<u8>>) -> String {
-    String::from_utf8_lossy(&handle.join().unwrap_or_default()).into_owned()
-}
-
-/// Waits for `child` until `deadline`; kills it and returns `None` when time runs out.
-fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait on php") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
+/// Starts `php -d ... tests/e2e/php/SCRIPT ARGS` against the session store at `addr`.
+fn spawn_php(addr: SocketAddr, proto: Proto, script: &str, args: &[&str]) -> Php {
+    require_php();
+    let description = format!(
+        "php {script} {} ({proto:?} protocol, {addr})",
+        args.join(" ")
+    );
+    Php::spawn(
+        &php_settings(addr, proto),
+        script,
+        args,
+        description,
+        INSTALL_HINT,
+    )
 }
 
 /// Runs one PHP script to completion and returns its stdout with the newline trimmed.
 fn run_php(addr: SocketAddr, proto: Proto, script: &str, args: &[&str]) -> String {
-    let stdout = Php::spawn(addr, proto, script, args).finish(Instant::now() + PHP_TIMEOUT);
+    let stdout = spawn_php(addr, proto, script, args).finish(Instant::now() + PHP_TIMEOUT);
     stdout.trim_end_matches('\n').to_string()
 }
 
@@ -303,7 +218,7 @@ fn scenario_no_lost_update(addr: SocketAddr, proto: Proto) {
     let sleep_us = CRITICAL_SECTION_SLEEP_US.to_string();
     let deadline = Instant::now() + PHP_TIMEOUT;
     let writers: Vec<Php> = (0..WRITERS)
-        .map(|_| Php::spawn(addr, proto, "increment.php", &[&id, &iterations, &sleep_us]))
+        .map(|_| spawn_php(addr, proto, "increment.php", &[&id, &iterations, &sleep_us]))
         .collect();
     for writer in writers {
         let out = writer.finish(deadline);

@@ -11,20 +11,16 @@
 
 mod support;
 
-use std::io::Read;
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
+use support::php::{PHP_TIMEOUT, Php};
 use support::{Server, escape, exchange_until_close};
 
-const PHP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/e2e/php");
 const SCRIPT: &str = "sharedance_session.php";
-
-/// Upper bound for one PHP process.
-const PHP_TIMEOUT: Duration = Duration::from_secs(120);
 
 const INSTALL_HINT: &str = "the sharedance PHP end-to-end tests need `php`: run the test \
      command from the README (scripts/test.sh), which installs it (apt-get install -y php-cli)";
@@ -57,9 +53,9 @@ fn require_php() {
     }
 }
 
-/// `php -d ... tests/e2e/php/sharedance_session.php ARGS` against sharedance at `addr`.
-fn php_command(addr: SocketAddr, args: &[&str]) -> Command {
-    let settings = [
+/// The `php -d` settings for the sharedance session handler at `addr`.
+fn php_settings(addr: SocketAddr) -> Vec<String> {
+    vec![
         "display_errors=stderr".to_string(),
         "log_errors=0".to_string(),
         "error_reporting=-1".to_string(),
@@ -74,18 +70,7 @@ fn php_command(addr: SocketAddr, args: &[&str]) -> Command {
         "session.lazy_write=1".to_string(),
         "session.sid_length=32".to_string(),
         "session.sid_bits_per_character=5".to_string(),
-    ];
-    let mut command = Command::new("php");
-    for setting in &settings {
-        command.arg("-d").arg(setting);
-    }
-    command
-        .arg(format!("{PHP_DIR}/{SCRIPT}"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
+    ]
 }
 
 /// Runs one PHP "request" to completion and returns its stdout with the newline trimmed.
@@ -93,51 +78,10 @@ fn php_command(addr: SocketAddr, args: &[&str]) -> Command {
 fn run_php(addr: SocketAddr, args: &[&str]) -> String {
     require_php();
     let description = format!("php {SCRIPT} {} (sharedance at {addr})", args.join(" "));
-    let mut child = php_command(addr, args)
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning {description}: {e}; {INSTALL_HINT}"));
-    let stdout = child.stdout.take().map(read_to_end_in_background);
-    let stderr = child.stderr.take().map(read_to_end_in_background);
-    let status = wait_until(&mut child, Instant::now() + PHP_TIMEOUT);
-    let stdout = stdout.map(join_output).unwrap_or_default();
-    let stderr = stderr.map(join_output).unwrap_or_default();
-    match status {
-        Some(status) if status.success() => stdout.trim_end_matches('\n').to_string(),
-        status => panic!(
-            "{description} {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n--- end ---",
-            match status {
-                Some(status) => format!("failed: {status}"),
-                None => format!("did not finish within {PHP_TIMEOUT:?} and was killed"),
-            },
-        ),
-    }
-}
-
-fn read_to_end_in_background(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut buffer = Vec::new();
-        let _ = pipe.read_to_end(&mut buffer);
-        buffer
-    })
-}
-
-fn join_output(handle: JoinHandle<Vec<u8>>) -> String {
-    String::from_utf8_lossy(&handle.join().unwrap_or_default()).into_owned()
-}
-
-/// Waits for `child` until `deadline`; kills it and returns `None` when time runs out.
-fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait on php") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
+    Php::spawn(&php_settings(addr), SCRIPT, args, description, INSTALL_HINT)
+        .finish(Instant::now() + PHP_TIMEOUT)
+        .trim_end_matches('\n')
+        .to_string()
 }
 
 // --- raw sharedance requests from Rust ---------------------------------------------------------

@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod aspnet;
+pub mod php;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
