@@ -50,8 +50,9 @@ OUT_DIR=${OUT_DIR:-bench-results}
 LOADGEN=$ROOT/target/release/sessiond-loadgen
 SESSIOND=$ROOT/target/release/sessiond
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+LOG_TAG=bench
+# shellcheck source=scripts/bench_common.sh
+source "$ROOT/scripts/bench_common.sh"
 
 # --- prerequisites ----------------------------------------------------------
 
@@ -79,17 +80,6 @@ if [[ " $SERVERS " == *" memcached "* ]] && ! command -v memcached >/dev/null; t
 fi
 command -v python3 >/dev/null || die "python3 is needed (free ports, report)"
 
-# Durations as seconds, to bound each run with `timeout`.
-to_secs() {
-    python3 - "$1" <<'EOF'
-import re, sys
-m = re.fullmatch(r"([0-9.]+)\s*(ms|s|m|min|h)?", sys.argv[1].strip())
-if not m:
-    sys.exit(f"bad duration {sys.argv[1]!r}")
-n, unit = float(m.group(1)), m.group(2) or "s"
-print(int(n * {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600}[unit]) + 1)
-EOF
-}
 RUN_LIMIT=$(( $(to_secs "$DURATION") + $(to_secs "$WARMUP") + 180 ))
 
 mkdir -p "$OUT_DIR/logs"
@@ -99,35 +89,9 @@ RAW=$OUT_DIR/raw-$STAMP.jsonl
 
 # --- server control -----------------------------------------------------------
 
-SERVER_PID=
 SERVER_LOG=
 SERVER_PORT=
-SERVER_DIR=
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-stop_server() {
-    [[ -n $SERVER_PID ]] || return 0
-    local pid=$SERVER_PID
-    SERVER_PID=
-    kill "$pid" 2>/dev/null || true
-    # Give it 10 s to exit cleanly, then force it.
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "server $pid ignored SIGTERM; killing it"
-        kill -9 "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-    if [[ -n $SERVER_DIR ]]; then
-        rm -rf "$SERVER_DIR"
-        SERVER_DIR=
-    fi
-}
 trap stop_server EXIT
 trap 'exit 130' INT TERM
 
@@ -213,22 +177,6 @@ scenario() {
         die "scenario '$1': protocol must be text or binary"
 }
 
-# The servers of SERVERS that are also in $2, in the order for repetition $1:
-# reversed on even repetitions.
-server_order() {
-    local -a s=()
-    local x
-    for x in $SERVERS; do
-        [[ " $2 " == *" $x "* ]] && s+=("$x")
-    done
-    (( ${#s[@]} > 0 )) || return 0
-    if (( $1 % 2 == 0 )); then
-        local -a r=()
-        for (( i = ${#s[@]} - 1; i >= 0; i-- )); do r+=("${s[i]}"); done
-        s=("${r[@]}")
-    fi
-    echo "${s[@]}"
-}
 
 # measure SERVER THREADS PROTOCOL LABEL LOADGEN-ARGS...: one fresh-server
 # measurement, appending its JSON line to $RAW.

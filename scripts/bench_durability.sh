@@ -41,8 +41,11 @@ SESSIOND=$ROOT/target/release/sessiond
 # The session-mix-4k scenario of scripts/bench.sh.
 WORKLOAD=(--value-size 4096 --set-ratio 1 --get-ratio 4)
 
-log() { printf '[bench-durability %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+LOG_TAG=bench-durability
+# Redis and a sessiond flushing its log may take a while to exit.
+STOP_GRACE_SECS=30
+# shellcheck source=scripts/bench_common.sh
+source "$ROOT/scripts/bench_common.sh"
 
 # --- prerequisites ----------------------------------------------------------
 
@@ -64,16 +67,6 @@ if [[ " $SERVERS " == *" redis-"* ]] && ! command -v redis-server >/dev/null; th
     }
 fi
 
-to_secs() {
-    python3 - "$1" <<'EOF'
-import re, sys
-m = re.fullmatch(r"([0-9.]+)\s*(ms|s|m|min|h)?", sys.argv[1].strip())
-if not m:
-    sys.exit(f"bad duration {sys.argv[1]!r}")
-n, unit = float(m.group(1)), m.group(2) or "s"
-print(int(n * {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600}[unit]) + 1)
-EOF
-}
 RUN_LIMIT=$(( $(to_secs "$DURATION") + $(to_secs "$WARMUP") + 180 ))
 
 mkdir -p "$OUT_DIR/logs"
@@ -83,35 +76,9 @@ RAW=$OUT_DIR/durability-$STAMP.jsonl
 
 # --- server control -----------------------------------------------------------
 
-SERVER_PID=
 SERVER_ADDR=
-SERVER_DIR=
 SERVER_LOG=
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-stop_server() {
-    if [[ -n $SERVER_PID ]]; then
-        local pid=$SERVER_PID
-        SERVER_PID=
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 300); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            log "server $pid ignored SIGTERM for 30 s; killing it"
-            kill -9 "$pid" 2>/dev/null || true
-        fi
-        wait "$pid" 2>/dev/null || true
-    fi
-    if [[ -n $SERVER_DIR ]]; then
-        rm -rf "$SERVER_DIR"
-        SERVER_DIR=
-    fi
-}
 trap stop_server EXIT
 trap 'exit 130' INT TERM
 
@@ -162,16 +129,6 @@ start_server() {
     esac
 }
 
-server_order() {
-    local -a s
-    read -r -a s <<<"$SERVERS"
-    if (( $1 % 2 == 0 )); then
-        local -a r=()
-        for (( i = ${#s[@]} - 1; i >= 0; i-- )); do r+=("${s[i]}"); done
-        s=("${r[@]}")
-    fi
-    echo "${s[@]}"
-}
 
 # --- measurements -----------------------------------------------------------------
 
