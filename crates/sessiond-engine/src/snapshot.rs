@@ -22,7 +22,7 @@ pub struct ShardSnapshot {
 }
 
 /// One item's durable state, owned.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotItem {
     /// The key's namespace.
     pub namespace: NamespaceId,
@@ -47,6 +47,22 @@ pub struct SnapshotItem {
 }
 
 impl SnapshotItem {
+    /// An owned copy of a journaled state, for a journal that keeps effects in memory.
+    pub fn from_state(state: &ItemState<'_>) -> SnapshotItem {
+        SnapshotItem {
+            namespace: state.key.namespace,
+            key: Bytes::copy_from_slice(state.key.name),
+            value: Bytes::copy_from_slice(state.value),
+            flags: state.flags,
+            cas: state.cas,
+            deadline: state.deadline,
+            sliding: state.sliding,
+            cookie: state.cookie,
+            locked_at: state.locked_at,
+            bits: state.bits,
+        }
+    }
+
     /// The state as a journal effect carries it.
     pub fn state(&self) -> ItemState<'_> {
         ItemState {

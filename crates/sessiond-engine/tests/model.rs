@@ -41,7 +41,7 @@ use sessiond_engine::{
     Store, StoreMode, StoreOutcome, Timestamp, Touch, TouchOutcome, Vivify, WriteSession,
     WriteSessionOutcome, charge,
 };
-use sessiond_engine::{Change, Effect, ItemState, Journal, SHARD_COUNT};
+use sessiond_engine::{Change, Effect, ItemState, Journal, SHARD_COUNT, SnapshotItem};
 
 const NAMESPACES: [NamespaceId; 2] = [NamespaceId(0), NamespaceId(7)];
 /// Different lengths, so different keys usually have different charges.
@@ -1693,56 +1693,10 @@ impl Journal for Recorder {
 struct OwnedEffect {
     time: Timestamp,
     kind: u8,
-    state: OwnedState,
+    state: SnapshotItem,
     shard: u16,
     flush_namespace: Option<NamespaceId>,
     flush_at: Option<Timestamp>,
-}
-
-/// An item's durable state with its bytes owned, comparable.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct OwnedState {
-    namespace: u32,
-    key: Vec<u8>,
-    value: Vec<u8>,
-    flags: u32,
-    cas: u64,
-    deadline: Option<u64>,
-    sliding: Option<Duration>,
-    cookie: u32,
-    locked_at: Option<u64>,
-    bits: u8,
-}
-
-impl OwnedState {
-    fn of(state: &ItemState<'_>) -> OwnedState {
-        OwnedState {
-            namespace: state.key.namespace.0,
-            key: state.key.name.to_vec(),
-            value: state.value.to_vec(),
-            flags: state.flags,
-            cas: state.cas,
-            deadline: state.deadline.map(Timestamp::as_millis),
-            sliding: state.sliding,
-            cookie: state.cookie.0,
-            locked_at: state.locked_at.map(Timestamp::as_millis),
-            bits: state.bits,
-        }
-    }
-
-    fn borrow(&self) -> ItemState<'_> {
-        ItemState {
-            key: Key::new(NamespaceId(self.namespace), &self.key),
-            value: &self.value,
-            flags: self.flags,
-            cas: self.cas,
-            deadline: self.deadline.map(Timestamp::from_millis),
-            sliding: self.sliding,
-            cookie: LockCookie(self.cookie),
-            locked_at: self.locked_at.map(Timestamp::from_millis),
-            bits: self.bits,
-        }
-    }
 }
 
 impl From<&Effect<'_>> for OwnedEffect {
@@ -1761,20 +1715,20 @@ impl From<&Effect<'_>> for OwnedEffect {
         let mut owned = OwnedEffect {
             time: effect.time,
             kind: 0,
-            state: OwnedState::of(&empty),
+            state: SnapshotItem::from_state(&empty),
             shard: 0,
             flush_namespace: None,
             flush_at: None,
         };
         match &effect.change {
-            Change::Put(state) => owned.state = OwnedState::of(state),
+            Change::Put(state) => owned.state = SnapshotItem::from_state(state),
             Change::Meta(state) => {
                 owned.kind = 1;
-                owned.state = OwnedState::of(state);
+                owned.state = SnapshotItem::from_state(state);
             }
             Change::Remove(key) => {
                 owned.kind = 2;
-                owned.state = OwnedState::of(&ItemState { key: *key, ..empty });
+                owned.state = SnapshotItem::from_state(&ItemState { key: *key, ..empty });
             }
             Change::Flush {
                 shard,
@@ -1794,9 +1748,9 @@ impl From<&Effect<'_>> for OwnedEffect {
 impl OwnedEffect {
     fn borrow(&self) -> Effect<'_> {
         let change = match self.kind {
-            0 => Change::Put(self.state.borrow()),
-            1 => Change::Meta(self.state.borrow()),
-            2 => Change::Remove(self.state.borrow().key),
+            0 => Change::Put(self.state.state()),
+            1 => Change::Meta(self.state.state()),
+            2 => Change::Remove(self.state.state().key),
             _ => Change::Flush {
                 shard: self.shard,
                 namespace: self.flush_namespace,
@@ -1816,7 +1770,7 @@ impl OwnedEffect {
 fn durable_state(
     engine: &Engine,
     now: Timestamp,
-) -> (Vec<OwnedState>, Vec<(u16, Option<u32>, u64)>) {
+) -> (Vec<SnapshotItem>, Vec<(u16, Option<u32>, u64)>) {
     let mut items = Vec::new();
     let mut flushes = Vec::new();
     for shard in 0..SHARD_COUNT {
@@ -1824,9 +1778,8 @@ fn durable_state(
         items.extend(
             snapshot
                 .items
-                .iter()
-                .filter(|item| item.deadline.is_none_or(|deadline| deadline > now))
-                .map(|item| OwnedState::of(&item.state())),
+                .into_iter()
+                .filter(|item| item.deadline.is_none_or(|deadline| deadline > now)),
         );
         flushes.extend(
             snapshot
@@ -1835,7 +1788,7 @@ fn durable_state(
                 .map(|(namespace, at)| (snapshot.shard, namespace.map(|n| n.0), at.as_millis())),
         );
     }
-    items.sort();
+    items.sort_by(|a, b| (a.namespace, &a.key).cmp(&(b.namespace, &b.key)));
     flushes.sort();
     (items, flushes)
 }
