@@ -225,6 +225,12 @@ impl Shard {
         if !memory.resize(old, new) {
             return Err(EngineError::OutOfMemory);
         }
+        self.replace_value(index, value);
+        Ok(())
+    }
+
+    /// Replaces the value of the item at `index`, its memory already accounted for.
+    fn replace_value(&mut self, index: u32, value: &[u8]) {
         let entry = self.entry_mut(index);
         let old_len = entry.item.value.len() as u64;
         let (key, value) = pack(&entry.key, value);
@@ -232,7 +238,6 @@ impl Shard {
         entry.item.value = value;
         let new_len = entry.item.value.len() as u64;
         self.bytes = self.bytes - old_len + new_len;
-        Ok(())
     }
 
     /// Files the item at `index` in the expiry wheel after its deadline moved.

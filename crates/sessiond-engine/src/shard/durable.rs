@@ -119,15 +119,10 @@ impl Shard {
         self.bump_cas(state.cas);
         match self.peek(hash, state.key) {
             Some(index) => {
-                let entry = self.entry_mut(index);
-                let old = entry.charge();
+                let entry = self.entry(index);
                 let new = charge(entry.key.len(), state.value.len());
-                memory.force_resize(old, new);
-                let old_len = entry.item.value.len() as u64;
-                let (key, value) = super::pack(&entry.key, state.value);
-                entry.key = key;
-                entry.item.value = value;
-                self.bytes = self.bytes - old_len + state.value.len() as u64;
+                memory.force_resize(entry.charge(), new);
+                self.replace_value(index, state.value);
                 self.restore_meta(index, state);
             }
             None => {
