@@ -197,6 +197,17 @@ impl Engine {
         }
     }
 
+    /// Empties the store, pending delayed flushes included, without telling the journal: for
+    /// a replica that must rebuild its state from a snapshot and the log (a deposed leader
+    /// whose engine ran commands the cluster never committed).
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            let mut shard = shard.0.lock();
+            shard.clear_pending_flushes();
+            shard.flush(None, &self.memory);
+        }
+    }
+
     /// A copy of one shard's durable state, for a snapshot. The shard is locked only while
     /// the copy is made; values are shared with the store, not copied.
     pub fn snapshot_shard(&self, shard: usize) -> ShardSnapshot {

@@ -343,6 +343,10 @@ impl Shard {
     }
 
     /// Cancels a pending delayed flush of `namespace`, as an immediate flush does.
+    pub fn clear_pending_flushes(&mut self) {
+        self.pending_flushes.clear();
+    }
+
     pub fn cancel_flush(&mut self, namespace: Option<NamespaceId>) {
         self.pending_flushes
             .retain(|(pending, _)| *pending != namespace);

@@ -31,8 +31,8 @@ mod workers;
 pub use allow::{AllowError, AllowList};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AspnetConfig, Config, ConfigError, FsyncPolicy, MemcacheConfig, Overrides, PersistenceConfig,
-    SharedSessions, SharedanceConfig,
+    AspnetConfig, ClusterConfig, Config, ConfigError, FsyncPolicy, MemcacheConfig, Overrides, Peer,
+    PersistenceConfig, SharedSessions, SharedanceConfig,
 };
 pub use duration::ConfigDuration;
 pub use error::ServerError;

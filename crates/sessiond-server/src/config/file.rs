@@ -6,7 +6,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::FsyncPolicy;
 
-use super::{Config, Overrides, SharedSessions, set};
+use super::{Config, Overrides, Peer, SharedSessions, set};
 use crate::allow::AllowList;
 use crate::duration::ConfigDuration;
 use crate::listen::Listen;
@@ -28,6 +28,21 @@ pub(crate) struct FileConfig {
     pub memcache: Option<FileMemcache>,
     aspnet: Option<FileAspnet>,
     sharedance: Option<FileSharedance>,
+    cluster: Option<FileCluster>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCluster {
+    node_id: Option<u64>,
+    listen: Option<std::net::SocketAddr>,
+    advertise: Option<String>,
+    peers: Option<Vec<Peer>>,
+    secret: Option<String>,
+    heartbeat: Option<ConfigDuration>,
+    election_timeout: Option<ConfigDuration>,
+    leader_wait: Option<ConfigDuration>,
+    snapshot_entries: Option<u64>,
 }
 
 /// `fsync = "always" | "everysec" | "no"`.
@@ -107,6 +122,21 @@ impl FileConfig {
             set(&mut aspnet.max_headers, file.max_headers);
             set(&mut aspnet.shared_sessions, file.shared_sessions);
         }
+        if let Some(file) = self.cluster {
+            let cluster = &mut config.cluster;
+            set(&mut cluster.node_id, file.node_id.map(Some));
+            set(&mut cluster.listen, file.listen);
+            set(&mut cluster.advertise, file.advertise.map(Some));
+            set(&mut cluster.peers, file.peers);
+            set(&mut cluster.secret, file.secret.map(Some));
+            set(&mut cluster.heartbeat, file.heartbeat.map(|d| d.0));
+            set(
+                &mut cluster.election_timeout,
+                file.election_timeout.map(|d| d.0),
+            );
+            set(&mut cluster.leader_wait, file.leader_wait.map(|d| d.0));
+            set(&mut cluster.snapshot_entries, file.snapshot_entries);
+        }
         if let Some(file) = self.sharedance {
             let sharedance = &mut config.sharedance;
             set(&mut sharedance.listen, file.listen);
@@ -144,5 +174,14 @@ impl Overrides {
         set(&mut persistence.in_memory, self.in_memory);
         set(&mut persistence.data_dir, self.data_dir.clone());
         set(&mut persistence.fsync, self.fsync);
+        let cluster = &mut config.cluster;
+        set(&mut cluster.node_id, self.node_id.map(Some));
+        set(&mut cluster.listen, self.cluster_listen);
+        set(
+            &mut cluster.advertise,
+            self.cluster_advertise.clone().map(Some),
+        );
+        set(&mut cluster.peers, self.peers.clone());
+        set(&mut cluster.secret, self.cluster_secret.clone().map(Some));
     }
 }

@@ -1,6 +1,7 @@
 //! The server's configuration: a TOML file, overridden by command-line flags, with defaults
 //! that are safe on their own (loopback only, every limit bounded).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -39,6 +40,79 @@ pub struct Config {
     pub sharedance: SharedanceConfig,
     /// Where and how sessions are kept across restarts.
     pub persistence: PersistenceConfig,
+    /// Replication: off unless a node id is given.
+    pub cluster: ClusterConfig,
+}
+
+/// Replication settings. A server with a `node_id` is one node of a Raft group: its
+/// sessions are on every node, and a write is acknowledged once a majority has it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// This node's id (a positive integer, unique in the cluster); `None` runs a single
+    /// node, which pays nothing for the cluster code.
+    pub node_id: Option<u64>,
+    /// Where peers and `sessiond cluster` commands reach this node.
+    pub listen: SocketAddr,
+    /// The address peers should use, when it differs from `listen` (a wildcard listen
+    /// address, NAT).
+    pub advertise: Option<String>,
+    /// The members to start a new cluster with, this node included: `id=host:port` of each
+    /// cluster listener. Empty to wait until a running cluster adds this node.
+    pub peers: Vec<Peer>,
+    /// The shared secret nodes prove to each other; required.
+    pub secret: Option<String>,
+    /// How often the leader sends heartbeats.
+    pub heartbeat: Duration,
+    /// A follower that hears nothing from a leader for this long (to twice this long,
+    /// randomised) starts an election.
+    pub election_timeout: Duration,
+    /// How long a client's request waits for a leader before it gets its protocol's error.
+    pub leader_wait: Duration,
+    /// A snapshot is taken after this many log entries.
+    pub snapshot_entries: u64,
+}
+
+/// One member of a cluster to start: its id and its cluster address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// The node's id.
+    pub id: u64,
+    /// Its cluster listener, `host:port`.
+    pub addr: String,
+}
+
+impl std::str::FromStr for Peer {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Peer, String> {
+        let (id, addr) = text
+            .split_once('=')
+            .ok_or_else(|| format!("'{text}' is not id=host:port"))?;
+        let id = id
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .ok_or_else(|| format!("'{id}' is not a positive node id"))?;
+        let addr = addr.trim();
+        if addr
+            .rsplit_once(':')
+            .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+        {
+            return Err(format!("'{addr}' is not host:port"));
+        }
+        Ok(Peer {
+            id,
+            addr: addr.to_owned(),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Peer {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// Where and how sessions are kept across restarts and crashes.
@@ -136,6 +210,17 @@ impl Default for Config {
                 fsync: FsyncPolicy::EverySec,
                 snapshot_interval: Duration::from_secs(600),
             },
+            cluster: ClusterConfig {
+                node_id: None,
+                listen: ([127, 0, 0, 1], 7420).into(),
+                advertise: None,
+                peers: Vec::new(),
+                secret: None,
+                heartbeat: Duration::from_millis(100),
+                election_timeout: Duration::from_millis(1000),
+                leader_wait: Duration::from_secs(5),
+                snapshot_entries: 20_000,
+            },
             sharedance: SharedanceConfig {
                 listen: Listen::On(([127, 0, 0, 1], 1042).into()),
                 allow: AllowList::default(),
@@ -179,6 +264,16 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--fsync`.
     pub fsync: Option<FsyncPolicy>,
+    /// `--node-id`.
+    pub node_id: Option<u64>,
+    /// `--cluster-listen`.
+    pub cluster_listen: Option<SocketAddr>,
+    /// `--cluster-advertise`.
+    pub cluster_advertise: Option<String>,
+    /// `--peers`.
+    pub peers: Option<Vec<Peer>>,
+    /// `--cluster-secret` (or its environment variable).
+    pub cluster_secret: Option<String>,
 }
 
 /// Why the configuration could not be used. Every message names the setting at fault.
@@ -295,6 +390,41 @@ impl Config {
         }
         if !self.persistence.in_memory && self.persistence.data_dir.as_os_str().is_empty() {
             return invalid("data_dir", "must name a directory (or set in_memory)");
+        }
+        let cluster = &self.cluster;
+        if let Some(id) = cluster.node_id {
+            if id == 0 {
+                return invalid("cluster.node_id", "must be a positive integer");
+            }
+            if cluster
+                .secret
+                .as_deref()
+                .is_none_or(|secret| secret.len() < 16)
+            {
+                return invalid(
+                    "cluster.secret",
+                    "a cluster needs a shared secret of at least 16 characters \
+                     (cluster.secret, --cluster-secret or SESSIOND_CLUSTER_SECRET)",
+                );
+            }
+            if !cluster.peers.is_empty() && !cluster.peers.iter().any(|peer| peer.id == id) {
+                return invalid("cluster.peers", "must list this node too");
+            }
+            if self.persistence.in_memory {
+                return invalid(
+                    "in_memory",
+                    "a cluster node keeps its Raft log in data_dir; in_memory is for a single node",
+                );
+            }
+        }
+        if cluster.heartbeat.is_zero() || cluster.election_timeout < cluster.heartbeat * 3 {
+            return invalid(
+                "cluster.election_timeout",
+                "must be at least three heartbeats",
+            );
+        }
+        if cluster.snapshot_entries == 0 {
+            return invalid("cluster.snapshot_entries", "must be at least 1");
         }
         if !(10..=1 << 30).contains(&sharedance.max_request_size.0) {
             return invalid(

@@ -1,0 +1,375 @@
+//! The replicated state machine: the session engine, as the committed log builds it.
+//!
+//! Followers apply each committed [`EffectBatch`] as assignments ([`Engine::restore`]): they
+//! never run a command or read their own clock, so they cannot diverge from the leader. The
+//! leader already ran the commands that produced its batches, so it skips them (see
+//! [`StateMachine::lead`]); a leader deposed before its batches committed rebuilds its engine
+//! from the newest snapshot and the committed log ([`StateMachine::step_down`]).
+//!
+//! Snapshots are fuzzy, as the single-node ones are: shards are copied one at a time while
+//! commands go on, so a copy may hold effects newer than the snapshot's log id; applying the
+//! log after that id again only reassigns them. On the leader those newer effects may not be
+//! committed yet, so a snapshot is finished only once they are.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::{Stream, StreamExt};
+use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
+use openraft::{EntryPayload, RaftLogReader};
+use parking_lot::Mutex;
+use sessiond_engine::Engine;
+use sessiond_storage::record;
+
+use crate::journal::ClusterJournal;
+use crate::snapshot_file::{self, SnapshotHeader};
+use crate::types::{
+    Applied, EffectBatch, Entry, LogId, SnapshotMeta, StoredMembership, TypeConfig,
+};
+
+/// The committed leader id as log ids carry it.
+type CommittedLeaderId = openraft::alias::CommittedLeaderIdOf<TypeConfig>;
+/// A snapshot as openraft hands it around: its description and its file.
+pub type Snapshot = openraft::alias::SnapshotOf<TypeConfig, File>;
+
+/// The engine as the Raft group drives it.
+#[derive(Clone)]
+pub struct StateMachine {
+    shared: Arc<Shared>,
+}
+
+/// What the state machine, its snapshot builders and the node share.
+struct Shared {
+    engine: Arc<Engine>,
+    journal: Arc<ClusterJournal>,
+    dir: PathBuf,
+    /// The newest leader time applied (milliseconds); see [`EffectBatch::time`].
+    time: AtomicU64,
+    state: Mutex<State>,
+}
+
+struct State {
+    last_applied: Option<LogId>,
+    /// The highest journal lsn applied.
+    last_lsn: u64,
+    membership: StoredMembership,
+    /// The snapshot on disk, if any.
+    snapshot: Option<(PathBuf, SnapshotHeader)>,
+    /// The leadership whose batches are already in the engine (this node's, while it
+    /// leads).
+    leading: Option<CommittedLeaderId>,
+}
+
+impl StateMachine {
+    /// Opens the state machine kept in `dir` (created if missing): loads the newest snapshot
+    /// there into `engine`, which must be empty. The log after it is applied by Raft.
+    pub fn open(
+        dir: &Path,
+        engine: Arc<Engine>,
+        journal: Arc<ClusterJournal>,
+    ) -> io::Result<StateMachine> {
+        fs::create_dir_all(dir)?;
+        let snapshot = snapshot_file::newest(dir)?;
+        let mut state = State {
+            last_applied: None,
+            last_lsn: 0,
+            membership: StoredMembership::default(),
+            snapshot: None,
+            leading: None,
+        };
+        let mut time = 0;
+        if let Some((path, _)) = snapshot {
+            let header = snapshot_file::load(&mut File::open(&path)?, &engine)?;
+            tracing::info!(
+                file = %path.display(),
+                items = engine.stats().curr_items,
+                "loaded the replica's snapshot"
+            );
+            state.last_applied = header.last_log_id;
+            state.last_lsn = header.last_lsn;
+            state.membership = header.membership.clone();
+            time = header.time;
+            state.snapshot = Some((path, header));
+        }
+        journal.publish_committed(state.last_lsn, 0);
+        Ok(StateMachine {
+            shared: Arc::new(Shared {
+                engine,
+                journal,
+                dir: dir.to_owned(),
+                time: AtomicU64::new(time),
+                state: Mutex::new(state),
+            }),
+        })
+    }
+
+    /// The newest leader time applied, in milliseconds since the epoch: a node's clock never
+    /// runs behind it.
+    pub fn time_floor(&self) -> Arc<AtomicU64Handle> {
+        Arc::new(AtomicU64Handle(Arc::clone(&self.shared)))
+    }
+
+    /// The highest journal lsn applied.
+    pub fn last_lsn(&self) -> u64 {
+        self.shared.state.lock().last_lsn
+    }
+
+    /// This node leads as `leader` and every earlier entry is applied: from now on the
+    /// batches of this leadership are the engine's own and are not applied again.
+    pub fn lead(&self, leader: CommittedLeaderId) {
+        self.shared.state.lock().leading = Some(leader);
+    }
+
+    /// This node no longer leads. When `dirty` (its engine ran commands the group may
+    /// never commit), the engine is rebuilt from the snapshot and the committed log.
+    pub async fn step_down<R: RaftLogReader<TypeConfig>>(
+        &self,
+        dirty: bool,
+        log: &mut R,
+    ) -> io::Result<()> {
+        let (snapshot, last_applied) = {
+            let mut state = self.shared.state.lock();
+            state.leading = None;
+            if !dirty {
+                return Ok(());
+            }
+            (
+                state.snapshot.as_ref().map(|(path, _)| path.clone()),
+                state.last_applied,
+            )
+        };
+        tracing::warn!("rebuilding the engine: it holds changes the cluster did not commit");
+        let engine = &self.shared.engine;
+        engine.clear();
+        let mut from = 0;
+        let mut last_lsn = 0;
+        if let Some(path) = snapshot {
+            let header = snapshot_file::load(&mut File::open(&path)?, engine)?;
+            from = header.last_log_id.as_ref().map_or(0, |id| id.index + 1);
+            last_lsn = header.last_lsn;
+        }
+        if let Some(last) = last_applied {
+            let entries = log.try_get_log_entries(from..=last.index).await?;
+            for entry in &entries {
+                if let EntryPayload::Normal(batch) = &entry.payload {
+                    restore(engine, batch)?;
+                    last_lsn = last_lsn.max(batch.last_lsn);
+                }
+            }
+        }
+        self.shared.state.lock().last_lsn = last_lsn;
+        Ok(())
+    }
+
+    fn apply_entry(&self, entry: &Entry) -> io::Result<()> {
+        let mut state = self.shared.state.lock();
+        match &entry.payload {
+            EntryPayload::Blank => {}
+            EntryPayload::Normal(batch) => {
+                let own = state.leading.as_ref() == Some(&entry.log_id.leader_id);
+                if !own {
+                    restore(&self.shared.engine, batch)?;
+                }
+                self.shared.time.fetch_max(batch.time, Ordering::AcqRel);
+                if batch.last_lsn > 0 {
+                    state.last_lsn = state.last_lsn.max(batch.last_lsn);
+                }
+                self.shared
+                    .journal
+                    .publish_committed(state.last_lsn, batch.records.len());
+            }
+            EntryPayload::Membership(membership) => {
+                state.membership =
+                    StoredMembership::new(Some(entry.log_id), membership.clone());
+            }
+        }
+        state.last_applied = Some(entry.log_id);
+        Ok(())
+    }
+}
+
+/// Reads the newest applied leader time.
+pub struct AtomicU64Handle(Arc<Shared>);
+
+impl AtomicU64Handle {
+    /// Milliseconds since the epoch.
+    pub fn get(&self) -> u64 {
+        self.0.time.load(Ordering::Acquire)
+    }
+}
+
+impl std::fmt::Debug for StateMachine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.shared.state.lock();
+        f.debug_struct("StateMachine")
+            .field("last_applied", &state.last_applied)
+            .field("last_lsn", &state.last_lsn)
+            .finish()
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = File;
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
+        let state = self.shared.state.lock();
+        Ok((state.last_applied, state.membership.clone()))
+    }
+
+    async fn apply<S>(&mut self, mut entries: S) -> Result<(), io::Error>
+    where
+        S: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + Send,
+    {
+        while let Some(next) = entries.next().await {
+            let (entry, responder) = next?;
+            self.apply_entry(&entry)?;
+            if let Some(responder) = responder {
+                responder.send(Applied);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        let state = self.shared.state.lock();
+        SnapshotBuilder {
+            shared: Arc::clone(&self.shared),
+            header: SnapshotHeader {
+                last_log_id: state.last_applied,
+                membership: state.membership.clone(),
+                last_lsn: state.last_lsn,
+                time: self.shared.time.load(Ordering::Acquire),
+            },
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        mut file: File,
+    ) -> Result<(), io::Error> {
+        let shared = &self.shared;
+        let header = snapshot_file::read_header(&mut file)?;
+        if header.last_log_id != meta.last_log_id {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the snapshot received does not match its description",
+            ));
+        }
+        // Keep it as this replica's own snapshot: copy it into place under its name.
+        let path = shared
+            .dir
+            .join(snapshot_file::file_name(header.last_log_id.as_ref()));
+        let temporary = path.with_extension("tmp");
+        {
+            let mut out = File::create(&temporary)?;
+            file.seek_to_start()?;
+            io::copy(&mut file, &mut out)?;
+            out.sync_all()?;
+        }
+        fs::rename(&temporary, &path)?;
+        File::open(&shared.dir)?.sync_all()?;
+        shared.engine.clear();
+        let header = snapshot_file::load(&mut File::open(&path)?, &shared.engine)?;
+        snapshot_file::remove_others(&shared.dir, &path)?;
+        shared.time.fetch_max(header.time, Ordering::AcqRel);
+        let mut state = shared.state.lock();
+        state.last_applied = header.last_log_id;
+        state.last_lsn = header.last_lsn;
+        state.membership = header.membership.clone();
+        state.leading = None;
+        shared.journal.publish_committed(header.last_lsn, 0);
+        state.snapshot = Some((path, header));
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
+        let current = self.shared.state.lock().snapshot.clone();
+        match current {
+            None => Ok(None),
+            Some((path, header)) => Ok(Some(Snapshot {
+                meta: header.meta(),
+                snapshot: File::open(path)?,
+            })),
+        }
+    }
+}
+
+/// Builds a snapshot of the engine as of the last applied entry when it was created.
+pub struct SnapshotBuilder {
+    shared: Arc<Shared>,
+    header: SnapshotHeader,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    type SnapshotData = File;
+
+    async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
+        let shared = Arc::clone(&self.shared);
+        let header = self.header.clone();
+        let epoch = shared.journal.epoch();
+        let written = tokio::task::spawn_blocking(move || {
+            let path = snapshot_file::write(&shared.dir, &header, &shared.engine)?;
+            // Everything the copy may hold was recorded by now.
+            let captured = shared.journal.last_recorded();
+            Ok::<_, io::Error>((path, captured))
+        })
+        .await
+        .map_err(io::Error::other)??;
+        let (path, captured) = written;
+        // On the leader the copy may hold effects not yet committed: the snapshot may only
+        // be kept once they are, or it could carry writes the cluster never accepted.
+        if self.shared.journal.last_recorded() >= captured
+            && self.shared.journal.progress().committed < captured
+            && self
+                .shared
+                .journal
+                .wait_committed(captured, epoch)
+                .await
+                .is_err()
+        {
+            let _ = fs::remove_file(&path);
+            return Err(io::Error::other(
+                "leadership changed while the snapshot was taken",
+            ));
+        }
+        snapshot_file::remove_others(&self.shared.dir, &path)?;
+        let file = File::open(&path)?;
+        self.shared.state.lock().snapshot = Some((path, self.header.clone()));
+        Ok(Snapshot {
+            meta: self.header.meta(),
+            snapshot: file,
+        })
+    }
+}
+
+/// Applies a batch's records to the engine.
+fn restore(engine: &Engine, batch: &EffectBatch) -> io::Result<()> {
+    let mut rest = batch.records.as_slice();
+    while !rest.is_empty() {
+        let (decoded, used) = record::decode(rest).map_err(|error| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a log entry's record: {error}"),
+            )
+        })?;
+        engine.restore(&decoded.effect);
+        rest = &rest[used..];
+    }
+    Ok(())
+}
+
+trait SeekToStart {
+    fn seek_to_start(&mut self) -> io::Result<()>;
+}
+
+impl SeekToStart for File {
+    fn seek_to_start(&mut self) -> io::Result<()> {
+        use std::io::Seek;
+        self.seek(io::SeekFrom::Start(0)).map(|_| ())
+    }
+}
