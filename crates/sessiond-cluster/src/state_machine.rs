@@ -46,8 +46,9 @@ struct Shared {
     engine: Arc<Engine>,
     journal: Arc<ClusterJournal>,
     dir: PathBuf,
-    /// The newest leader time applied (milliseconds); see [`EffectBatch::time`].
-    time: AtomicU64,
+    /// The newest leader time applied (milliseconds); see [`EffectBatch::time`]. Shared with
+    /// the node's clock, which never runs behind it.
+    time: Arc<AtomicU64>,
     state: Mutex<State>,
 }
 
@@ -65,11 +66,13 @@ struct State {
 
 impl StateMachine {
     /// Opens the state machine kept in `dir` (created if missing): loads the newest snapshot
-    /// there into `engine`, which must be empty. The log after it is applied by Raft.
+    /// there into `engine`, which must be empty. The log after it is applied by Raft. `time`
+    /// follows the newest leader time applied, in milliseconds since the epoch.
     pub fn open(
         dir: &Path,
         engine: Arc<Engine>,
         journal: Arc<ClusterJournal>,
+        time: Arc<AtomicU64>,
     ) -> io::Result<StateMachine> {
         fs::create_dir_all(dir)?;
         let snapshot = snapshot_file::newest(dir)?;
@@ -80,7 +83,6 @@ impl StateMachine {
             snapshot: None,
             leading: None,
         };
-        let mut time = 0;
         if let Some((path, _)) = snapshot {
             let header = snapshot_file::load(&mut File::open(&path)?, &engine)?;
             tracing::info!(
@@ -91,7 +93,7 @@ impl StateMachine {
             state.last_applied = header.last_log_id;
             state.last_lsn = header.last_lsn;
             state.membership = header.membership.clone();
-            time = header.time;
+            time.fetch_max(header.time, Ordering::AcqRel);
             state.snapshot = Some((path, header));
         }
         journal.publish_committed(state.last_lsn, 0);
@@ -100,16 +102,10 @@ impl StateMachine {
                 engine,
                 journal,
                 dir: dir.to_owned(),
-                time: AtomicU64::new(time),
+                time,
                 state: Mutex::new(state),
             }),
         })
-    }
-
-    /// The newest leader time applied, in milliseconds since the epoch: a node's clock never
-    /// runs behind it.
-    pub fn time_floor(&self) -> Arc<AtomicU64Handle> {
-        Arc::new(AtomicU64Handle(Arc::clone(&self.shared)))
     }
 
     /// The highest journal lsn applied.
@@ -182,22 +178,11 @@ impl StateMachine {
                     .publish_committed(state.last_lsn, batch.records.len());
             }
             EntryPayload::Membership(membership) => {
-                state.membership =
-                    StoredMembership::new(Some(entry.log_id), membership.clone());
+                state.membership = StoredMembership::new(Some(entry.log_id), membership.clone());
             }
         }
         state.last_applied = Some(entry.log_id);
         Ok(())
-    }
-}
-
-/// Reads the newest applied leader time.
-pub struct AtomicU64Handle(Arc<Shared>);
-
-impl AtomicU64Handle {
-    /// Milliseconds since the epoch.
-    pub fn get(&self) -> u64 {
-        self.0.time.load(Ordering::Acquire)
     }
 }
 
