@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod journal;
+pub mod log_store;
 pub mod snapshot_file;
 pub mod state_machine;
 pub mod types;
