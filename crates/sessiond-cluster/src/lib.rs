@@ -5,6 +5,7 @@
 pub mod journal;
 pub mod log_store;
 pub mod network;
+pub mod node;
 pub mod snapshot_file;
 pub mod state_machine;
 pub mod types;

@@ -79,8 +79,13 @@ fn replica(dir: &std::path::Path) -> (StateMachine, Arc<Engine>, Arc<ClusterJour
     let engine = Arc::new(Engine::new(EngineConfig::default()));
     let journal = Arc::new(ClusterJournal::new(64 << 20));
     engine.attach_journal(journal.clone()).unwrap();
-    let machine = StateMachine::open(dir, Arc::clone(&engine), Arc::clone(&journal), Default::default())
-            .unwrap();
+    let machine = StateMachine::open(
+        dir,
+        Arc::clone(&engine),
+        Arc::clone(&journal),
+        Default::default(),
+    )
+    .unwrap();
     (machine, engine, journal)
 }
 
