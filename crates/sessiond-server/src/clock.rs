@@ -63,3 +63,26 @@ impl Clock for ManualClock {
         Timestamp::from_millis(self.millis.load(Ordering::Acquire))
     }
 }
+
+/// A clock that never runs behind the newest time a cluster node applied: when leadership
+/// moves to a node whose clock is slow, sessions and locks neither get younger nor expire
+/// late by the difference.
+#[derive(Debug)]
+pub(crate) struct FloorClock {
+    inner: std::sync::Arc<dyn Clock>,
+    floor: std::sync::Arc<AtomicU64>,
+}
+
+impl FloorClock {
+    /// `inner`, held at or after `floor` (milliseconds since the epoch).
+    pub(crate) fn new(inner: std::sync::Arc<dyn Clock>, floor: std::sync::Arc<AtomicU64>) -> Self {
+        FloorClock { inner, floor }
+    }
+}
+
+impl Clock for FloorClock {
+    fn now(&self) -> Timestamp {
+        let floor = Timestamp::from_millis(self.floor.load(Ordering::Acquire));
+        self.inner.now().max(floor)
+    }
+}

@@ -78,9 +78,12 @@ pub(crate) async fn serve(
         // than that: write, and go on with the buffered requests before reading more.
         loop {
             let flow = protocol.process(&mut input, &mut output, &shared);
-            if let Some(journal) = &shared.journal
-                && !crate::persistence::settle(journal).await
-            {
+            let settled = match (shared.cluster.get(), &shared.journal) {
+                (Some(cluster), _) => crate::cluster::settle(cluster, !output.is_empty()).await,
+                (None, Some(journal)) => crate::persistence::settle(journal).await,
+                (None, None) => true,
+            };
+            if !settled {
                 break 'connection;
             }
             let produced = !output.is_empty();

@@ -24,6 +24,9 @@ pub enum ServerError {
     /// The data directory could not be opened or recovered.
     #[error(transparent)]
     Storage(#[from] sessiond_storage::StorageError),
+    /// The cluster node could not start.
+    #[error(transparent)]
+    Cluster(#[from] sessiond_cluster::node::NodeError),
     /// A runtime or thread could not be started.
     #[error("cannot start worker runtime: {0}")]
     Runtime(std::io::Error),

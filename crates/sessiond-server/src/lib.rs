@@ -14,6 +14,7 @@
 
 mod allow;
 mod clock;
+mod cluster;
 pub mod config;
 mod connection;
 mod counters;

@@ -85,6 +85,18 @@ impl Protocol {
         }
     }
 
+    /// What a client is told when no cluster leader is known within the wait, before it is
+    /// closed.
+    pub fn unavailable(self) -> &'static [u8] {
+        match self {
+            Protocol::Memcache => b"SERVER_ERROR no cluster leader, try again later\r\n",
+            Protocol::Aspnet => {
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            }
+            Protocol::Sharedance => b"",
+        }
+    }
+
     /// How long a connection may stay idle.
     pub fn idle_timeout(self, shared: &Shared) -> Option<Duration> {
         match self {

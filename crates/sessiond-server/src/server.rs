@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sessiond_engine::{Engine, EngineConfig};
@@ -13,7 +13,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::allow::AllowList;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, FloorClock, SystemClock};
+use crate::cluster::Route;
 use crate::config::{Config, aspnet_applications, namespaces};
 use crate::connection::serve;
 use crate::counters::ServerCounters;
@@ -41,6 +42,8 @@ pub struct Server {
     shutdown_timeout: Duration,
     persistence: Option<Persistence>,
     snapshot_interval: Duration,
+    /// The cluster node to start before accepting, on a cluster member.
+    cluster: Option<crate::cluster::Pending>,
 }
 
 /// One bound listener and what it serves.
@@ -100,8 +103,29 @@ impl Server {
         let engine = Engine::new(EngineConfig {
             max_memory: config.max_memory.0,
         });
-        // Recovery runs before anything is accepted: clients never see a half-loaded store.
-        let persistence = Persistence::open(&config.persistence, &engine, clock.as_ref(), fs)?;
+        let (persistence, cluster, clock) = match config.cluster.node_id {
+            None => {
+                // Recovery runs before anything is accepted: clients never see a half-loaded
+                // store.
+                let persistence =
+                    Persistence::open(&config.persistence, &engine, clock.as_ref(), fs)?;
+                (persistence, None, clock)
+            }
+            Some(_) => {
+                // A cluster node keeps its sessions in the Raft log and its snapshots instead.
+                let time_floor = Arc::new(AtomicU64::new(0));
+                let clock: Arc<dyn Clock> =
+                    Arc::new(FloorClock::new(clock, Arc::clone(&time_floor)));
+                let pending = crate::cluster::Pending {
+                    config: config.cluster.clone(),
+                    listener: bind(config.cluster.listen, "cluster.listen")?,
+                    data_dir: config.persistence.data_dir.join("raft"),
+                    fsync: config.persistence.fsync,
+                    time_floor,
+                };
+                (None, Some(pending), clock)
+            }
+        };
         let applications = aspnet_applications(&config.aspnet).map_err(|error| {
             ServerError::Config(crate::ConfigError::Invalid {
                 setting: "aspnet.shared_sessions",
@@ -145,6 +169,7 @@ impl Server {
             counters: ServerCounters::new(config.threads, config.max_connections),
             connection_permits: Arc::new(Semaphore::new(config.max_connections)),
             idle_timeout: Some(config.idle_timeout).filter(|timeout| !timeout.is_zero()),
+            cluster: std::sync::OnceLock::new(),
         });
         Ok(Server {
             shared,
@@ -153,6 +178,7 @@ impl Server {
             shutdown_timeout: config.shutdown_timeout,
             persistence,
             snapshot_interval: config.persistence.snapshot_interval,
+            cluster,
         })
     }
 
@@ -192,6 +218,18 @@ impl Server {
     /// what they are doing (up to the shutdown timeout) and returns. Must run inside a tokio
     /// runtime; the workers run on their own threads.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        if let Some(pending) = self.cluster.take() {
+            let clients = self
+                .listeners
+                .iter()
+                .filter_map(|listener| {
+                    let addr = listener.socket.local_addr().ok()?;
+                    Some((listener.protocol.name().to_owned(), addr))
+                })
+                .collect();
+            let cluster = crate::cluster::start(pending, clients, &self.shared).await?;
+            let _ = self.shared.cluster.set(cluster);
+        }
         let mut accept_tasks = Vec::new();
         for listener in std::mem::take(&mut self.listeners) {
             let Listener {
@@ -239,6 +277,9 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.workers.stop();
+        if let Some(cluster) = self.shared.cluster.get() {
+            cluster.node.shutdown().await;
+        }
         if let Some(persistence) = &self.persistence {
             self.shared.engine.drain_renewals(self.shared.clock.now());
             persistence.close(snapshot_thread);
@@ -303,7 +344,29 @@ async fn accept_loop(
         handle.spawn(async move {
             // The socket moves to the worker's own reactor here.
             match tokio::net::TcpStream::from_std(std_stream) {
-                Ok(stream) => serve(stream, protocol, shared, index, shutdown, permit).await,
+                Ok(stream) => match shared.cluster.get() {
+                    None => serve(stream, protocol, shared, index, shutdown, permit).await,
+                    Some(cluster) => match cluster.route(protocol).await {
+                        Route::Serve => {
+                            serve(stream, protocol, shared, index, shutdown, permit).await
+                        }
+                        Route::Forward(addr) => {
+                            crate::cluster::forward(stream, &addr, protocol).await;
+                            shared
+                                .counters
+                                .curr_connections
+                                .fetch_sub(1, Ordering::Relaxed);
+                        }
+                        Route::Refuse => {
+                            let mut stream = stream;
+                            let _ = stream.write_all(protocol.unavailable()).await;
+                            shared
+                                .counters
+                                .curr_connections
+                                .fetch_sub(1, Ordering::Relaxed);
+                        }
+                    },
+                },
                 Err(_) => {
                     shared
                         .counters
@@ -323,10 +386,18 @@ async fn sweep(shared: Arc<Shared>) {
     let mut ticks = 0u32;
     loop {
         interval.tick().await;
-        let now = shared.clock.now();
+        // A cluster node that does not lead expires sessions by the leader's time only: by
+        // its own clock it could drop a session the leader still keeps.
+        let (now, leading) = match shared.cluster.get() {
+            None => (shared.clock.now(), true),
+            Some(cluster) => match cluster.leader_time() {
+                None => (shared.clock.now(), true),
+                Some(time) => (time, false),
+            },
+        };
         shared.engine.expire_due(now, SWEEP_BUDGET_PER_SHARD);
         ticks = ticks.wrapping_add(1);
-        if ticks.is_multiple_of(RENEWAL_TICKS) {
+        if leading && ticks.is_multiple_of(RENEWAL_TICKS) {
             shared.engine.drain_renewals(now);
         }
     }

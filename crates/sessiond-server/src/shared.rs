@@ -23,6 +23,8 @@ pub(crate) struct Shared {
     /// One permit per connection allowed; a connection holds its permit until it closes.
     pub connection_permits: Arc<Semaphore>,
     pub idle_timeout: Option<Duration>,
+    /// This node's part in a cluster, once it started; never set on a single node.
+    pub cluster: std::sync::OnceLock<crate::cluster::ClusterShared>,
 }
 
 /// What memcached connections share.

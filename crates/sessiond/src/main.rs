@@ -70,6 +70,28 @@ struct Cli {
     /// Close connections idle this long, e.g. 10m; 0 never closes them.
     #[arg(long, value_name = "DURATION")]
     idle_timeout: Option<ConfigDuration>,
+    /// Run as this node of a replicated cluster (a positive integer unique in the cluster).
+    #[arg(long, value_name = "ID")]
+    node_id: Option<u64>,
+    /// Address of this node's cluster listener, for its peers and `sessiond cluster`
+    /// [default: 127.0.0.1:7420].
+    #[arg(long, value_name = "ADDR")]
+    cluster_listen: Option<std::net::SocketAddr>,
+    /// The cluster address peers should use, when it differs from --cluster-listen.
+    #[arg(long, value_name = "HOST:PORT")]
+    cluster_advertise: Option<String>,
+    /// Start a new cluster of these members, this node included: id=host:port of each
+    /// cluster listener, comma-separated. Without it, the node waits to be added.
+    #[arg(long, value_name = "ID=ADDR,...", value_delimiter = ',')]
+    peers: Option<Vec<sessiond_server::Peer>>,
+    /// The secret every node of the cluster shares (at least 16 characters).
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "SESSIOND_CLUSTER_SECRET",
+        hide_env_values = true
+    )]
+    cluster_secret: Option<String>,
     /// Log filter, e.g. info, debug, sessiond_server=debug [env: RUST_LOG].
     #[arg(long, value_name = "FILTER", default_value = "info")]
     log: String,
@@ -137,6 +159,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         in_memory: cli.in_memory.then_some(true),
         data_dir: cli.data_dir,
         fsync: cli.fsync,
+        node_id: cli.node_id,
+        cluster_listen: cli.cluster_listen,
+        cluster_advertise: cli.cluster_advertise,
+        peers: cli.peers,
+        cluster_secret: cli.cluster_secret,
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     // Accepting, the expiry sweep and signals need little: one thread. The workers that serve

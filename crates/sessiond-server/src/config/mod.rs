@@ -217,7 +217,7 @@ impl Default for Config {
                 peers: Vec::new(),
                 secret: None,
                 heartbeat: Duration::from_millis(100),
-                election_timeout: Duration::from_millis(1000),
+                election_timeout: Duration::from_millis(500),
                 leader_wait: Duration::from_secs(5),
                 snapshot_entries: 20_000,
             },

@@ -1,0 +1,222 @@
+//! A server that is one node of a cluster: where each client connection goes (served here
+//! while this node leads, sent on to the leader otherwise, refused after a bounded wait when
+//! there is none), and the wait that holds replies until the group committed them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sessiond_cluster::journal::ClusterJournal;
+use sessiond_cluster::node::{ClusterNode, NodeConfig, Role};
+use sessiond_cluster::types::NodeInfo;
+use sessiond_engine::Timestamp;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::config::ClusterConfig;
+use crate::error::ServerError;
+use crate::protocol::Protocol;
+use crate::shared::Shared;
+
+/// A cluster node bound but not started: starting needs the runtime `Server::run` has.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub config: ClusterConfig,
+    pub listener: std::net::TcpListener,
+    /// `<data_dir>/raft`.
+    pub data_dir: PathBuf,
+    pub fsync: sessiond_storage::FsyncPolicy,
+    /// The newest leader time applied; the server's clock is held at or after it.
+    pub time_floor: Arc<AtomicU64>,
+}
+
+/// Starts the node, with `clients` (protocol name, bound address) as where clients reach it.
+pub(crate) async fn start(
+    pending: Pending,
+    clients: Vec<(String, SocketAddr)>,
+    shared: &Shared,
+) -> Result<ClusterShared, ServerError> {
+    let Pending {
+        config,
+        listener,
+        data_dir,
+        fsync,
+        time_floor,
+    } = pending;
+    let id = config.node_id.unwrap_or_default();
+    let bound = listener.local_addr().map_err(ServerError::Runtime)?;
+    let cluster_addr = config
+        .advertise
+        .clone()
+        .unwrap_or_else(|| bound.to_string());
+    // A client listener on a wildcard address is reached at the advertised host.
+    let advertised_host = cluster_addr
+        .rsplit_once(':')
+        .map_or_else(|| bound.ip().to_string(), |(host, _)| host.to_owned());
+    let info = NodeInfo {
+        cluster: cluster_addr,
+        clients: clients
+            .into_iter()
+            .map(|(protocol, addr)| {
+                let addr = if addr.ip().is_unspecified() {
+                    format!("{advertised_host}:{}", addr.port())
+                } else {
+                    addr.to_string()
+                };
+                (protocol, addr)
+            })
+            .collect(),
+    };
+    let initial_members: BTreeMap<_, _> = config
+        .peers
+        .iter()
+        .map(|peer| {
+            let member = if peer.id == id {
+                info.clone()
+            } else {
+                NodeInfo {
+                    cluster: peer.addr.clone(),
+                    clients: BTreeMap::new(),
+                }
+            };
+            (peer.id, member)
+        })
+        .collect();
+    let election_ms = u64::try_from(config.election_timeout.as_millis()).unwrap_or(u64::MAX);
+    let node_config = NodeConfig {
+        id,
+        info,
+        initial_members,
+        dir: data_dir,
+        fsync,
+        network: sessiond_cluster::network::NetworkConfig::new(
+            config.secret.clone().unwrap_or_default().into_bytes(),
+        ),
+        heartbeat_ms: u64::try_from(config.heartbeat.as_millis()).unwrap_or(u64::MAX),
+        election_ms: (election_ms, election_ms.saturating_mul(2)),
+        snapshot_entries: config.snapshot_entries,
+        max_in_flight: 64 << 20,
+        time_floor: Arc::clone(&time_floor),
+    };
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(ServerError::Runtime)?;
+    let clock = Arc::clone(&shared.clock);
+    let now_ms = Arc::new(move || clock.now().as_millis());
+    let node =
+        ClusterNode::start(node_config, Arc::clone(&shared.engine), listener, now_ms).await?;
+    tracing::info!(node = id, cluster = %bound, "cluster node started");
+    Ok(ClusterShared {
+        role: node.role(),
+        node,
+        leader_wait: config.leader_wait,
+        time_floor,
+    })
+}
+
+/// What connections on a cluster node share.
+pub(crate) struct ClusterShared {
+    pub node: ClusterNode,
+    pub role: watch::Receiver<Role>,
+    pub leader_wait: Duration,
+    time_floor: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for ClusterShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterShared")
+            .field("role", &*self.role.borrow())
+            .finish()
+    }
+}
+
+/// Where a client connection goes.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// This node leads: serve it here.
+    Serve,
+    /// Send it on to the leader's listener for the same protocol.
+    Forward(String),
+    /// No leader within the wait: answer with the protocol's error.
+    Refuse,
+}
+
+impl ClusterShared {
+    /// The leader's newest time this node applied, while it does not lead; `None` while it
+    /// leads (its own clock, held at or after that time, counts).
+    pub fn leader_time(&self) -> Option<Timestamp> {
+        if self.role.borrow().serving {
+            return None;
+        }
+        Some(Timestamp::from_millis(
+            self.time_floor.load(Ordering::Acquire),
+        ))
+    }
+
+    /// Decides where a new connection for `protocol` goes, waiting up to the leader wait
+    /// for a leader to be known.
+    pub async fn route(&self, protocol: Protocol) -> Route {
+        let mut role = self.role.clone();
+        let deadline = tokio::time::Instant::now() + self.leader_wait;
+        loop {
+            let current = role.borrow_and_update().clone();
+            if current.serving {
+                return Route::Serve;
+            }
+            if let Some((_, info)) = &current.leader
+                && let Some(addr) = info.clients.get(protocol.name())
+            {
+                return Route::Forward(addr.clone());
+            }
+            match tokio::time::timeout_at(deadline, role.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return Route::Refuse,
+            }
+        }
+    }
+}
+
+/// Holds a batch's replies until the group committed every change this node recorded up to
+/// now: the batch's own writes, and whatever its reads saw (a read must not answer with a
+/// change that a failover could still undo). A batch that changed nothing and saw nothing
+/// uncommitted confirms leadership instead (free within the leader's lease). False when
+/// this node stopped leading: the replies must not be sent. A batch that neither changed
+/// anything nor answered anything (an incomplete request) waits for nothing.
+pub(crate) async fn settle(cluster: &ClusterShared, replied: bool) -> bool {
+    let journal: &Arc<ClusterJournal> = cluster.node.journal();
+    let (epoch, lsn) = sessiond_cluster::journal::take_thread_lsn();
+    let progress = journal.progress();
+    if lsn > 0 {
+        if epoch != progress.epoch {
+            return false;
+        }
+        let target = lsn.max(journal.last_recorded());
+        return journal.wait_committed(target, epoch).await.is_ok();
+    }
+    if !replied {
+        return true;
+    }
+    if !journal.is_open() {
+        return false;
+    }
+    let target = journal.last_recorded();
+    if target > progress.committed {
+        return journal.wait_committed(target, progress.epoch).await.is_ok();
+    }
+    cluster.node.confirm_leadership().await
+}
+
+/// Relays a client's connection to the leader's listener until either side closes.
+pub(crate) async fn forward(mut client: TcpStream, addr: &str, protocol: Protocol) {
+    let connect = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await;
+    let Ok(Ok(mut leader)) = connect else {
+        tracing::debug!(addr, "the leader could not be reached");
+        let _ = client.write_all(protocol.unavailable()).await;
+        return;
+    };
+    let _ = leader.set_nodelay(true);
+    let _ = client.set_nodelay(true);
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut leader).await;
+}
