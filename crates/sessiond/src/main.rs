@@ -114,11 +114,53 @@ enum Operator {
         #[arg(long, value_name = "DURATION", default_value = "10m")]
         timeout: ConfigDuration,
     },
+    /// Look at or change a cluster's membership, through any of its nodes.
+    Cluster {
+        /// A node's cluster address (--cluster-listen).
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7420")]
+        node: String,
+        /// The cluster's shared secret.
+        #[arg(
+            long,
+            value_name = "SECRET",
+            env = "SESSIOND_CLUSTER_SECRET",
+            hide_env_values = true
+        )]
+        secret: String,
+        /// Print the status as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// What to do.
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
     /// Check a data directory without changing it: every checksum of every snapshot and log
     /// file, what recovery would truncate and what it would refuse.
     CheckData {
         /// The data directory.
         dir: PathBuf,
+    },
+}
+
+/// What `sessiond cluster` does.
+#[derive(Debug, Subcommand)]
+enum ClusterAction {
+    /// The leader, the term, and each node's log index and health.
+    Status,
+    /// Add a node (started with --node-id and no --peers) as a voting member.
+    Add {
+        /// The new node's id.
+        id: u64,
+        /// Its cluster address.
+        addr: String,
+        /// Add it as a learner that receives the log but does not vote.
+        #[arg(long)]
+        learner: bool,
+    },
+    /// Remove a node from the cluster (to replace it, add its successor first).
+    Remove {
+        /// The node's id.
+        id: u64,
     },
 }
 

@@ -11,6 +11,12 @@ pub fn run(command: &Operator) -> ExitCode {
     let result = match command {
         Operator::Snapshot { data_dir, timeout } => snapshot(data_dir, timeout.0),
         Operator::CheckData { dir } => check_data(dir),
+        Operator::Cluster {
+            node,
+            secret,
+            json,
+            action,
+        } => cluster(node, secret, *json, action),
     };
     match result {
         Ok(code) => code,
@@ -19,6 +25,48 @@ pub fn run(command: &Operator) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Talks to a cluster node's listener: prints the status, or changes the membership (on the
+/// leader, which the node names if it is not it).
+fn cluster(
+    node: &str,
+    secret: &str,
+    json: bool,
+    action: &crate::ClusterAction,
+) -> anyhow::Result<ExitCode> {
+    use sessiond_cluster::network::AdminClient;
+    use sessiond_cluster::types::NodeInfo;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut client =
+            AdminClient::connect(node, secret.as_bytes(), Duration::from_secs(10)).await?;
+        match action {
+            crate::ClusterAction::Status => {
+                let status = client.status().await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&status)?);
+                } else {
+                    print!("{status}");
+                }
+            }
+            crate::ClusterAction::Add { id, addr, learner } => {
+                let info = NodeInfo {
+                    cluster: addr.clone(),
+                    clients: Default::default(),
+                };
+                client.add_node(*id, info, !learner).await?;
+                println!("node {id} added at {addr}");
+            }
+            crate::ClusterAction::Remove { id } => {
+                client.remove_node(*id).await?;
+                println!("node {id} removed");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// Signals the server that holds `data_dir` to take a snapshot, then waits until a snapshot
