@@ -103,17 +103,22 @@ impl Persistence {
 /// Holds a batch's replies until they may be sent: until the records the batch wrote are on
 /// disk with `fsync = always`, and until they are at least written to the kernel with the other
 /// policies, so that no acknowledged write is lost when the process dies (as with Redis's
-/// `appendfsync everysec`, only a power failure can cost the last second). The writer thread
-/// takes everything pending at once, so concurrent connections share each write and each
-/// fsync. Also waits while the log's buffer is over its high-water mark, so a disk slower than
-/// the clients cannot make memory grow without bound. False when the log closed before the
-/// batch's records got there: the replies must not be sent, since they would acknowledge
+/// `appendfsync everysec`, only a power failure can cost the last second). Under `always` the
+/// writer thread takes everything pending at once, so concurrent connections share each
+/// fsync. Under `everysec` and `no` the connection writes its records (and whatever else is
+/// pending) itself, as Redis writes its append-only file from its event loop: that costs one
+/// `write`, where a handoff to the writer thread and back cost two wake-ups per batch; while
+/// the writer thread switches segments or recovers from a disk error, the connection waits for
+/// it instead. Also waits while the log's buffer is over its high-water mark, so a disk slower
+/// than the clients cannot make memory grow without bound. False when the log closed before
+/// the batch's records got there: the replies must not be sent, since they would acknowledge
 /// writes that may not survive.
 pub(crate) async fn settle(journal: &WalJournal) -> bool {
     let lsn = take_thread_lsn();
     if lsn > 0 {
         let waited = match journal.policy() {
             FsyncPolicy::Always => journal.wait_durable(lsn).await,
+            FsyncPolicy::EverySec | FsyncPolicy::No if journal.write_through(lsn) => Ok(()),
             FsyncPolicy::EverySec | FsyncPolicy::No => journal.wait_written(lsn).await,
         };
         if waited.is_err() {

@@ -109,8 +109,7 @@ impl FaultFs {
         Box::new(FaultFile {
             inner,
             faults: Arc::clone(&self.faults),
-            len,
-            synced: len,
+            lengths: Arc::new(Mutex::new(Lengths { len, synced: len })),
         })
     }
 }
@@ -206,6 +205,12 @@ impl Fs for FaultFs {
 struct FaultFile {
     inner: Box<dyn FsFile>,
     faults: Arc<Faults>,
+    /// Shared by the handles [`FsFile::try_clone`] gives, as a file's length is.
+    lengths: Arc<Mutex<Lengths>>,
+}
+
+#[derive(Debug)]
+struct Lengths {
     /// The file's length as written.
     len: u64,
     /// Its length at the last good fsync.
@@ -226,7 +231,7 @@ impl FsFile for FaultFile {
             }
         };
         self.inner.write_all(&buf[..fits])?;
-        self.len += fits as u64;
+        self.lengths.lock().len += fits as u64;
         if fits < buf.len() {
             self.faults.failed_writes.fetch_add(1, Ordering::SeqCst);
             return Err(disk_full());
@@ -238,21 +243,34 @@ impl FsFile for FaultFile {
         self.faults.pass_gate();
         if self.faults.sync_fails() {
             // The kernel may have dropped the dirty pages: lose them for real.
-            self.inner.set_len(self.synced)?;
-            self.len = self.synced;
+            let mut lengths = self.lengths.lock();
+            self.inner.set_len(lengths.synced)?;
+            lengths.len = lengths.synced;
             return Err(io_error());
         }
+        // What was written before the fsync started is what it makes durable.
+        let len = self.lengths.lock().len;
         self.inner.sync_data()?;
-        self.synced = self.len;
+        let mut lengths = self.lengths.lock();
+        lengths.synced = lengths.synced.max(len.min(lengths.len));
         self.faults.syncs.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
+        let mut lengths = self.lengths.lock();
         self.inner.set_len(len)?;
-        self.len = len;
-        self.synced = self.synced.min(len);
+        lengths.len = len;
+        lengths.synced = lengths.synced.min(len);
         Ok(())
+    }
+
+    fn try_clone(&self) -> io::Result<Box<dyn FsFile>> {
+        Ok(Box::new(FaultFile {
+            inner: self.inner.try_clone()?,
+            faults: Arc::clone(&self.faults),
+            lengths: Arc::clone(&self.lengths),
+        }))
     }
 }
 
@@ -295,5 +313,25 @@ mod tests {
         fs.heal();
         file.sync_data().expect("healed");
         assert_eq!(fs.failed_syncs(), 2);
+    }
+
+    #[test]
+    fn a_second_handle_flushes_and_loses_what_the_first_wrote() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = FaultFs::new(Arc::new(StdFs));
+        let path = dir.path().join("f");
+        let mut file = fs.create(&path).expect("create");
+        let mut syncer = file.try_clone().expect("second handle");
+        file.write_all(b"kept").expect("write");
+        syncer.sync_data().expect("sync");
+        assert_eq!(fs.syncs(), 1);
+        file.write_all(b"lost").expect("write");
+        fs.fail_syncs();
+        syncer.sync_data().expect_err("EIO");
+        assert_eq!(fs.read(&path).expect("read"), b"kept");
+        fs.heal();
+        // The first handle writes on where the file now ends.
+        file.write_all(b"+more").expect("write");
+        assert_eq!(fs.read(&path).expect("read"), b"kept+more");
     }
 }

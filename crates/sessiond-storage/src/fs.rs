@@ -41,6 +41,16 @@ pub trait FsFile: Debug + Send {
     fn sync_data(&mut self) -> io::Result<()>;
     /// Cuts (or extends) the file to `len` bytes and writes on from there.
     fn set_len(&mut self, len: u64) -> io::Result<()>;
+    /// Another handle on the same open file, so that one thread can flush the file while
+    /// another goes on writing through this handle (an fsync takes milliseconds, writes must
+    /// not wait for it). Without one (the default) the log flushes through its only handle
+    /// and writes wait.
+    fn try_clone(&self) -> io::Result<Box<dyn FsFile>> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this file system gives no second handle",
+        ))
+    }
 }
 
 /// The real file system, through `std::fs`.
@@ -128,5 +138,9 @@ impl FsFile for StdFile {
         self.0.set_len(len)?;
         self.0.seek(SeekFrom::Start(len))?;
         Ok(())
+    }
+
+    fn try_clone(&self) -> io::Result<Box<dyn FsFile>> {
+        Ok(Box::new(StdFile(self.0.try_clone()?)))
     }
 }

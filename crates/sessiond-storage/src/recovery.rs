@@ -218,7 +218,12 @@ pub fn open(
     // The log holds the times things were written; what has expired since stays gone.
     report.expired = engine.expire_due(now, usize::MAX);
 
-    let journal = Arc::new(WalJournal::new(next_lsn, config.fsync, config.max_buffered));
+    let journal = Arc::new(WalJournal::new(
+        next_lsn,
+        config.fsync,
+        config.max_buffered,
+        config.segment_size,
+    ));
     let writer = writer::spawn(Arc::clone(&journal), Arc::clone(&fs), &config, next_lsn)?;
     let storage = Storage::new(dir.clone(), fs, Arc::clone(&journal), writer, lock);
     if let Some(lsn) = snapshot_lsn {

@@ -1,18 +1,23 @@
 //! The write-ahead log's front: the [`Journal`] the engine records its effects into.
 //!
 //! [`WalJournal::record`] runs under the engine's shard lock, so it does no I/O: it encodes the
-//! effect into an in-memory buffer under a short mutex and gives it the next lsn. The writer
-//! thread ([`crate::writer`]) drains the buffer into the current segment and publishes how far
-//! it got through two watch channels: `written_lsn` (in the kernel) and `durable_lsn` (on
-//! stable storage). A connection that needs its writes durable before it answers (`always`)
-//! asks [`take_thread_lsn`] for the last lsn its thread recorded and awaits
-//! [`WalJournal::wait_durable`] on it.
+//! effect into an in-memory buffer under a short mutex and gives it the next lsn. Records get
+//! into the current segment two ways. Under `everysec` and `no` the connection that made them
+//! writes them itself before it answers ([`WalJournal::write_through`], as Redis writes its
+//! append-only file from its event loop): a handoff to another thread and back costs more than
+//! the write. The writer thread ([`crate::writer`]) writes whatever nobody else did (records
+//! of the expiry sweep, say) and everything under `always`, flushes, switches segments and
+//! recovers from errors. Progress is published through two watch channels: `written_lsn` (in
+//! the kernel) and `durable_lsn` (on stable storage). A connection asks [`take_thread_lsn`]
+//! for the last lsn its thread recorded and, before it answers, writes or awaits
+//! [`WalJournal::wait_written`] (`everysec`, `no`) or awaits [`WalJournal::wait_durable`]
+//! (`always`) on it.
 
 use std::cell::Cell;
 use std::fmt;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use sessiond_engine::{Effect, Journal};
@@ -21,6 +26,13 @@ use tokio::sync::{Notify, watch};
 use crate::config::FsyncPolicy;
 use crate::error::StorageError;
 use crate::record;
+use crate::writer::{self, Log};
+
+/// Under `everysec` and `no`, how long the writer thread leaves records to the connections
+/// that made them before it writes them itself: records no connection waits for (the expiry
+/// sweep's, the renewals of reads) get written within this, without the writer being woken
+/// for every batch of records a connection is about to write anyway.
+const STRAGGLER_DELAY: Duration = Duration::from_millis(10);
 
 thread_local! {
     /// The highest lsn this thread recorded since it last asked.
@@ -38,8 +50,17 @@ pub fn take_thread_lsn() -> u64 {
 /// The engine's journal: a buffer of encoded records in front of the log writer thread.
 pub struct WalJournal {
     buffer: Mutex<Buffer>,
-    /// Wakes the writer when records arrive or it is told to stop.
+    /// Wakes the writer when records arrive (see [`Buffer::wake_on_record`]), when a
+    /// connection's write needs it ([`Buffer::kick`]), or when it is told to stop.
     work: Condvar,
+    /// The segment being written and the records held until durable; shared by the writer
+    /// thread and connections writing their own records. Taken before `buffer`, never after.
+    pub(crate) log: Mutex<Log>,
+    /// Whether connections may write their records themselves: the policy is not `always`
+    /// and the writer thread is not recovering from an error, switching segments or stopping.
+    /// Read without the lock so a connection that must not write does not wait for it.
+    pub(crate) inline_open: AtomicBool,
+    segment_size: u64,
     accepting: AtomicBool,
     closed: AtomicBool,
     /// Bytes of records not yet released by the writer (durable, or written under `no`).
@@ -66,6 +87,12 @@ struct Buffer {
     /// Set when the writer took its last batch: later records cannot be written.
     closed: bool,
     dropped: u64,
+    /// The writer thread waits for records (under `everysec` and `no`, where a record does not
+    /// wake it otherwise): the next one wakes it and clears this.
+    wake_on_record: bool,
+    /// A connection's write needs the writer thread: an error to recover from, a full segment
+    /// to switch, a flush to bring forward.
+    kick: bool,
 }
 
 /// A run of consecutive records taken from the buffer by the writer.
@@ -79,18 +106,14 @@ pub(crate) struct Batch {
     pub bytes: Vec<u8>,
 }
 
-/// What the writer got from [`WalJournal::take`].
-#[derive(Debug)]
-pub(crate) struct Taken {
-    /// The records that arrived, if any.
-    pub batch: Option<Batch>,
-    /// Whether the writer must finish: nothing more will arrive.
-    pub stop: bool,
-}
-
 impl WalJournal {
     /// A journal whose next record gets `next_lsn`; everything before it is durable.
-    pub(crate) fn new(next_lsn: u64, policy: FsyncPolicy, max_buffered: usize) -> Self {
+    pub(crate) fn new(
+        next_lsn: u64,
+        policy: FsyncPolicy,
+        max_buffered: usize,
+        segment_size: u64,
+    ) -> Self {
         let done = next_lsn.saturating_sub(1);
         WalJournal {
             buffer: Mutex::new(Buffer {
@@ -102,8 +125,13 @@ impl WalJournal {
                 stop: false,
                 closed: false,
                 dropped: 0,
+                wake_on_record: false,
+                kick: false,
             }),
             work: Condvar::new(),
+            log: Mutex::new(Log::new(done)),
+            inline_open: AtomicBool::new(false),
+            segment_size,
             accepting: AtomicBool::new(true),
             closed: AtomicBool::new(false),
             buffered: AtomicUsize::new(0),
@@ -143,6 +171,27 @@ impl WalJournal {
     /// The fsync policy the writer follows.
     pub fn policy(&self) -> FsyncPolicy {
         self.policy
+    }
+
+    /// The size at which segments are switched.
+    pub(crate) fn segment_size(&self) -> u64 {
+        self.segment_size
+    }
+
+    /// Whether the configured high-water mark is half reached: time to flush early (under
+    /// `everysec`), before writers have to wait.
+    pub(crate) fn over_half_water(&self) -> bool {
+        self.buffered_bytes() > self.max_buffered / 2
+    }
+
+    /// Under `everysec` and `no`: writes every record up to `lsn` to the kernel from the
+    /// calling thread, with whatever else is waiting (one write for all of it), unless
+    /// another thread already did. True when `lsn` is written; false when this thread may not
+    /// write now (the policy is `always`, or the writer thread is switching segments,
+    /// recovering from an error or stopping): then [`WalJournal::wait_written`] waits for the
+    /// writer thread. Blocks for the length of a `write`, never for an fsync.
+    pub fn write_through(&self, lsn: u64) -> bool {
+        writer::write_through(self, lsn)
     }
 
     /// Waits until every record up to `lsn` is on stable storage. Fails if the journal shut
@@ -204,41 +253,103 @@ impl WalJournal {
         }
     }
 
-    /// Waits for records (or for `deadline`, or a stop), and takes what arrived. While
-    /// `hold` is set (the writer is backing off after an error) arriving records do not end
-    /// the wait: they are taken when the deadline comes.
-    pub(crate) fn take(&self, deadline: Option<Instant>, hold: bool) -> Taken {
+    /// Waits until the writer thread has something to do: records (under `everysec` and `no`,
+    /// ones no connection wrote within [`STRAGGLER_DELAY`]), a kick, a stop, `retry_at`, or a
+    /// flush: `flush` is `(when, durable)`, a flush due at `when` if anything after lsn
+    /// `durable` was recorded. That is decided here, under the buffer's lock, because under
+    /// `everysec` a connection may record and write a record between the writer's last look
+    /// and its sleep without waking it. While `retry_at` is set (the writer is backing off
+    /// after an error) arriving records do not end the wait: they are taken when it comes.
+    /// True when told to stop.
+    pub(crate) fn wait_for_work(
+        &self,
+        retry_at: Option<Instant>,
+        flush: Option<(Instant, u64)>,
+    ) -> bool {
+        let hold = retry_at.is_some();
+        let inline = self.policy != FsyncPolicy::Always;
         let mut buffer = self.buffer.lock();
+        let mut stragglers: Option<Instant> = None;
         loop {
-            if buffer.stop || (!buffer.bytes.is_empty() && !hold) {
-                break;
+            if buffer.stop {
+                return true;
             }
-            match deadline {
-                Some(deadline) => {
-                    if Instant::now() >= deadline {
-                        break;
-                    }
-                    self.work.wait_until(&mut buffer, deadline);
+            if std::mem::take(&mut buffer.kick) {
+                return false;
+            }
+            let recorded = buffer.next_lsn - 1;
+            let deadline = retry_at.or_else(|| {
+                flush
+                    .filter(|&(_, durable)| recorded > durable)
+                    .map(|(when, _)| when)
+            });
+            let now = Instant::now();
+            if deadline.is_some_and(|deadline| now >= deadline) {
+                return false;
+            }
+            let mut until = deadline;
+            if !buffer.bytes.is_empty() && !hold && !inline {
+                return false;
+            }
+            if let Some(due) = stragglers {
+                // Records arrived: look again when they are due, whether or not their
+                // connections wrote them meanwhile (waking for each record would cost what
+                // the connections' own writes save). The writer also learns then that there
+                // is something to flush.
+                if now >= due {
+                    return false;
+                }
+                until = Some(until.map_or(due, |deadline| deadline.min(due)));
+            }
+            if stragglers.is_none() {
+                if !buffer.bytes.is_empty() && !hold {
+                    let due = now + STRAGGLER_DELAY;
+                    stragglers = Some(due);
+                    until = Some(until.map_or(due, |deadline| deadline.min(due)));
+                }
+                buffer.wake_on_record = stragglers.is_none() && inline && !hold;
+            }
+            let armed = buffer.wake_on_record;
+            match until {
+                Some(until) => {
+                    self.work.wait_until(&mut buffer, until);
                 }
                 None => self.work.wait(&mut buffer),
             }
+            if armed && !buffer.wake_on_record {
+                // A record woke us. Its connection has likely written it by now (the buffer
+                // may look empty): look again when it is due, not at every record.
+                stragglers = Some(Instant::now() + STRAGGLER_DELAY);
+            }
         }
-        let stop = buffer.stop;
-        if stop {
-            // The last batch: whatever arrives after it cannot be written.
+    }
+
+    /// Takes every record waiting in the buffer. Called with [`WalJournal::log`] held, so
+    /// batches reach the held list (and the segment) in lsn order whoever takes them. After a
+    /// stop was requested, later records cannot be written.
+    pub(crate) fn take_pending(&self) -> Option<Batch> {
+        let mut buffer = self.buffer.lock();
+        if buffer.stop {
             buffer.closed = true;
         }
-        let batch = (!buffer.bytes.is_empty()).then(|| {
-            let spare = buffer.spare.pop().unwrap_or_default();
-            buffer.spare_bytes -= spare.capacity();
-            Batch {
-                first: buffer.first_lsn,
-                last: buffer.next_lsn - 1,
-                bytes: std::mem::replace(&mut buffer.bytes, spare),
-            }
-        });
+        if buffer.bytes.is_empty() {
+            return None;
+        }
+        let spare = buffer.spare.pop().unwrap_or_default();
+        buffer.spare_bytes -= spare.capacity();
+        let batch = Batch {
+            first: buffer.first_lsn,
+            last: buffer.next_lsn - 1,
+            bytes: std::mem::replace(&mut buffer.bytes, spare),
+        };
         buffer.first_lsn = buffer.next_lsn;
-        Taken { batch, stop }
+        Some(batch)
+    }
+
+    /// Asks the writer thread to look at the log now.
+    pub(crate) fn kick(&self) {
+        self.buffer.lock().kick = true;
+        self.work.notify_one();
     }
 
     /// Hands an emptied batch vector back for reuse. Under `everysec` a second's batches are
@@ -328,8 +439,15 @@ impl Journal for WalJournal {
         // Counted before the writer can take the record, so its release never comes first.
         self.buffered
             .fetch_add(buffer.bytes.len() - before, Ordering::AcqRel);
+        // Under `always` the writer takes every record at once (a notify nobody waits for
+        // costs no system call). Otherwise the connection writes its records itself, and a
+        // futex wake per batch would cost more than the write: the writer is woken only when
+        // it sleeps with nothing to do.
+        let wake = self.policy == FsyncPolicy::Always || std::mem::take(&mut buffer.wake_on_record);
         drop(buffer);
-        self.work.notify_one();
+        if wake {
+            self.work.notify_one();
+        }
     }
 
     fn accepting(&self) -> bool {

@@ -1,17 +1,30 @@
-//! The log writer thread: drains the journal's buffer into segments and flushes them as the
-//! fsync policy says.
+//! Writing the log: the writer thread that flushes segments as the fsync policy says, switches
+//! them and recovers from errors, and the writes connections make themselves under `everysec`
+//! and `no` ([`write_through`]).
 //!
-//! Every record that is not yet durable (under `no`: not yet written) stays in memory until
-//! it is, so an error loses nothing the process still holds. On a write or fsync error the
-//! writer stops accepting writes, backs off (100 ms doubling to 1 s) and retries by writing
-//! every held record again into a *fresh* segment named for the first of them: after a failed
-//! fsync the kernel may have dropped the file's dirty pages, so that file's tail is never
-//! trusted again (the new segment supersedes it, see [`crate::segment`]). When a retry gets
-//! everything written (and, unless the policy is `no`, durable), writes are accepted again.
+//! Every record that is not yet durable (under `no`: not yet written) stays in memory, in the
+//! held list of [`Log`], until it is, so an error loses nothing the process still holds. On a
+//! write or fsync error the writer stops accepting writes, backs off (100 ms doubling to 1 s)
+//! and retries by writing every held record again into a *fresh* segment named for the first
+//! of them: after a failed fsync the kernel may have dropped the file's dirty pages, so that
+//! file's tail is never trusted again (the new segment supersedes it, see [`crate::segment`]).
+//! When a retry gets everything written (and, unless the policy is `no`, durable), writes are
+//! accepted again.
+//!
+//! Who writes: under `always` only the writer thread, which takes everything that arrived
+//! while it flushed and flushes it with one fsync (group commit). Under `everysec` and `no` a
+//! connection writes its own records (and everything recorded before them) before it
+//! answers, under the [`Log`] lock; the writer thread writes only records nobody wrote soon
+//! enough, and flushes through a second handle on the segment *without* that lock, so writes
+//! go on during an fsync. A connection never opens a segment, flushes or retries: after any
+//! error it hands the log to the writer thread and waits for it, as it does while the writer
+//! switches segments (the old one flushed before the new one gets a record, so a later segment
+//! never follows one whose end a power failure could take).
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -31,6 +44,159 @@ const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// How many times shutdown retries a failing disk before it gives up.
 const SHUTDOWN_ATTEMPTS: u32 = 5;
 
+/// The log's shared state, under [`WalJournal::log`].
+#[derive(Debug)]
+pub(crate) struct Log {
+    /// The segment being written; `None` after an error (until a retry opens a fresh one) and
+    /// while the writer switches segments.
+    segment: Option<Segment>,
+    /// Counts the segments opened, so a flush that ran without the lock can tell whether the
+    /// segment it flushed is still the one being written.
+    generation: u64,
+    /// Records not yet durable (under `no`: not yet written), oldest first.
+    held: VecDeque<Batch>,
+    /// How many of `held`'s first batches are written into the current segment.
+    held_written: usize,
+    written_lsn: u64,
+    /// A connection's write failed: the writer thread takes it over.
+    error: Option<StorageError>,
+    /// A connection already kicked the writer thread about the current state (a full segment,
+    /// a flush due early): it need not do it again for every batch.
+    kicked: bool,
+}
+
+impl Log {
+    pub(crate) fn new(written_lsn: u64) -> Self {
+        Log {
+            segment: None,
+            generation: 0,
+            held: VecDeque::new(),
+            held_written: 0,
+            written_lsn,
+            error: None,
+            kicked: false,
+        }
+    }
+
+    /// Writes every held record not yet in the current segment. On an error part of them may
+    /// be written; `written_lsn` says how far it got.
+    fn write_pending(&mut self) -> Result<(), StorageError> {
+        while self.held_written < self.held.len() {
+            let batch = &self.held[self.held_written];
+            let Some(segment) = self.segment.as_mut() else {
+                return Err(StorageError::Writer("no open segment".to_owned()));
+            };
+            segment
+                .file
+                .write_all(&batch.bytes)
+                .map_err(|error| StorageError::io("write", &segment.path, error))?;
+            segment.len += batch.bytes.len() as u64;
+            self.written_lsn = self.written_lsn.max(batch.last);
+            self.held_written += 1;
+        }
+        Ok(())
+    }
+
+    fn full(&self, segment_size: u64) -> bool {
+        self.segment
+            .as_ref()
+            .is_some_and(|segment| segment.len >= segment_size)
+    }
+
+    /// Lets go of the held batches that are written into the current segment up to `lsn`.
+    fn release_through(&mut self, journal: &WalJournal, lsn: u64) {
+        while self.held_written > 0 {
+            match self.held.front() {
+                Some(batch) if batch.last <= lsn => {}
+                _ => break,
+            }
+            if let Some(batch) = self.held.pop_front() {
+                journal.release(batch.bytes.len());
+                journal.recycle(batch.bytes);
+            }
+            self.held_written -= 1;
+        }
+    }
+
+    /// Gives up the current segment: whatever it got since its last good flush is not
+    /// trusted, so every held record goes again into a fresh one.
+    fn abandon_segment(&mut self) {
+        self.segment = None;
+        self.held_written = 0;
+    }
+}
+
+#[derive(Debug)]
+struct Segment {
+    file: Box<dyn FsFile>,
+    /// A second handle on `file` to flush it through while others write (`None` when the
+    /// file system gives none: then flushes hold the lock).
+    syncer: Option<Box<dyn FsFile>>,
+    path: PathBuf,
+    len: u64,
+}
+
+/// [`WalJournal::write_through`].
+pub(crate) fn write_through(journal: &WalJournal, lsn: u64) -> bool {
+    if journal.written_lsn() >= lsn {
+        return true;
+    }
+    if !journal.inline_open.load(Ordering::Acquire) {
+        return false;
+    }
+    let mut log = journal.log.lock();
+    if log.written_lsn >= lsn {
+        // Written by another thread, which may not have published it yet.
+        let written = log.written_lsn;
+        drop(log);
+        journal.publish_written(written);
+        return true;
+    }
+    // A segment goes on past its size until the writer thread switches it, but not without
+    // bound: recovery reads a segment whole.
+    let overgrown = log
+        .segment
+        .as_ref()
+        .is_none_or(|segment| segment.len >= journal.segment_size().saturating_mul(2));
+    if overgrown || !journal.inline_open.load(Ordering::Acquire) {
+        return false;
+    }
+    if let Some(batch) = journal.take_pending() {
+        log.held.push_back(batch);
+    }
+    let result = log.write_pending();
+    let written = log.written_lsn;
+    let mut kick = false;
+    match result {
+        Ok(()) => {
+            if journal.policy() == FsyncPolicy::No {
+                log.release_through(journal, written);
+            }
+            let flush_early =
+                journal.policy() == FsyncPolicy::EverySec && journal.over_half_water();
+            if (log.full(journal.segment_size()) || flush_early) && !log.kicked {
+                log.kicked = true;
+                kick = true;
+            }
+        }
+        Err(error) => {
+            // The writer thread's recovery takes over: backoff, a fresh segment, the held
+            // records written again. Until then nobody else writes.
+            journal.inline_open.store(false, Ordering::Release);
+            journal.set_accepting(false);
+            log.abandon_segment();
+            log.error = Some(error);
+            kick = true;
+        }
+    }
+    drop(log);
+    journal.publish_written(written);
+    if kick {
+        journal.kick();
+    }
+    written >= lsn
+}
+
 /// Creates the first segment at `next_lsn` (so a broken disk fails start-up, not the first
 /// write) and starts the writer thread. The thread returns when the journal is asked to stop,
 /// after writing and flushing everything.
@@ -46,15 +212,13 @@ pub(crate) fn spawn(
         dir: config.dir.clone(),
         policy: config.fsync,
         segment_size: config.segment_size,
-        segment: None,
-        held: VecDeque::new(),
-        held_written: 0,
-        written_lsn: next_lsn.saturating_sub(1),
         durable_lsn: next_lsn.saturating_sub(1),
         last_sync: Instant::now(),
         failure: None,
     };
-    writer.open_segment(next_lsn)?;
+    let segment = writer.create_segment(next_lsn)?;
+    writer.install(segment);
+    writer.open_inline(true);
     thread::Builder::new()
         .name("sessiond-wal".to_owned())
         .spawn(move || writer.run())
@@ -67,22 +231,9 @@ struct Writer {
     dir: PathBuf,
     policy: FsyncPolicy,
     segment_size: u64,
-    /// The segment being written; `None` after an error, until a retry opens a fresh one.
-    segment: Option<Segment>,
-    /// Records not yet durable (under `no`: not yet written), oldest first.
-    held: VecDeque<Batch>,
-    /// How many of `held`'s first batches are written into the current segment.
-    held_written: usize,
-    written_lsn: u64,
     durable_lsn: u64,
     last_sync: Instant,
     failure: Option<Failure>,
-}
-
-struct Segment {
-    file: Box<dyn FsFile>,
-    path: PathBuf,
-    len: u64,
 }
 
 /// The writer is backing off after an error.
@@ -96,11 +247,11 @@ struct Failure {
 impl Writer {
     fn run(mut self) -> Result<(), StorageError> {
         loop {
-            let taken = self.journal.take(self.deadline(), self.failure.is_some());
-            if let Some(batch) = taken.batch {
-                self.held.push_back(batch);
-            }
-            if taken.stop {
+            let retry_at = self.failure.as_ref().map(|failure| failure.retry_at);
+            let flush = (self.policy == FsyncPolicy::EverySec)
+                .then_some((self.last_sync + SYNC_INTERVAL, self.durable_lsn));
+            let stop = self.journal.wait_for_work(retry_at, flush);
+            if stop {
                 return self.finish();
             }
             if self
@@ -110,88 +261,157 @@ impl Writer {
             {
                 continue;
             }
-            let result = self.write_held().and_then(|()| match self.policy {
-                FsyncPolicy::Always => self.sync(),
-                FsyncPolicy::EverySec if self.last_sync.elapsed() >= SYNC_INTERVAL => self.sync(),
-                FsyncPolicy::EverySec | FsyncPolicy::No => Ok(()),
-            });
+            let result = self.round();
             self.settle(result);
         }
     }
 
-    /// When the writer must wake even if no record arrives: to retry, or to flush.
-    fn deadline(&self) -> Option<Instant> {
-        if let Some(failure) = &self.failure {
-            return Some(failure.retry_at);
+    /// Takes over a connection's failed write, writes what is waiting, and switches segments
+    /// or flushes if it is time.
+    fn round(&mut self) -> Result<(), StorageError> {
+        let journal = Arc::clone(&self.journal);
+        let full = {
+            let mut log = journal.log.lock();
+            log.kicked = false;
+            if let Some(error) = log.error.take() {
+                return Err(error);
+            }
+            self.write_held(&mut log)?;
+            log.full(self.segment_size)
+        };
+        if full {
+            return self.rotate();
         }
-        (self.policy == FsyncPolicy::EverySec && self.durable_lsn < self.written_lsn)
-            .then(|| self.last_sync + SYNC_INTERVAL)
+        match self.policy {
+            FsyncPolicy::Always => self.sync(),
+            FsyncPolicy::EverySec
+                if self.last_sync.elapsed() >= SYNC_INTERVAL || journal.over_half_water() =>
+            {
+                self.sync()
+            }
+            FsyncPolicy::EverySec | FsyncPolicy::No => Ok(()),
+        }
     }
 
-    /// Writes every held record not yet in the current segment, opening a fresh segment
-    /// first if an error closed the last one, and rotating at the size limit.
-    fn write_held(&mut self) -> Result<(), StorageError> {
-        if self.segment.is_none() {
-            let first = self
+    /// Takes what is waiting and writes every held record not yet in the current segment,
+    /// opening a fresh segment first if an error closed the last one.
+    fn write_held(&mut self, log: &mut Log) -> Result<(), StorageError> {
+        if let Some(batch) = self.journal.take_pending() {
+            log.held.push_back(batch);
+        }
+        if log.segment.is_none() {
+            let first = log
                 .held
                 .front()
-                .map_or(self.written_lsn + 1, |batch| batch.first);
-            self.open_segment(first)?;
+                .map_or(log.written_lsn + 1, |batch| batch.first);
+            let segment = self.create_segment(first)?;
+            log.segment = Some(segment);
+            log.generation += 1;
+            log.held_written = 0;
         }
-        while self.held_written < self.held.len() {
-            let batch = &self.held[self.held_written];
-            let Some(segment) = self.segment.as_mut() else {
-                return Err(StorageError::Writer("no open segment".to_owned()));
-            };
-            segment
-                .file
-                .write_all(&batch.bytes)
-                .map_err(|error| StorageError::io("write", &segment.path, error))?;
-            segment.len += batch.bytes.len() as u64;
-            let full = segment.len >= self.segment_size;
-            self.written_lsn = self.written_lsn.max(batch.last);
-            self.held_written += 1;
-            self.journal.publish_written(self.written_lsn);
-            if self.policy == FsyncPolicy::No {
-                self.release_written();
-            }
-            if full {
-                self.rotate()?;
-            }
+        let result = log.write_pending();
+        self.journal.publish_written(log.written_lsn);
+        result?;
+        if self.policy == FsyncPolicy::No {
+            let written = log.written_lsn;
+            log.release_through(&self.journal, written);
         }
         Ok(())
     }
 
-    /// Flushes the current segment: everything written becomes durable.
+    /// Flushes the current segment: everything written into it becomes durable. Writes go on
+    /// meanwhile (through the segment's other handle); what they add waits for the next flush.
     fn sync(&mut self) -> Result<(), StorageError> {
-        if self.durable_lsn >= self.written_lsn {
+        let journal = Arc::clone(&self.journal);
+        let mut log = journal.log.lock();
+        let target = log.written_lsn;
+        if self.durable_lsn >= target {
+            // Nothing written to flush yet (what was recorded is still being written): the
+            // flush is due again a second from now, not at once over and over.
+            self.last_sync = Instant::now();
             return Ok(());
         }
-        if let Some(segment) = self.segment.as_mut() {
-            segment
-                .file
-                .sync_data()
-                .map_err(|error| StorageError::io("fsync", &segment.path, error))?;
+        let generation = log.generation;
+        let Some(segment) = log.segment.as_mut() else {
+            // Abandoned after an error: its records are written again into a fresh one.
+            return Ok(());
+        };
+        let path = segment.path.clone();
+        let synced = match segment.syncer.take() {
+            Some(mut syncer) => {
+                drop(log);
+                let synced = syncer.sync_data();
+                log = journal.log.lock();
+                if log.generation == generation
+                    && let Some(segment) = log.segment.as_mut()
+                {
+                    segment.syncer = Some(syncer);
+                }
+                synced
+            }
+            None => segment.file.sync_data(),
+        };
+        synced.map_err(|error| StorageError::io("fsync", &path, error))?;
+        if log.generation != generation || log.segment.is_none() {
+            // A connection's write failed meanwhile and gave the segment up: its held
+            // records go again into a fresh one, flushed there.
+            return Ok(());
         }
-        self.last_sync = Instant::now();
-        self.durable_lsn = self.written_lsn;
-        self.release_written();
-        self.journal.publish_durable(self.durable_lsn);
+        log.release_through(&journal, target);
+        drop(log);
+        self.synced(target);
         Ok(())
+    }
+
+    /// Everything up to `lsn` is durable.
+    fn synced(&mut self, lsn: u64) {
+        self.last_sync = Instant::now();
+        self.durable_lsn = self.durable_lsn.max(lsn);
+        self.journal.publish_durable(self.durable_lsn);
     }
 
     /// Ends the current segment (flushed, whatever the policy, so a later segment never
-    /// follows one whose end a power failure could take) and starts the next.
+    /// follows one whose end a power failure could take) and starts the next. Connections
+    /// wait from the final flush until the next segment is in place; the bulk of the flush
+    /// happens before, while they still write.
     fn rotate(&mut self) -> Result<(), StorageError> {
         self.sync()?;
-        self.open_segment(self.written_lsn + 1)
+        let journal = Arc::clone(&self.journal);
+        let (old, last) = {
+            let mut log = journal.log.lock();
+            self.open_inline(false);
+            // Taking it out stops every write until the next one is installed.
+            (log.segment.take(), log.written_lsn)
+        };
+        let Some(mut old) = old else {
+            // A connection's write failed and gave it up: the error is next.
+            return Ok(());
+        };
+        if self.durable_lsn < last {
+            if let Err(error) = old.file.sync_data() {
+                journal.log.lock().abandon_segment();
+                return Err(StorageError::io("fsync", &old.path, error));
+            }
+            journal.log.lock().release_through(&journal, last);
+            self.synced(last);
+        }
+        drop(old);
+        let next = self.create_segment(last + 1);
+        let mut log = journal.log.lock();
+        // Nothing was written since `last`, and everything up to it is released.
+        log.held_written = 0;
+        log.segment = Some(next?);
+        log.generation += 1;
+        // What piled up during the switch, at once: its connections wait for it.
+        self.write_held(&mut log)?;
+        drop(log);
+        self.open_inline(true);
+        Ok(())
     }
 
     /// Creates the segment whose first record is `first`, header flushed and its directory
     /// entry durable before any record goes in.
-    fn open_segment(&mut self, first: u64) -> Result<(), StorageError> {
-        self.segment = None;
-        self.held_written = 0;
+    fn create_segment(&self, first: u64) -> Result<Segment, StorageError> {
         let path = self.dir.join(segment_name(first));
         let mut file = self
             .fs
@@ -203,21 +423,27 @@ impl Writer {
         self.fs
             .sync_dir(&self.dir)
             .map_err(|error| StorageError::io("fsync", &self.dir, error))?;
-        self.segment = Some(Segment {
+        let syncer = file.try_clone().ok();
+        Ok(Segment {
             file,
+            syncer,
             path,
             len: segment::HEADER_LEN as u64,
-        });
-        Ok(())
+        })
     }
 
-    /// Lets go of the held batches that are written into the current segment.
-    fn release_written(&mut self) {
-        for batch in self.held.drain(..self.held_written) {
-            self.journal.release(batch.bytes.len());
-            self.journal.recycle(batch.bytes);
-        }
-        self.held_written = 0;
+    fn install(&mut self, segment: Segment) {
+        let mut log = self.journal.log.lock();
+        log.segment = Some(segment);
+        log.generation += 1;
+        log.held_written = 0;
+    }
+
+    /// Lets connections write their own records again (if the policy has them do so, and
+    /// nothing is wrong), or stops them.
+    fn open_inline(&self, open: bool) {
+        let open = open && self.policy != FsyncPolicy::Always && self.failure.is_none();
+        self.journal.inline_open.store(open, Ordering::Release);
     }
 
     /// Takes the outcome of a round: an error starts (or continues) backing off with the
@@ -231,13 +457,17 @@ impl Writer {
                         "the log is writable again; accepting writes"
                     );
                     self.journal.set_accepting(true);
+                    let log = self.journal.log.lock();
+                    let open = log.segment.is_some() && log.error.is_none();
+                    drop(log);
+                    self.open_inline(open);
                 }
             }
             Err(error) => {
                 // Whatever this segment got since its last good flush is not trusted: the
                 // held records go again into a fresh segment.
-                self.segment = None;
-                self.held_written = 0;
+                self.journal.inline_open.store(false, Ordering::Release);
+                self.journal.log.lock().abandon_segment();
                 let message = error.to_string();
                 let failure = match self.failure.take() {
                     None => {
@@ -274,15 +504,22 @@ impl Writer {
 
     /// Writes and flushes everything that is left, retrying a failing disk a few times.
     fn finish(mut self) -> Result<(), StorageError> {
+        self.open_inline(false);
         let mut attempts = 0;
         loop {
-            let result = self.write_held().and_then(|()| {
-                // Under `no` this flushes too: a clean stop leaves everything on disk.
-                self.sync()
-            });
+            let journal = Arc::clone(&self.journal);
+            let mut log = journal.log.lock();
+            let written = match log.error.take() {
+                Some(error) => Err(error),
+                None => self.write_held(&mut log),
+            };
+            drop(log);
+            // Under `no` this flushes too: a clean stop leaves everything on disk.
+            let result = written.and_then(|()| self.sync());
             let failed = result.is_err();
             self.settle(result);
             if !failed {
+                self.open_inline(false);
                 self.journal.close();
                 return Ok(());
             }
@@ -299,12 +536,15 @@ impl Writer {
     /// Closes the journal with records still unwritten, and says how many.
     fn give_up(self) -> StorageError {
         self.journal.close();
-        let records = self
-            .held
-            .iter()
-            .map(|batch| batch.last - batch.first + 1)
-            .sum();
-        let first_lsn = self.held.front().map_or(0, |batch| batch.first);
+        let (records, first_lsn) = {
+            let log = self.journal.log.lock();
+            let records = log
+                .held
+                .iter()
+                .map(|batch| batch.last - batch.first + 1)
+                .sum();
+            (records, log.held.front().map_or(0, |batch| batch.first))
+        };
         let reason = self
             .failure
             .map_or_else(String::new, |failure| failure.last);
