@@ -174,7 +174,7 @@ fn writer(
                 continue;
             }
         }
-        if n % 7 == 0 {
+        if n.is_multiple_of(7) {
             let gone = format!("w{index}-gone-{n}");
             let set = format!("set {gone} 0 0 1\r\nx\r\n");
             if request(&mut stream, nodes[node], set.as_bytes()).as_deref() == Some("STORED\r\n")
