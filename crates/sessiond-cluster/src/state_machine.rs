@@ -12,7 +12,7 @@
 //! committed yet, so a snapshot is finished only once they are.
 
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -252,7 +252,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let temporary = path.with_extension("tmp");
         {
             let mut out = File::create(&temporary)?;
-            file.seek_to_start()?;
+            file.seek(io::SeekFrom::Start(0))?;
             io::copy(&mut file, &mut out)?;
             out.sync_all()?;
         }
@@ -307,16 +307,14 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         .map_err(io::Error::other)??;
         let (path, captured) = written;
         // On the leader the copy may hold effects not yet committed: the snapshot may only
-        // be kept once they are, or it could carry writes the cluster never accepted.
-        if self.shared.journal.last_recorded() >= captured
-            && self.shared.journal.progress().committed < captured
-            && self
-                .shared
-                .journal
-                .wait_committed(captured, epoch)
-                .await
-                .is_err()
-        {
+        // be kept once they are, or it could carry writes the cluster never accepted. Lsns
+        // restart with each leadership, so a copy taken across a change of epoch is never
+        // kept, even when the new epoch's committed lsn is numerically past it.
+        let journal = &self.shared.journal;
+        let committed = journal.epoch() == epoch
+            && (journal.progress().committed >= captured
+                || journal.wait_committed(captured, epoch).await.is_ok());
+        if !committed {
             let _ = fs::remove_file(&path);
             return Err(io::Error::other(
                 "leadership changed while the snapshot was taken",
@@ -346,15 +344,4 @@ fn restore(engine: &Engine, batch: &EffectBatch) -> io::Result<()> {
         rest = &rest[used..];
     }
     Ok(())
-}
-
-trait SeekToStart {
-    fn seek_to_start(&mut self) -> io::Result<()>;
-}
-
-impl SeekToStart for File {
-    fn seek_to_start(&mut self) -> io::Result<()> {
-        use std::io::Seek;
-        self.seek(io::SeekFrom::Start(0)).map(|_| ())
-    }
 }

@@ -208,9 +208,14 @@ pub(crate) async fn settle(cluster: &ClusterShared, replied: bool) -> bool {
     cluster.node.confirm_leadership().await
 }
 
-/// Relays a client's connection to the leader's listener until either side closes.
-pub(crate) async fn forward(mut client: TcpStream, addr: &str, protocol: Protocol) {
-    let connect = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await;
+/// Handles a connection this node does not serve: relays it to the leader's listener until
+/// either side closes, or answers with the protocol's error when there is no leader.
+pub(crate) async fn serve_elsewhere(mut client: TcpStream, route: Route, protocol: Protocol) {
+    let Route::Forward(addr) = route else {
+        let _ = client.write_all(protocol.unavailable()).await;
+        return;
+    };
+    let connect = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&addr)).await;
     let Ok(Ok(mut leader)) = connect else {
         tracing::debug!(addr, "the leader could not be reached");
         let _ = client.write_all(protocol.unavailable()).await;

@@ -8,6 +8,11 @@ use bytes::BytesMut;
 
 use crate::shared::Shared;
 
+/// What an ASP.NET client is told when it cannot be served at all: the .NET client reports
+/// any status but 200/404/423 as a failed request.
+const ASPNET_UNAVAILABLE: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
 /// A protocol a listener serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Protocol {
@@ -76,10 +81,7 @@ impl Protocol {
         match self {
             // memcached's own words.
             Protocol::Memcache => b"ERROR Too many open connections\r\n",
-            // The .NET client reports any status but 200/404/423 as a failed request.
-            Protocol::Aspnet => {
-                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            }
+            Protocol::Aspnet => ASPNET_UNAVAILABLE,
             // sharedance signals every error by closing without a word.
             Protocol::Sharedance => b"",
         }
@@ -90,9 +92,7 @@ impl Protocol {
     pub fn unavailable(self) -> &'static [u8] {
         match self {
             Protocol::Memcache => b"SERVER_ERROR no cluster leader, try again later\r\n",
-            Protocol::Aspnet => {
-                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            }
+            Protocol::Aspnet => ASPNET_UNAVAILABLE,
             Protocol::Sharedance => b"",
         }
     }

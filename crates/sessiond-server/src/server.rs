@@ -344,29 +344,21 @@ async fn accept_loop(
         handle.spawn(async move {
             // The socket moves to the worker's own reactor here.
             match tokio::net::TcpStream::from_std(std_stream) {
-                Ok(stream) => match shared.cluster.get() {
-                    None => serve(stream, protocol, shared, index, shutdown, permit).await,
-                    Some(cluster) => match cluster.route(protocol).await {
-                        Route::Serve => {
-                            serve(stream, protocol, shared, index, shutdown, permit).await
-                        }
-                        Route::Forward(addr) => {
-                            crate::cluster::forward(stream, &addr, protocol).await;
-                            shared
-                                .counters
-                                .curr_connections
-                                .fetch_sub(1, Ordering::Relaxed);
-                        }
-                        Route::Refuse => {
-                            let mut stream = stream;
-                            let _ = stream.write_all(protocol.unavailable()).await;
-                            shared
-                                .counters
-                                .curr_connections
-                                .fetch_sub(1, Ordering::Relaxed);
-                        }
-                    },
-                },
+                Ok(stream) => {
+                    let route = match shared.cluster.get() {
+                        None => Route::Serve,
+                        Some(cluster) => cluster.route(protocol).await,
+                    };
+                    if route == Route::Serve {
+                        serve(stream, protocol, shared, index, shutdown, permit).await;
+                    } else {
+                        crate::cluster::serve_elsewhere(stream, route, protocol).await;
+                        shared
+                            .counters
+                            .curr_connections
+                            .fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
                 Err(_) => {
                     shared
                         .counters
