@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use openraft::async_runtime::watch::WatchReceiver;
+use openraft::network::{NetSnapshot, RaftNetworkFactory};
 use openraft::{ReadPolicy, ServerState};
 use sessiond_engine::Engine;
 use sessiond_storage::FsyncPolicy;
@@ -20,7 +21,7 @@ use crate::journal::ClusterJournal;
 use crate::log_store::LogStore;
 use crate::network::{self, NetworkConfig, NetworkFactory};
 use crate::state_machine::StateMachine;
-use crate::types::{NodeId, NodeInfo, Raft, RaftMetrics};
+use crate::types::{NodeId, NodeInfo, Raft, RaftMetrics, TypeConfig};
 
 /// How a node is set up.
 #[derive(Clone, Debug)]
@@ -109,6 +110,40 @@ impl ClusterNode {
         listener: tokio::net::TcpListener,
         now_ms: Arc<dyn Fn() -> u64 + Send + Sync>,
     ) -> Result<ClusterNode, NodeError> {
+        let network = NetworkFactory::new(config.id, config.network.clone());
+        let serve_config = config.network.clone();
+        let incoming = config.dir.join("incoming");
+        let node = Self::start_with_network(config, engine, network, now_ms).await?;
+        let server = network::serve(
+            listener,
+            node.raft.clone(),
+            serve_config,
+            incoming,
+            std::future::pending(),
+        );
+        node.tasks.lock().push(tokio::spawn(async move {
+            if let Err(error) = server.await {
+                tracing::error!(%error, "the cluster listener stopped");
+            }
+        }));
+        Ok(node)
+    }
+
+    /// Starts the node as [`ClusterNode::start`] does, but with `network` carrying its
+    /// messages to peers instead of the TCP transport, and no listener: whoever provides
+    /// `network` delivers the peers' messages to [`ClusterNode::raft`]. This is how an
+    /// in-process cluster runs on a simulated network (partitions, loss, delays) while every
+    /// other part of the node is the real one. `config.network` is not used.
+    pub async fn start_with_network<N>(
+        config: NodeConfig,
+        engine: Arc<Engine>,
+        network: N,
+        now_ms: Arc<dyn Fn() -> u64 + Send + Sync>,
+    ) -> Result<ClusterNode, NodeError>
+    where
+        N: RaftNetworkFactory<TypeConfig>,
+        N::Network: NetSnapshot<TypeConfig, SnapshotData = std::fs::File>,
+    {
         let journal = Arc::new(ClusterJournal::new(config.max_in_flight));
         engine
             .attach_journal(journal.clone())
@@ -138,7 +173,6 @@ impl ClusterNode {
         }
         .validate()
         .map_err(|error| NodeError::Raft(error.to_string()))?;
-        let network = NetworkFactory::new(config.id, config.network.clone());
         let raft = Raft::new(
             config.id,
             Arc::new(raft_config),
@@ -148,20 +182,6 @@ impl ClusterNode {
         )
         .await
         .map_err(|error| NodeError::Raft(error.to_string()))?;
-
-        let incoming = config.dir.join("incoming");
-        let server = network::serve(
-            listener,
-            raft.clone(),
-            config.network.clone(),
-            incoming,
-            std::future::pending(),
-        );
-        let mut tasks = vec![tokio::spawn(async move {
-            if let Err(error) = server.await {
-                tracing::error!(%error, "the cluster listener stopped");
-            }
-        })];
 
         if !config.initial_members.is_empty()
             && !raft
@@ -177,7 +197,7 @@ impl ClusterNode {
         }
 
         let (role_tx, role) = watch::channel(Role::default());
-        tasks.push(tokio::spawn(follow_leadership(
+        let tasks = vec![tokio::spawn(follow_leadership(
             Leadership {
                 raft: raft.clone(),
                 id: config.id,
@@ -188,13 +208,20 @@ impl ClusterNode {
                 now_ms,
             },
             role_tx,
-        )));
+        ))];
         Ok(ClusterNode {
             raft,
             journal,
             role,
             tasks: parking_lot::Mutex::new(tasks),
         })
+    }
+
+    /// The Raft instance: a transport given to [`ClusterNode::start_with_network`] delivers
+    /// peers' messages to it, and tests steer it (`trigger()`). Commands never go through
+    /// it: they run on the engine, whose journal proposes their effects.
+    pub fn raft(&self) -> &Raft {
+        &self.raft
     }
 
     /// Follows what this node is to clients.
@@ -220,6 +247,16 @@ impl ClusterNode {
             .ensure_linearizable(ReadPolicy::LeaseRead)
             .await
             .is_ok()
+    }
+
+    /// Asks Raft to build a snapshot now (`sessiond snapshot`); it is written in the
+    /// background, into the snapshot directory.
+    pub async fn snapshot_now(&self) -> Result<(), NodeError> {
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|error| NodeError::Raft(error.to_string()))
     }
 
     /// Stops the node: no more commands, Raft shut down, the log flushed.

@@ -131,10 +131,13 @@ pub(crate) async fn settle(journal: &WalJournal) -> bool {
     true
 }
 
-/// Asks the snapshot thread for a snapshot now (SIGUSR1, `sessiond snapshot`).
+/// Asks for a snapshot now (SIGUSR1, `sessiond snapshot`): of the snapshot thread on a single
+/// node, of Raft on a cluster node.
 #[derive(Clone, Debug, Default)]
 pub struct SnapshotTrigger {
     inner: Arc<(Mutex<TriggerState>, Condvar)>,
+    /// Wakes a task that waits in a runtime (a cluster node) rather than on a thread.
+    task: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug, Default)]
@@ -149,6 +152,13 @@ impl SnapshotTrigger {
         let (state, wake) = &*self.inner;
         state.lock().requested = true;
         wake.notify_one();
+        self.task.notify_one();
+    }
+
+    /// Waits, in a runtime, for the next request.
+    pub(crate) async fn requested(&self) {
+        self.task.notified().await;
+        self.inner.0.lock().requested = false;
     }
 
     fn stop(&self) {

@@ -44,6 +44,10 @@ pub struct Server {
     snapshot_interval: Duration,
     /// The cluster node to start before accepting, on a cluster member.
     cluster: Option<crate::cluster::Pending>,
+    /// A cluster node's hold on its data directory (a single node's is in `persistence`).
+    _dir_lock: Option<sessiond_storage::DirLock>,
+    /// A cluster node's snapshot requests (a single node's go to `persistence`).
+    cluster_snapshots: SnapshotTrigger,
 }
 
 /// One bound listener and what it serves.
@@ -103,15 +107,21 @@ impl Server {
         let engine = Engine::new(EngineConfig {
             max_memory: config.max_memory.0,
         });
-        let (persistence, cluster, clock) = match config.cluster.node_id {
+        let (persistence, cluster, dir_lock, clock) = match config.cluster.node_id {
             None => {
                 // Recovery runs before anything is accepted: clients never see a half-loaded
                 // store.
                 let persistence =
                     Persistence::open(&config.persistence, &engine, clock.as_ref(), fs)?;
-                (persistence, None, clock)
+                (persistence, None, None, clock)
             }
             Some(_) => {
+                // Two nodes on one directory would each take the other's log for its own.
+                let data_dir = &config.persistence.data_dir;
+                std::fs::create_dir_all(data_dir).map_err(|error| {
+                    sessiond_storage::StorageError::io("create", data_dir, error)
+                })?;
+                let dir_lock = sessiond_storage::DirLock::acquire(data_dir)?;
                 // A cluster node keeps its sessions in the Raft log and its snapshots instead.
                 let time_floor = Arc::new(AtomicU64::new(0));
                 let clock: Arc<dyn Clock> =
@@ -123,7 +133,7 @@ impl Server {
                     fsync: config.persistence.fsync,
                     time_floor,
                 };
-                (None, Some(pending), clock)
+                (None, Some(pending), Some(dir_lock), clock)
             }
         };
         let applications = aspnet_applications(&config.aspnet).map_err(|error| {
@@ -179,12 +189,20 @@ impl Server {
             persistence,
             snapshot_interval: config.persistence.snapshot_interval,
             cluster,
+            _dir_lock: dir_lock,
+            cluster_snapshots: SnapshotTrigger::default(),
         })
     }
 
     /// A handle that asks for a snapshot now; `None` when sessions are kept in memory only.
     pub fn snapshot_trigger(&self) -> Option<SnapshotTrigger> {
-        self.persistence.as_ref().map(|p| p.snapshots.clone())
+        match &self.persistence {
+            Some(persistence) => Some(persistence.snapshots.clone()),
+            None => self
+                .cluster
+                .is_some()
+                .then(|| self.cluster_snapshots.clone()),
+        }
     }
 
     /// The address the memcached listener is bound to, when it is on.
@@ -229,6 +247,18 @@ impl Server {
                 .collect();
             let cluster = crate::cluster::start(pending, clients, &self.shared).await?;
             let _ = self.shared.cluster.set(cluster);
+            let (shared, snapshots) = (Arc::clone(&self.shared), self.cluster_snapshots.clone());
+            tokio::spawn(async move {
+                loop {
+                    snapshots.requested().await;
+                    let Some(cluster) = shared.cluster.get() else {
+                        return;
+                    };
+                    if let Err(error) = cluster.node.snapshot_now().await {
+                        tracing::warn!(%error, "no snapshot");
+                    }
+                }
+            });
         }
         let mut accept_tasks = Vec::new();
         for listener in std::mem::take(&mut self.listeners) {

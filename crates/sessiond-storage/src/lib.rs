@@ -40,6 +40,7 @@ pub use config::{FsyncPolicy, StorageConfig, UnknownFsyncPolicy};
 pub use error::StorageError;
 pub use fault::FaultFs;
 pub use fs::{Fs, FsFile, StdFs};
+pub use lock::DirLock;
 pub use recovery::{RecoveryReport, Truncation, open};
 pub use snapshot::SnapshotReport;
 pub use storage::Storage;

@@ -11,14 +11,14 @@ use crate::layout::LOCK_NAME;
 /// system's (flock), so it goes with the process however the process ends; the file itself
 /// stays, holding the last holder's pid for the error message of the next one refused.
 #[derive(Debug)]
-pub(crate) struct DirLock {
+pub struct DirLock {
     _file: File,
     path: PathBuf,
 }
 
 impl DirLock {
     /// Takes the lock of `dir`, or says who has it.
-    pub(crate) fn acquire(dir: &Path) -> Result<DirLock, StorageError> {
+    pub fn acquire(dir: &Path) -> Result<DirLock, StorageError> {
         let path = dir.join(LOCK_NAME);
         let at = path.as_path();
         let io = |op| move |error| StorageError::io(op, at, error);
@@ -54,7 +54,7 @@ impl DirLock {
     }
 
     /// The lock file.
-    pub(crate) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 }

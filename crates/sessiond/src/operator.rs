@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::Operator;
 
@@ -97,7 +97,7 @@ fn snapshot(data_dir: &Path, timeout: Duration) -> anyhow::Result<ExitCode> {
     while Instant::now() < deadline {
         let newest = newest_snapshot(data_dir)?;
         if newest.is_some() && newest != before {
-            if let Some(path) = newest {
+            if let Some((path, _)) = newest {
                 let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                 println!("snapshot written: {} ({size} bytes)", path.display());
             }
@@ -111,11 +111,15 @@ fn snapshot(data_dir: &Path, timeout: Duration) -> anyhow::Result<ExitCode> {
     )
 }
 
-/// The snapshot file with the highest log position in `dir`, if any.
-fn newest_snapshot(dir: &Path) -> anyhow::Result<Option<PathBuf>> {
+/// The snapshot file with the highest log position in `dir` (a single node's) or in
+/// `dir/raft/snapshots` (a cluster node's), with when it was written: a cluster node asked for
+/// a snapshot with nothing new since the last writes the same file again.
+fn newest_snapshot(dir: &Path) -> anyhow::Result<Option<(PathBuf, Option<SystemTime>)>> {
     let entries =
         std::fs::read_dir(dir).map_err(|error| anyhow::anyhow!("{}: {error}", dir.display()))?;
-    Ok(entries
+    let cluster = std::fs::read_dir(dir.join("raft").join("snapshots")).into_iter();
+    let newest = entries
+        .chain(cluster.flatten())
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .filter(|path| {
@@ -123,7 +127,11 @@ fn newest_snapshot(dir: &Path) -> anyhow::Result<Option<PathBuf>> {
                 .and_then(|name| name.to_str())
                 .is_some_and(|name| name.starts_with("snapshot-") && name.ends_with(".snap"))
         })
-        .max())
+        .max_by(|a, b| a.file_name().cmp(&b.file_name()));
+    Ok(newest.map(|path| {
+        let written = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        (path, written)
+    }))
 }
 
 /// Checks `dir` offline and prints what it found; fails when recovery would refuse it.

@@ -23,6 +23,7 @@ const WRITERS: usize = 3;
 
 struct Node {
     id: u64,
+    cluster: SocketAddr,
     memcache: SocketAddr,
     args: Vec<String>,
     server: Option<Server>,
@@ -35,21 +36,40 @@ impl Node {
         self.server = Some(Server::start_raw(&args));
     }
 
-    /// The highest term in which this node said it leads, if it ever did.
-    fn led_in(&self) -> Option<u64> {
-        let stderr = self.server.as_ref()?.stderr();
-        stderr
-            .lines()
-            .filter(|line| line.contains("leading; serving clients"))
-            .filter_map(|line| {
-                line.split("term=")
-                    .nth(1)?
-                    .split_whitespace()
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-            .max()
+    /// The term in which this node leads now, as `sessiond cluster status` reports it; `None`
+    /// when it is down or does not lead.
+    fn leads_in(&self) -> Option<u64> {
+        self.server.as_ref()?;
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sessiond"))
+            .args([
+                "cluster",
+                "--node",
+                &self.cluster.to_string(),
+                "--json",
+                "status",
+            ])
+            .env("SESSIOND_CLUSTER_SECRET", SECRET)
+            .output()
+            .ok()?;
+        let status: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+        (status["role"] == "leader").then(|| status["term"].as_u64())?
+    }
+}
+
+/// The node that leads in the highest term: a leader cut off by a newer one may not know yet.
+fn leader(nodes: &[Node]) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let leading = nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(index, node)| Some((node.leads_in()?, index)))
+            .max();
+        if let Some((_, index)) = leading {
+            return index;
+        }
+        assert!(Instant::now() < deadline, "no leader for 30 s");
+        thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -90,6 +110,7 @@ fn cluster() -> Vec<Node> {
             .to_vec();
             Node {
                 id: index as u64 + 1,
+                cluster: ([127, 0, 0, 1], cluster).into(),
                 memcache: ([127, 0, 0, 1], memcache).into(),
                 args,
                 server: None,
@@ -99,12 +120,13 @@ fn cluster() -> Vec<Node> {
         .collect()
 }
 
-/// What a writer knows about its keys: the last value acknowledged, the last attempted
-/// (a write whose reply was lost may or may not have happened), and what it deleted.
+/// What a writer knows about its keys: the last value acknowledged, the values written since
+/// whose replies were lost (each may or may not have happened: the key may hold any of them),
+/// and what it deleted.
 #[derive(Default)]
 struct Ledger {
     acked: HashMap<String, String>,
-    attempted: HashMap<String, String>,
+    uncertain: HashMap<String, Vec<String>>,
     deleted: Vec<String>,
 }
 
@@ -158,12 +180,17 @@ fn writer(
         ledger
             .lock()
             .unwrap()
-            .attempted
-            .insert(key.clone(), value.clone());
+            .uncertain
+            .entry(key.clone())
+            .or_default()
+            .push(value.clone());
         let set = format!("set {key} 0 0 {}\r\n{value}\r\n", value.len());
         match request(&mut stream, nodes[node], set.as_bytes()).as_deref() {
             Some("STORED\r\n") => {
-                ledger.lock().unwrap().acked.insert(key.clone(), value);
+                let mut ledger = ledger.lock().unwrap();
+                ledger.uncertain.remove(&key);
+                ledger.acked.insert(key.clone(), value);
+                drop(ledger);
                 *last_ack.lock().unwrap() = Instant::now();
             }
             Some(other) => panic!("unexpected reply to a set: {other:?}"),
@@ -243,13 +270,7 @@ fn no_acknowledged_write_is_lost_while_leaders_are_killed() {
     let mut failovers = Vec::new();
     for kill in 0..kills {
         thread::sleep(Duration::from_millis(300 + (kill as u64 * 137) % 500));
-        let leader = nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(index, node)| Some((node.led_in()?, index)))
-            .max()
-            .map(|(_, index)| index)
-            .expect("a leader");
+        let leader = leader(&nodes);
         let killed_at = Instant::now();
         let server = nodes[leader].server.take().expect("running");
         support::send_signal(server.pid(), libc::SIGKILL);
@@ -288,10 +309,10 @@ fn no_acknowledged_write_is_lost_while_leaders_are_killed() {
                 get(addrs[attempt % 3], key)
             })
             .expect("the cluster answers");
-        let attempted = &ledger.attempted[key];
+        let uncertain = ledger.uncertain.get(key).map_or(&[][..], Vec::as_slice);
         assert!(
-            value.as_ref() == Some(acked) || value.as_ref() == Some(attempted),
-            "{key}: acknowledged {acked}, last attempted {attempted}, found {value:?}"
+            value.as_ref() == Some(acked) || value.as_ref().is_some_and(|v| uncertain.contains(v)),
+            "{key}: acknowledged {acked}, unanswered since {uncertain:?}, found {value:?}"
         );
     }
     for key in &ledger.deleted {
@@ -311,4 +332,72 @@ fn no_acknowledged_write_is_lost_while_leaders_are_killed() {
             ledger.deleted.len()
         );
     }
+}
+
+/// A cluster node holds its data directory as a single node does (a second sessiond on it is
+/// refused), and `sessiond snapshot` makes it write a Raft snapshot instead of killing it.
+#[test]
+fn a_cluster_node_holds_its_data_directory_and_snapshots_on_request() {
+    let mut nodes = cluster();
+    nodes.truncate(1);
+    let node = &mut nodes[0];
+    // A cluster of one: its only peer is itself.
+    let peers = node.args.iter().position(|arg| arg == "--peers").unwrap() + 1;
+    node.args[peers] = format!("1={}", node.cluster);
+    node.start();
+    leader(&nodes);
+    let node = &nodes[0];
+    let mut stream = None;
+    for i in 0..20 {
+        let set = format!("set kept-{i} 0 0 1\r\n{}\r\n", i % 10);
+        assert_eq!(
+            request(&mut stream, node.memcache, set.as_bytes()).as_deref(),
+            Some("STORED\r\n")
+        );
+    }
+    let dir = node.args[node
+        .args
+        .iter()
+        .position(|arg| arg == "--data-dir")
+        .unwrap()
+        + 1]
+    .clone();
+
+    let mut second = node.args.clone();
+    for (flag, port) in [
+        ("--cluster-listen", free_port()),
+        ("--memcache-listen", free_port()),
+    ] {
+        let at = second.iter().position(|arg| arg == flag).unwrap() + 1;
+        second[at] = format!("127.0.0.1:{port}");
+    }
+    let second: Vec<&str> = second.iter().map(String::as_str).collect();
+    let refused = support::run_to_exit(&second, Duration::from_secs(30));
+    assert!(!refused.status.success(), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&dir),
+        "the refusal does not name the data directory {dir}:\n{}",
+        refused.stderr
+    );
+
+    let snapshot = support::run_to_exit(&["snapshot", "--data-dir", &dir], Duration::from_secs(60));
+    assert!(
+        snapshot.status.success(),
+        "sessiond snapshot: {}\n{}{}",
+        snapshot.status,
+        snapshot.stdout,
+        snapshot.stderr
+    );
+    assert!(
+        snapshot.stdout.contains("snapshot written"),
+        "{}",
+        snapshot.stdout
+    );
+    // Still serving.
+    assert_eq!(
+        get(node.memcache, "kept-13"),
+        Some(Some("3".to_owned())),
+        "{}",
+        node.server.as_ref().unwrap().stderr()
+    );
 }
