@@ -109,6 +109,7 @@ pub(crate) async fn start(
         ClusterNode::start(node_config, Arc::clone(&shared.engine), listener, now_ms).await?;
     tracing::info!(node = id, cluster = %bound, "cluster node started");
     Ok(ClusterShared {
+        id,
         role: node.role(),
         node,
         leader_wait: config.leader_wait,
@@ -118,6 +119,8 @@ pub(crate) async fn start(
 
 /// What connections on a cluster node share.
 pub(crate) struct ClusterShared {
+    /// This node's id.
+    id: u64,
     pub node: ClusterNode,
     pub role: watch::Receiver<Role>,
     pub leader_wait: Duration,
@@ -161,14 +164,8 @@ impl ClusterShared {
         let mut role = self.role.clone();
         let deadline = tokio::time::Instant::now() + self.leader_wait;
         loop {
-            let current = role.borrow_and_update().clone();
-            if current.serving {
-                return Route::Serve;
-            }
-            if let Some((_, info)) = &current.leader
-                && let Some(addr) = info.clients.get(protocol.name())
-            {
-                return Route::Forward(addr.clone());
+            if let Some(route) = decide(&role.borrow_and_update(), self.id, protocol.name()) {
+                return route;
             }
             match tokio::time::timeout_at(deadline, role.changed()).await {
                 Ok(Ok(())) => {}
@@ -176,6 +173,24 @@ impl ClusterShared {
             }
         }
     }
+}
+
+/// Where a connection goes given what this node (`me`) knows now; `None`: wait for news.
+fn decide(role: &Role, me: u64, protocol: &str) -> Option<Route> {
+    if role.serving {
+        return Some(Route::Serve);
+    }
+    // Between winning an election and applying an entry of its own term, this node is the
+    // leader but does not serve yet: sent on to itself, the connection would come back here
+    // and be sent on again, each hop holding a connection, until the connection limit stops
+    // accepting and the whole chain waits for its clients to give up.
+    let (leader, info) = role.leader.as_ref()?;
+    if *leader == me {
+        return None;
+    }
+    info.clients
+        .get(protocol)
+        .map(|addr| Route::Forward(addr.clone()))
 }
 
 /// Holds a batch's replies until the group committed every change this node recorded up to
@@ -224,4 +239,44 @@ pub(crate) async fn serve_elsewhere(mut client: TcpStream, route: Route, protoco
     let _ = leader.set_nodelay(true);
     let _ = client.set_nodelay(true);
     let _ = tokio::io::copy_bidirectional(&mut client, &mut leader).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(serving: bool, leader: Option<u64>) -> Role {
+        let info = NodeInfo {
+            cluster: "127.0.0.1:7420".to_owned(),
+            clients: BTreeMap::from([("memcache".to_owned(), "127.0.0.1:11211".to_owned())]),
+        };
+        Role {
+            serving,
+            leader: leader.map(|id| (id, info)),
+        }
+    }
+
+    #[test]
+    fn a_serving_node_serves() {
+        assert_eq!(
+            decide(&role(true, Some(1)), 1, "memcache"),
+            Some(Route::Serve)
+        );
+    }
+
+    #[test]
+    fn a_follower_sends_connections_on_to_the_leaders_listener_for_the_protocol() {
+        assert_eq!(
+            decide(&role(false, Some(2)), 1, "memcache"),
+            Some(Route::Forward("127.0.0.1:11211".to_owned()))
+        );
+        // The leader did not record a listener for this protocol (yet): wait.
+        assert_eq!(decide(&role(false, Some(2)), 1, "aspnet"), None);
+        assert_eq!(decide(&role(false, None), 1, "memcache"), None);
+    }
+
+    #[test]
+    fn a_leader_that_does_not_serve_yet_never_sends_a_connection_to_itself() {
+        assert_eq!(decide(&role(false, Some(1)), 1, "memcache"), None);
+    }
 }
