@@ -16,109 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{Server, free_port};
+use support::cluster::{cluster, leader};
+use support::free_port;
 
 const SECRET: &str = "the cluster secret of this test";
 const WRITERS: usize = 3;
-
-struct Node {
-    id: u64,
-    cluster: SocketAddr,
-    memcache: SocketAddr,
-    args: Vec<String>,
-    server: Option<Server>,
-    _dir: tempfile::TempDir,
-}
-
-impl Node {
-    fn start(&mut self) {
-        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        self.server = Some(Server::start_raw(&args));
-    }
-
-    /// The term in which this node leads now, as `sessiond cluster status` reports it; `None`
-    /// when it is down or does not lead.
-    fn leads_in(&self) -> Option<u64> {
-        self.server.as_ref()?;
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sessiond"))
-            .args([
-                "cluster",
-                "--node",
-                &self.cluster.to_string(),
-                "--json",
-                "status",
-            ])
-            .env("SESSIOND_CLUSTER_SECRET", SECRET)
-            .output()
-            .ok()?;
-        let status: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
-        (status["role"] == "leader").then(|| status["term"].as_u64())?
-    }
-}
-
-/// The node that leads in the highest term: a leader cut off by a newer one may not know yet.
-fn leader(nodes: &[Node]) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let leading = nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(index, node)| Some((node.leads_in()?, index)))
-            .max();
-        if let Some((_, index)) = leading {
-            return index;
-        }
-        assert!(Instant::now() < deadline, "no leader for 30 s");
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn cluster() -> Vec<Node> {
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let peers = ports
-        .iter()
-        .enumerate()
-        .map(|(index, (cluster, _))| format!("{}=127.0.0.1:{cluster}", index + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    ports
-        .iter()
-        .enumerate()
-        .map(|(index, &(cluster, memcache))| {
-            let dir = tempfile::tempdir().unwrap();
-            let args = [
-                "--node-id",
-                &(index + 1).to_string(),
-                "--cluster-listen",
-                &format!("127.0.0.1:{cluster}"),
-                "--peers",
-                &peers,
-                "--cluster-secret",
-                SECRET,
-                "--memcache-listen",
-                &format!("127.0.0.1:{memcache}"),
-                "--aspnet-listen",
-                "off",
-                "--sharedance-listen",
-                "off",
-                "--threads",
-                "1",
-                "--data-dir",
-                dir.path().to_str().unwrap(),
-            ]
-            .map(str::to_owned)
-            .to_vec();
-            Node {
-                id: index as u64 + 1,
-                cluster: ([127, 0, 0, 1], cluster).into(),
-                memcache: ([127, 0, 0, 1], memcache).into(),
-                args,
-                server: None,
-                _dir: dir,
-            }
-        })
-        .collect()
-}
 
 /// What a writer knows about its keys: the last value acknowledged, the values written since
 /// whose replies were lost (each may or may not have happened: the key may hold any of them),
@@ -247,7 +149,7 @@ fn no_acknowledged_write_is_lost_while_leaders_are_killed() {
         .ok()
         .and_then(|kills| kills.parse().ok())
         .unwrap_or(20);
-    let mut nodes = cluster();
+    let mut nodes = cluster(3, SECRET);
     for node in &mut nodes {
         node.start();
     }
@@ -270,7 +172,7 @@ fn no_acknowledged_write_is_lost_while_leaders_are_killed() {
     let mut failovers = Vec::new();
     for kill in 0..kills {
         thread::sleep(Duration::from_millis(300 + (kill as u64 * 137) % 500));
-        let leader = leader(&nodes);
+        let leader = leader(&nodes, Duration::from_secs(30));
         let killed_at = Instant::now();
         let server = nodes[leader].server.take().expect("running");
         support::send_signal(server.pid(), libc::SIGKILL);
@@ -338,14 +240,14 @@ fn no_acknowledged_write_is_lost_while_leaders_are_killed() {
 /// refused), and `sessiond snapshot` makes it write a Raft snapshot instead of killing it.
 #[test]
 fn a_cluster_node_holds_its_data_directory_and_snapshots_on_request() {
-    let mut nodes = cluster();
+    let mut nodes = cluster(3, SECRET);
     nodes.truncate(1);
     let node = &mut nodes[0];
     // A cluster of one: its only peer is itself.
     let peers = node.args.iter().position(|arg| arg == "--peers").unwrap() + 1;
     node.args[peers] = format!("1={}", node.cluster);
     node.start();
-    leader(&nodes);
+    leader(&nodes, Duration::from_secs(30));
     let node = &nodes[0];
     let mut stream = None;
     for i in 0..20 {

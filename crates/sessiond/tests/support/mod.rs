@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod aspnet;
+pub mod cluster;
 pub mod php;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
