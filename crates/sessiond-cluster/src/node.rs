@@ -169,6 +169,12 @@ impl ClusterNode {
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_entries),
             max_in_snapshot_log_to_keep: 1000,
             enable_pre_vote: Some(true),
+            // A leader restarted before the others elected anew would otherwise lead again in
+            // its old term at once, with committed entries of that term not yet applied to the
+            // new process's engine, and its state machine would take them for batches its
+            // engine already ran. Through an election it leads only in a new term, after
+            // applying everything before that term's first entry.
+            enable_leader_restore: Some(false),
             ..Default::default()
         }
         .validate()

@@ -182,3 +182,72 @@ async fn writes_survive_the_leaders_loss_and_a_restart() {
         member.node.shutdown().await;
     }
 }
+
+/// A leader restarted before the others notice never takes up its old term again: it would
+/// serve from an engine that lacks its term's last committed entries. Whoever serves next
+/// does so in a new term, with every acknowledged write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_restarted_at_once_leads_again_only_in_a_new_term() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut listeners = Vec::new();
+    let mut infos = BTreeMap::new();
+    for id in 1..=3u64 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        infos.insert(
+            id,
+            NodeInfo {
+                cluster: listener.local_addr().unwrap().to_string(),
+                clients: BTreeMap::new(),
+            },
+        );
+        listeners.push(listener);
+    }
+    let mut members = Vec::new();
+    for (index, listener) in listeners.into_iter().enumerate() {
+        members.push(start(index as u64 + 1, dirs[index].path(), listener, &infos).await);
+    }
+    for i in 0..50 {
+        write_to_leader(&members, &format!("k{i}"), &format!("v{i}")).await;
+    }
+    let first = leader(&members).await;
+    let old_term = members[first].node.metrics().current_term;
+
+    let gone = members.remove(first);
+    let gone_id = gone.id;
+    gone.node.shutdown().await;
+    drop(gone);
+    let addr = infos[&gone_id].cluster.clone();
+    // The old listener's task ends a moment after the shutdown.
+    let mut listener = None;
+    for _ in 0..200 {
+        match tokio::net::TcpListener::bind(&addr).await {
+            Ok(bound) => {
+                listener = Some(bound);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+    let listener = listener.expect("the old leader's address is free again");
+    let dir = dirs[(gone_id - 1) as usize].path();
+    members.push(start(gone_id, dir, listener, &infos).await);
+
+    let next = leader(&members).await;
+    assert!(
+        members[next].node.metrics().current_term > old_term,
+        "node {} serves in term {}, the term it led before the restart",
+        members[next].id,
+        old_term
+    );
+    for i in 0..50 {
+        assert_eq!(
+            read(&members[next].engine, &format!("k{i}")),
+            Some(format!("v{i}").into_bytes()),
+            "k{i} on node {}",
+            members[next].id
+        );
+    }
+    for member in members {
+        member.node.shutdown().await;
+    }
+}
