@@ -1,7 +1,9 @@
 //! A three-node cluster of the real binary on loopback (issue 5): clients write sessions
 //! through all three nodes over the memcached protocol while the leader is `kill -9`ed again
 //! and again, restarted and rejoined; every write that was acknowledged must be there at the
-//! end, nothing deleted may come back, and the cluster heals after every kill.
+//! end, nothing deleted may come back, and the cluster heals after every kill. Meanwhile an
+//! ASP.NET client locks and releases sessions through all three nodes: a lock it was granted
+//! survives a failover with the same cookie, and each session's cookies only grow.
 //!
 //! `SESSIOND_CLUSTER_KILLS` sets the number of kills (default 20). Run with `--nocapture`
 //! to see each kill and the time from the kill to the first acknowledged write.
@@ -143,6 +145,142 @@ fn get(addr: SocketAddr, key: &str) -> Option<Option<String>> {
     Some(reply.lines().nth(1).map(str::to_owned))
 }
 
+/// What the locker saw: grants, and locks found still held with their cookie after a failure.
+#[derive(Default)]
+struct LockTally {
+    granted: u64,
+    carried_across_failures: u64,
+}
+
+/// One ASP.NET request; `None` if the connection failed, closed, or the node answered 503
+/// (no leader): the outcome is unknown.
+fn aspnet(
+    stream: &mut Option<TcpStream>,
+    addr: SocketAddr,
+    verb: &str,
+    id: &str,
+    headers: &[(&str, String)],
+) -> Option<(u16, Option<u32>)> {
+    if stream.is_none() {
+        let connected = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+        connected
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        *stream = Some(connected);
+    }
+    let target = support::aspnet::url_encode(&format!("/LM/W3SVC/1/ROOT/shop(aGFzaA==)/{id}"));
+    let mut request = format!("{verb} {target} HTTP/1.1\r\nHost: sessiond\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if verb == "PUT" {
+        request.push_str("Content-Length: 0\r\n");
+    }
+    request.push_str("\r\n");
+    let connection = stream.as_mut()?;
+    let response = connection
+        .write_all(request.as_bytes())
+        .ok()
+        .and_then(|()| support::aspnet::try_read_response(connection));
+    match response {
+        Some(response) if response.status != 503 => {
+            let cookie = response
+                .header("LockCookie")
+                .and_then(|cookie| cookie.parse().ok());
+            Some((response.status, cookie))
+        }
+        _ => {
+            *stream = None;
+            None
+        }
+    }
+}
+
+/// Locks and releases sessions through every node in turn, holding each lock a little while
+/// (so that kills find locks held), and checks each answer against what it was told before:
+/// a cookie it was granted is never granted again nor lost while it holds the lock.
+fn locker(nodes: Vec<SocketAddr>, stop: Arc<AtomicBool>, tally: Arc<Mutex<LockTally>>) {
+    const SESSIONS: usize = 5;
+    // Per session: the newest cookie it was granted (or found), and the lock it holds with
+    // whether its release was sent (then the lock may be gone even without an answer).
+    let mut newest = [0u32; SESSIONS];
+    let mut held: [Option<(u32, bool)>; SESSIONS] = [None; SESSIONS];
+    let mut failed = false;
+    let mut stream = None;
+    let mut node = 0;
+    let mut n = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let session = n % SESSIONS;
+        let id = format!("lockedsession{session}");
+        let addr = nodes[node];
+        let answer = match held[session] {
+            // After a failure, first ask: a lock granted and not released must still be
+            // there, with its cookie.
+            Some((cookie, false)) if failed || n.is_multiple_of(3) => {
+                let exclusive = [("Exclusive", "acquire".to_owned())];
+                aspnet(&mut stream, addr, "GET", &id, &exclusive).map(|(status, found)| {
+                    assert_eq!(
+                        (status, found),
+                        (423, Some(cookie)),
+                        "{id}: the lock granted with cookie {cookie} is not held"
+                    );
+                    if failed {
+                        tally.lock().unwrap().carried_across_failures += 1;
+                    }
+                })
+            }
+            Some((cookie, _)) => {
+                held[session] = Some((cookie, true));
+                let release = [
+                    ("Exclusive", "release".to_owned()),
+                    ("LockCookie", cookie.to_string()),
+                ];
+                aspnet(&mut stream, addr, "GET", &id, &release).map(|(status, _)| {
+                    assert_eq!(status, 200, "{id}: releasing cookie {cookie}");
+                    held[session] = None;
+                })
+            }
+            None => {
+                let exclusive = [("Exclusive", "acquire".to_owned())];
+                aspnet(&mut stream, addr, "GET", &id, &exclusive).map(|(status, cookie)| {
+                    match (status, cookie) {
+                        (200, Some(cookie)) | (423, Some(cookie)) => {
+                            // 423: a lock granted to a request whose answer was lost.
+                            assert!(
+                                cookie > newest[session],
+                                "{id}: cookie {cookie} after {}",
+                                newest[session]
+                            );
+                            newest[session] = cookie;
+                            held[session] = Some((cookie, false));
+                            if status == 200 {
+                                tally.lock().unwrap().granted += 1;
+                            }
+                        }
+                        (404, _) => {
+                            let create = [
+                                ("Timeout", "20".to_owned()),
+                                ("LockCookie", "0".to_owned()),
+                                ("ExtraFlags", "1".to_owned()),
+                            ];
+                            let _ = aspnet(&mut stream, addr, "PUT", &id, &create);
+                        }
+                        other => panic!("{id}: unexpected answer to an acquire: {other:?}"),
+                    }
+                })
+            }
+        };
+        failed = answer.is_none();
+        if failed {
+            node = (node + 1) % nodes.len();
+            thread::sleep(Duration::from_millis(20));
+        } else {
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
 #[test]
 fn no_acknowledged_write_is_lost_while_leaders_are_killed() {
     let kills: usize = std::env::var("SESSIOND_CLUSTER_KILLS")
@@ -168,6 +306,15 @@ fn no_acknowledged_write_is_lost_while_leaders_are_killed() {
             thread::spawn(move || writer(index, addrs, ledger, stop, last_ack))
         })
         .collect();
+    let tally = Arc::new(Mutex::new(LockTally::default()));
+    let locker = {
+        let (addrs, stop, tally) = (
+            nodes.iter().map(|node| node.aspnet).collect(),
+            stop.clone(),
+            tally.clone(),
+        );
+        thread::spawn(move || locker(addrs, stop, tally))
+    };
 
     let mut failovers = Vec::new();
     for kill in 0..kills {
@@ -201,6 +348,9 @@ fn no_acknowledged_write_is_lost_while_leaders_are_killed() {
     for writer in writers {
         writer.join().unwrap();
     }
+    locker.join().unwrap();
+    let tally = tally.lock().unwrap();
+    assert!(tally.granted > 0, "no lock was granted");
 
     let ledger = ledger.lock().unwrap();
     assert!(!ledger.acked.is_empty());
@@ -226,12 +376,15 @@ fn no_acknowledged_write_is_lost_while_leaders_are_killed() {
     failovers.sort();
     if !failovers.is_empty() {
         eprintln!(
-            "failover: median {:?}, max {:?} over {} kills; {} keys checked, {} deletions",
+            "failover: median {:?}, max {:?} over {} kills; {} keys checked, {} deletions; \
+             {} locks granted, {} found held with their cookie after a failed request",
             failovers[failovers.len() / 2],
             failovers[failovers.len() - 1],
             failovers.len(),
             ledger.acked.len(),
-            ledger.deleted.len()
+            ledger.deleted.len(),
+            tally.granted,
+            tally.carried_across_failures
         );
     }
 }

@@ -259,21 +259,27 @@ pub fn url_encode(text: &str) -> String {
 }
 
 fn read_response(stream: &mut TcpStream) -> Response {
+    try_read_response(stream).expect("a whole response from the state server")
+}
+
+/// Reads one response; `None` if the connection failed or closed first, or what arrived is
+/// not a response.
+pub fn try_read_response(stream: &mut TcpStream) -> Option<Response> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        let read = stream.read(&mut byte).expect("reading a response");
-        assert_eq!(read, 1, "the state server closed the connection: {head:?}");
+        if stream.read(&mut byte).ok()? != 1 {
+            return None;
+        }
         head.push(byte[0]);
     }
-    let text = String::from_utf8(head).expect("an ASCII response head");
+    let text = String::from_utf8(head).ok()?;
     let mut lines = text.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
+    let status = lines
+        .next()?
         .strip_prefix("HTTP/1.1 ")
         .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+        .and_then(|code| code.parse().ok())?;
     let headers: Vec<(String, String)> = lines
         .filter(|line| !line.is_empty())
         .filter_map(|line| {
@@ -284,15 +290,12 @@ fn read_response(stream: &mut TcpStream) -> Response {
     let length: usize = headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("Content-Length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or_else(|| panic!("no Content-Length: {text:?}"));
+        .and_then(|(_, v)| v.parse().ok())?;
     let mut body = vec![0; length];
-    stream
-        .read_exact(&mut body)
-        .expect("reading a response body");
-    Response {
+    stream.read_exact(&mut body).ok()?;
+    Some(Response {
         status,
         headers,
         body,
-    }
+    })
 }

@@ -16,6 +16,8 @@ pub struct Node {
     pub id: u64,
     /// Its memcached listener.
     pub memcache: SocketAddr,
+    /// Its ASP.NET State Server listener.
+    pub aspnet: SocketAddr,
     /// Its cluster listener (peers and `sessiond cluster --node`).
     pub cluster: SocketAddr,
     /// The arguments it is started with, every time.
@@ -26,20 +28,22 @@ pub struct Node {
 }
 
 /// `size` nodes with ids 1..=size that form one cluster with the shared `secret`: every node
-/// gets the same `--peers`, one worker thread, a memcached listener and no other protocol.
+/// gets the same `--peers`, one worker thread, a memcached and an ASP.NET listener.
 /// None is started yet.
 pub fn cluster(size: usize, secret: &str) -> Vec<Node> {
-    let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+    let ports: Vec<(u16, u16, u16)> = (0..size)
+        .map(|_| (free_port(), free_port(), free_port()))
+        .collect();
     let peers = ports
         .iter()
         .enumerate()
-        .map(|(index, (cluster, _))| format!("{}=127.0.0.1:{cluster}", index + 1))
+        .map(|(index, (cluster, _, _))| format!("{}=127.0.0.1:{cluster}", index + 1))
         .collect::<Vec<_>>()
         .join(",");
     ports
         .iter()
         .enumerate()
-        .map(|(index, &(cluster, memcache))| {
+        .map(|(index, &(cluster, memcache, aspnet))| {
             let dir = tempfile::tempdir().unwrap();
             let args = [
                 "--node-id",
@@ -53,7 +57,7 @@ pub fn cluster(size: usize, secret: &str) -> Vec<Node> {
                 "--memcache-listen",
                 &format!("127.0.0.1:{memcache}"),
                 "--aspnet-listen",
-                "off",
+                &format!("127.0.0.1:{aspnet}"),
                 "--sharedance-listen",
                 "off",
                 "--threads",
@@ -66,6 +70,7 @@ pub fn cluster(size: usize, secret: &str) -> Vec<Node> {
             Node {
                 id: index as u64 + 1,
                 memcache: ([127, 0, 0, 1], memcache).into(),
+                aspnet: ([127, 0, 0, 1], aspnet).into(),
                 cluster: ([127, 0, 0, 1], cluster).into(),
                 args,
                 server: None,
