@@ -13,9 +13,10 @@ use sessiond_cluster::journal::ClusterJournal;
 use sessiond_cluster::node::{ClusterNode, NodeConfig, Role};
 use sessiond_cluster::types::NodeInfo;
 use sessiond_engine::Timestamp;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio_rustls::TlsConnector;
 
 use crate::config::ClusterConfig;
 use crate::error::ServerError;
@@ -32,6 +33,8 @@ pub(crate) struct Pending {
     pub fsync: sessiond_storage::FsyncPolicy,
     /// The newest leader time applied; the server's clock is held at or after it.
     pub time_floor: Arc<AtomicU64>,
+    /// Mutual TLS for the cluster transport, when `[tls]` is configured.
+    pub tls: Option<sessiond_cluster::network::ClusterTls>,
 }
 
 /// Starts the node, with `clients` (protocol name, bound address) as where clients reach it.
@@ -46,6 +49,7 @@ pub(crate) async fn start(
         data_dir,
         fsync,
         time_floor,
+        tls,
     } = pending;
     let id = config.node_id.unwrap_or_default();
     let bound = listener.local_addr().map_err(ServerError::Runtime)?;
@@ -93,9 +97,12 @@ pub(crate) async fn start(
         initial_members,
         dir: data_dir,
         fsync,
-        network: sessiond_cluster::network::NetworkConfig::new(
-            config.secret.clone().unwrap_or_default().into_bytes(),
-        ),
+        network: sessiond_cluster::network::NetworkConfig {
+            tls,
+            ..sessiond_cluster::network::NetworkConfig::new(
+                config.secret.clone().unwrap_or_default().into_bytes(),
+            )
+        },
         heartbeat_ms: u64::try_from(config.heartbeat.as_millis()).unwrap_or(u64::MAX),
         election_ms: (election_ms, election_ms.saturating_mul(2)),
         snapshot_entries: config.snapshot_entries,
@@ -225,58 +232,79 @@ pub(crate) async fn settle(cluster: &ClusterShared, replied: bool) -> bool {
 
 /// Handles a connection this node does not serve: relays it to the leader's listener until
 /// either side closes, or answers with the protocol's error when there is no leader.
-pub(crate) async fn serve_elsewhere(mut client: TcpStream, route: Route, protocol: Protocol) {
+///
+/// A client of a TLS listener arrives here with its TLS already ended on this node; `relay`
+/// is then given, and the connection to the leader's listener for the same protocol (TLS too:
+/// nodes share their settings) is TLS again, with this node's certificate as the client's
+/// and the leader's checked against the CA. Without TLS the relay is plain TCP, as the
+/// client's own connection is.
+pub(crate) async fn serve_elsewhere<S: AsyncRead + AsyncWrite + Unpin>(
+    mut client: S,
+    route: Route,
+    protocol: Protocol,
+    relay: Option<&TlsConnector>,
+) {
     let Route::Forward(addr) = route else {
         let _ = client.write_all(protocol.unavailable()).await;
+        let _ = client.flush().await;
         return;
     };
-    let connect = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&addr)).await;
-    let Ok(Ok(mut leader)) = connect else {
+    let connected = tokio::time::timeout(RELAY_CONNECT_TIMEOUT, async {
+        let leader = TcpStream::connect(&addr).await?;
+        let _ = leader.set_nodelay(true);
+        Ok::<_, std::io::Error>(leader)
+    })
+    .await;
+    let Ok(Ok(leader)) = connected else {
         tracing::debug!(addr, "the leader could not be reached");
         let _ = client.write_all(protocol.unavailable()).await;
+        let _ = client.flush().await;
         return;
     };
-    let _ = leader.set_nodelay(true);
-    let _ = client.set_nodelay(true);
+    match relay {
+        None => relay_to(client, leader).await,
+        Some(connector) => {
+            let name = server_name(&addr);
+            let handshake = async {
+                let name = name.ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a server name")
+                })?;
+                connector.connect(name, leader).await
+            };
+            match tokio::time::timeout(RELAY_CONNECT_TIMEOUT, handshake).await {
+                Ok(Ok(leader)) => relay_to(client, leader).await,
+                Ok(Err(error)) => {
+                    tracing::warn!(addr, %error, "no TLS to the leader's listener");
+                    let _ = client.write_all(protocol.unavailable()).await;
+                    let _ = client.flush().await;
+                }
+                Err(_) => {
+                    tracing::warn!(addr, "no TLS handshake with the leader's listener in time");
+                    let _ = client.write_all(protocol.unavailable()).await;
+                    let _ = client.flush().await;
+                }
+            }
+        }
+    }
+}
+
+/// How long reaching the leader's listener may take, TLS handshake included.
+const RELAY_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn relay_to<A, B>(mut client: A, mut leader: B)
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
     let _ = tokio::io::copy_bidirectional(&mut client, &mut leader).await;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn role(serving: bool, leader: Option<u64>) -> Role {
-        let info = NodeInfo {
-            cluster: "127.0.0.1:7420".to_owned(),
-            clients: BTreeMap::from([("memcache".to_owned(), "127.0.0.1:11211".to_owned())]),
-        };
-        Role {
-            serving,
-            leader: leader.map(|id| (id, info)),
-        }
-    }
-
-    #[test]
-    fn a_serving_node_serves() {
-        assert_eq!(
-            decide(&role(true, Some(1)), 1, "memcache"),
-            Some(Route::Serve)
-        );
-    }
-
-    #[test]
-    fn a_follower_sends_connections_on_to_the_leaders_listener_for_the_protocol() {
-        assert_eq!(
-            decide(&role(false, Some(2)), 1, "memcache"),
-            Some(Route::Forward("127.0.0.1:11211".to_owned()))
-        );
-        // The leader did not record a listener for this protocol (yet): wait.
-        assert_eq!(decide(&role(false, Some(2)), 1, "aspnet"), None);
-        assert_eq!(decide(&role(false, None), 1, "memcache"), None);
-    }
-
-    #[test]
-    fn a_leader_that_does_not_serve_yet_never_sends_a_connection_to_itself() {
-        assert_eq!(decide(&role(false, Some(1)), 1, "memcache"), None);
-    }
+/// The TLS server name of `host:port`: the host, an IP address or a DNS name.
+fn server_name(addr: &str) -> Option<rustls::pki_types::ServerName<'static>> {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    rustls::pki_types::ServerName::try_from(host.to_owned()).ok()
 }

@@ -9,8 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
@@ -23,17 +22,16 @@ use crate::workers::WorkerShutdown;
 const BUFFER_SIZE: usize = 16 * 1024;
 
 /// Serves one connection until the client leaves, the protocol closes it, it idles too long,
-/// or the server shuts down.
-pub(crate) async fn serve(
-    mut stream: TcpStream,
+/// or the server shuts down. Generic over the stream (TCP, or TLS over TCP), so each is a
+/// loop of its own with no indirection on the plain path.
+pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     protocol: Protocol,
     shared: Arc<Shared>,
     worker: usize,
     shutdown: Arc<WorkerShutdown>,
     _permit: OwnedSemaphorePermit,
 ) {
-    // Replies are written whole, one write per batch of requests: Nagle would only delay them.
-    let _ = stream.set_nodelay(true);
     let idle_timeout = protocol.idle_timeout(&shared);
     let mut protocol = protocol.connection();
     let mut input = BytesMut::with_capacity(BUFFER_SIZE);
@@ -119,9 +117,17 @@ pub(crate) async fn serve(
 }
 
 /// Writes `bytes` to the client. A client that reads nothing for the idle timeout is as idle as
-/// one that sends nothing: it is dropped instead of holding the connection forever.
-async fn write_out(stream: &mut TcpStream, bytes: &[u8], idle_timeout: Option<Duration>) -> bool {
-    let write = stream.write_all(bytes);
+/// one that sends nothing: it is dropped instead of holding the connection forever. The flush
+/// is free on TCP and sends what TLS still holds of the records.
+async fn write_out<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+    idle_timeout: Option<Duration>,
+) -> bool {
+    let write = async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    };
     match idle_timeout {
         Some(limit) => matches!(tokio::time::timeout(limit, write).await, Ok(Ok(()))),
         None => write.await.is_ok(),

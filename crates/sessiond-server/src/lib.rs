@@ -9,6 +9,8 @@
 //! - connection: the per-connection read / process / write loop, and protocol: what it calls
 //!   for each protocol.
 //! - [`Clock`]: where the engine's time comes from.
+//! - tls: the `[tls]` files made into rustls settings ([`TlsConfig::load`]) for TLS
+//!   listeners, the cluster transport and relays to the leader.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -26,14 +28,15 @@ mod protocol;
 mod server;
 mod shared;
 mod size;
+mod tls;
 mod units;
 mod workers;
 
 pub use allow::{AllowError, AllowList};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AspnetConfig, ClusterConfig, Config, ConfigError, FsyncPolicy, MemcacheConfig, Overrides, Peer,
-    PersistenceConfig, SharedSessions, SharedanceConfig,
+    AspnetConfig, ClientAuth, ClusterConfig, Config, ConfigError, FsyncPolicy, MemcacheConfig,
+    Overrides, Peer, PersistenceConfig, SharedSessions, SharedanceConfig, TlsConfig,
 };
 pub use duration::ConfigDuration;
 pub use error::ServerError;
@@ -42,3 +45,4 @@ pub use persistence::SnapshotTrigger;
 pub use server::Server;
 pub use sessiond_storage::{CheckReport, check_data};
 pub use size::ByteSize;
+pub use tls::TlsMaterial;

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sessiond_engine::{Engine, EngineConfig};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::allow::AllowList;
 use crate::clock::{Clock, FloorClock, SystemClock};
@@ -23,12 +23,15 @@ use crate::listen::Listen;
 use crate::persistence::{Persistence, SnapshotTrigger};
 use crate::protocol::Protocol;
 use crate::shared::{AspnetShared, MemcacheShared, Shared, SharedanceShared};
-use crate::workers::Workers;
+use crate::workers::{WorkerShutdown, Workers};
 
 /// How often the expiry sweep runs, and how many schedule entries it may look at per shard
 /// each time: at most 64 shards x 1024 entries x 10 runs a second, in short lock holds.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 const SWEEP_BUDGET_PER_SHARD: usize = 1024;
+/// How long a client on a TLS listener may take over its TLS handshake: the connection holds
+/// a slot meanwhile, so a client that stalls is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Renewals reach the journal every this many sweep ticks (one second): a crash can cost a
 /// session at most that much of its sliding timeout.
 const RENEWAL_TICKS: u32 = 10;
@@ -56,6 +59,8 @@ struct Listener {
     protocol: Protocol,
     socket: std::net::TcpListener,
     allow: AllowList,
+    /// Clients connect with TLS.
+    tls: bool,
 }
 
 impl Server {
@@ -78,22 +83,27 @@ impl Server {
         clock: Arc<dyn Clock>,
         fs: Arc<dyn sessiond_storage::Fs>,
     ) -> Result<Server, ServerError> {
+        // The files first: a bad certificate stops start-up before anything is bound.
+        let tls = config.tls.load(config.cluster.node_id.is_some())?;
         let mut listeners = Vec::new();
-        for (protocol, listen, allow) in [
+        for (protocol, listen, allow, tls) in [
             (
                 Protocol::Memcache,
                 &config.memcache.listen,
                 &config.memcache.allow,
+                config.memcache.tls,
             ),
             (
                 Protocol::Aspnet,
                 &config.aspnet.listen,
                 &config.aspnet.allow,
+                config.aspnet.tls,
             ),
             (
                 Protocol::Sharedance,
                 &config.sharedance.listen,
                 &config.sharedance.allow,
+                config.sharedance.tls,
             ),
         ] {
             if let &Listen::On(addr) = listen {
@@ -101,6 +111,7 @@ impl Server {
                     protocol,
                     socket: bind(addr, protocol.listen_setting())?,
                     allow: allow.clone(),
+                    tls,
                 });
             }
         }
@@ -132,6 +143,7 @@ impl Server {
                     data_dir: config.persistence.data_dir.join("raft"),
                     fsync: config.persistence.fsync,
                     time_floor,
+                    tls: tls.as_ref().and_then(|tls| tls.cluster().cloned()),
                 };
                 (None, Some(pending), Some(dir_lock), clock)
             }
@@ -180,6 +192,7 @@ impl Server {
             connection_permits: Arc::new(Semaphore::new(config.max_connections)),
             idle_timeout: Some(config.idle_timeout).filter(|timeout| !timeout.is_zero()),
             cluster: std::sync::OnceLock::new(),
+            tls,
         });
         Ok(Server {
             shared,
@@ -266,15 +279,16 @@ impl Server {
                 protocol,
                 socket,
                 allow,
+                tls,
             } = listener;
             let addr = socket.local_addr().ok();
             let socket = TcpListener::from_std(socket).map_err(ServerError::Runtime)?;
             if let Some(addr) = addr {
-                tracing::info!(protocol = %protocol.name(), addr = %addr, "listening");
+                tracing::info!(protocol = %protocol.name(), addr = %addr, tls, "listening");
             }
             let shared = Arc::clone(&self.shared);
             let workers = &self.workers;
-            accept_tasks.push(accept_loop(socket, protocol, allow, shared, workers));
+            accept_tasks.push(accept_loop(socket, protocol, allow, tls, shared, workers));
         }
         let snapshot_thread = match &self.persistence {
             Some(persistence) => Some(persistence.start_snapshots(
@@ -324,9 +338,16 @@ async fn accept_loop(
     listener: TcpListener,
     protocol: Protocol,
     allow: AllowList,
+    tls: bool,
     shared: Arc<Shared>,
     workers: &Workers,
 ) {
+    // Configuration checks make sure a TLS listener has its certificate.
+    let acceptor = shared
+        .tls
+        .as_ref()
+        .filter(|_| tls)
+        .map(|tls| tls.listener.clone());
     loop {
         let (mut stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -347,7 +368,11 @@ async fn accept_loop(
                 .counters
                 .rejected_connections
                 .fetch_add(1, Ordering::Relaxed);
-            let _ = stream.write_all(protocol.refusal()).await;
+            // A TLS client would take plain words for a broken handshake: it is closed silently
+            // rather than served a TLS handshake on the accepting thread.
+            if acceptor.is_none() {
+                let _ = stream.write_all(protocol.refusal()).await;
+            }
             continue;
         };
         shared
@@ -371,32 +396,86 @@ async fn accept_loop(
         let (index, handle, shutdown) = workers.pick();
         let shared = Arc::clone(&shared);
         let shutdown = Arc::clone(shutdown);
+        let acceptor = acceptor.clone();
         handle.spawn(async move {
             // The socket moves to the worker's own reactor here.
-            match tokio::net::TcpStream::from_std(std_stream) {
-                Ok(stream) => {
-                    let route = match shared.cluster.get() {
-                        None => Route::Serve,
-                        Some(cluster) => cluster.route(protocol).await,
-                    };
-                    if route == Route::Serve {
-                        serve(stream, protocol, shared, index, shutdown, permit).await;
-                    } else {
-                        crate::cluster::serve_elsewhere(stream, route, protocol).await;
-                        shared
-                            .counters
-                            .curr_connections
-                            .fetch_sub(1, Ordering::Relaxed);
+            let Ok(stream) = TcpStream::from_std(std_stream) else {
+                shared
+                    .counters
+                    .curr_connections
+                    .fetch_sub(1, Ordering::Relaxed);
+                return;
+            };
+            // Replies are written whole, one write per batch of requests: Nagle would only
+            // delay them.
+            let _ = stream.set_nodelay(true);
+            let connection = Accepted {
+                protocol,
+                shared,
+                worker: index,
+                shutdown,
+                permit,
+            };
+            match acceptor {
+                None => connection.run(stream).await,
+                // The handshake runs on the worker, as the connection will: the accepting
+                // thread never waits on a client.
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(stream)) => connection.run(stream).await,
+                        Ok(Err(error)) => connection.refuse(peer, &error.to_string()),
+                        Err(_) => connection.refuse(peer, "no TLS handshake within the limit"),
                     }
-                }
-                Err(_) => {
-                    shared
-                        .counters
-                        .curr_connections
-                        .fetch_sub(1, Ordering::Relaxed);
                 }
             }
         });
+    }
+}
+
+/// A connection handed to a worker, before it is served or relayed.
+struct Accepted {
+    protocol: Protocol,
+    shared: Arc<Shared>,
+    worker: usize,
+    shutdown: Arc<WorkerShutdown>,
+    permit: OwnedSemaphorePermit,
+}
+
+impl Accepted {
+    /// Serves the connection here, or relays it to the cluster leader. Generic over the
+    /// stream, so the plain path is compiled for `TcpStream` with nothing in between.
+    async fn run<S: AsyncRead + AsyncWrite + Unpin>(self, stream: S) {
+        let Accepted {
+            protocol,
+            shared,
+            worker,
+            shutdown,
+            permit,
+        } = self;
+        let route = match shared.cluster.get() {
+            None => Route::Serve,
+            Some(cluster) => cluster.route(protocol).await,
+        };
+        if route == Route::Serve {
+            serve(stream, protocol, shared, worker, shutdown, permit).await;
+        } else {
+            let relay = shared.tls.as_ref().and_then(|tls| tls.relay.as_ref());
+            crate::cluster::serve_elsewhere(stream, route, protocol, relay).await;
+            shared
+                .counters
+                .curr_connections
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops a connection whose TLS handshake failed.
+    fn refuse(self, peer: SocketAddr, reason: &str) {
+        tracing::debug!(protocol = %self.protocol.name(), %peer, reason, "TLS handshake failed");
+        self.shared
+            .counters
+            .curr_connections
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 

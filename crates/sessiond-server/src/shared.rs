@@ -25,6 +25,8 @@ pub(crate) struct Shared {
     pub idle_timeout: Option<Duration>,
     /// This node's part in a cluster, once it started; never set on a single node.
     pub cluster: std::sync::OnceLock<crate::cluster::ClusterShared>,
+    /// The `[tls]` settings made ready, when given.
+    pub tls: Option<crate::tls::TlsMaterial>,
 }
 
 /// What memcached connections share.

@@ -92,6 +92,19 @@ struct Cli {
         hide_env_values = true
     )]
     cluster_secret: Option<String>,
+    /// This server's certificate chain (PEM), for TLS listeners and the cluster transport.
+    #[arg(long, value_name = "FILE", env = "SESSIOND_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", env = "SESSIOND_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) that peers' certificates must be signed by: every cluster node's,
+    /// and clients' on TLS listeners.
+    #[arg(long, value_name = "FILE", env = "SESSIOND_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+    /// Clients of the memcached listener connect with TLS (memcached's -Z).
+    #[arg(long)]
+    memcache_tls: bool,
     /// Log filter, e.g. info, debug, sessiond_server=debug [env: RUST_LOG].
     #[arg(long, value_name = "FILTER", default_value = "info")]
     log: String,
@@ -119,14 +132,27 @@ enum Operator {
         /// A node's cluster address (--cluster-listen).
         #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7420")]
         node: String,
-        /// The cluster's shared secret.
+        /// The cluster's shared secret [default: cluster.secret of --config].
         #[arg(
             long,
             value_name = "SECRET",
             env = "SESSIOND_CLUSTER_SECRET",
             hide_env_values = true
         )]
-        secret: String,
+        secret: Option<String>,
+        /// A node's configuration file, for its cluster secret and [tls] settings.
+        #[arg(long, value_name = "FILE", env = "SESSIOND_CONFIG")]
+        config: Option<PathBuf>,
+        /// The certificate (PEM) to present to a cluster with TLS: one the cluster's CA
+        /// signed for client use, e.g. a node's.
+        #[arg(long, value_name = "FILE", env = "SESSIOND_TLS_CERT")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM).
+        #[arg(long, value_name = "FILE", env = "SESSIOND_TLS_KEY")]
+        tls_key: Option<PathBuf>,
+        /// The cluster's CA (PEM), which must have signed the node's certificate.
+        #[arg(long, value_name = "FILE", env = "SESSIOND_TLS_CA")]
+        tls_ca: Option<PathBuf>,
         /// Print the status as JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -206,6 +232,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         cluster_advertise: cli.cluster_advertise,
         peers: cli.peers,
         cluster_secret: cli.cluster_secret,
+        tls_cert: cli.tls_cert,
+        tls_key: cli.tls_key,
+        tls_ca: cli.tls_ca,
+        memcache_tls: cli.memcache_tls.then_some(true),
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     // Accepting, the expiry sweep and signals need little: one thread. The workers that serve

@@ -14,9 +14,22 @@ pub fn run(command: &Operator) -> ExitCode {
         Operator::Cluster {
             node,
             secret,
+            config,
+            tls_cert,
+            tls_key,
+            tls_ca,
             json,
             action,
-        } => cluster(node, secret, *json, action),
+        } => {
+            let overrides = sessiond_server::Overrides {
+                cluster_secret: secret.clone(),
+                tls_cert: tls_cert.clone(),
+                tls_key: tls_key.clone(),
+                tls_ca: tls_ca.clone(),
+                ..sessiond_server::Overrides::default()
+            };
+            cluster(node, config.as_deref(), &overrides, *json, action)
+        }
     };
     match result {
         Ok(code) => code,
@@ -28,21 +41,46 @@ pub fn run(command: &Operator) -> ExitCode {
 }
 
 /// Talks to a cluster node's listener: prints the status, or changes the membership (on the
-/// leader, which the node names if it is not it).
+/// leader, which the node names if it is not it). The secret and TLS settings come from the
+/// flags (or their environment variables), else from the node's configuration file.
 fn cluster(
     node: &str,
-    secret: &str,
+    config: Option<&Path>,
+    overrides: &sessiond_server::Overrides,
     json: bool,
     action: &crate::ClusterAction,
 ) -> anyhow::Result<ExitCode> {
-    use sessiond_cluster::network::AdminClient;
+    use sessiond_cluster::network::{AdminClient, NetworkConfig};
     use sessiond_cluster::types::NodeInfo;
+    let config = sessiond_server::Config::load(config, overrides)?;
+    let Some(secret) = config.cluster.secret.clone() else {
+        anyhow::bail!(
+            "cluster.secret: give the cluster's secret (--secret, SESSIOND_CLUSTER_SECRET or \
+             cluster.secret in --config)"
+        );
+    };
+    let tls = match config.tls.load(false)? {
+        None => None,
+        Some(material) => match material.cluster() {
+            Some(tls) => Some(tls.clone()),
+            None => anyhow::bail!(
+                "tls.ca: reaching a cluster over TLS needs the CA that signed its nodes' \
+                 certificates"
+            ),
+        },
+    };
+    let timeout = Duration::from_secs(10);
+    let network = NetworkConfig {
+        connect_timeout: timeout,
+        handshake_timeout: timeout,
+        tls,
+        ..NetworkConfig::new(secret.into_bytes())
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let mut client =
-            AdminClient::connect(node, secret.as_bytes(), Duration::from_secs(10)).await?;
+        let mut client = AdminClient::connect_with(node, network, timeout).await?;
         match action {
             crate::ClusterAction::Status => {
                 let status = client.status().await?;

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::tls::ClusterTls;
+
 /// The largest frame a peer may send unless configured otherwise: big enough for a batch of
 /// 4 KiB session values many times over, small enough that a runaway peer cannot make us
 /// buffer without bound.
@@ -46,6 +48,9 @@ pub struct NetworkConfig {
     /// How long the server lets one admin operation run (adding a node waits for it to
     /// catch up with the log).
     pub admin_timeout: Duration,
+    /// Mutual TLS around every connection, or `None` for plain TCP. Both ends of a connection
+    /// must agree; a mismatch fails the handshake with a reason on both sides.
+    pub tls: Option<ClusterTls>,
 }
 
 impl NetworkConfig {
@@ -60,6 +65,7 @@ impl NetworkConfig {
             idle_timeout: Duration::from_secs(600),
             snapshot_chunk: DEFAULT_SNAPSHOT_CHUNK,
             admin_timeout: Duration::from_secs(60),
+            tls: None,
         }
     }
 
@@ -110,6 +116,7 @@ impl fmt::Debug for NetworkConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("snapshot_chunk", &self.snapshot_chunk)
             .field("admin_timeout", &self.admin_timeout)
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }

@@ -1,5 +1,5 @@
-//! An authenticated, framed TCP connection: what both the Raft clients and the admin client
-//! talk over.
+//! An authenticated, framed TCP connection (inside TLS when the node has TLS settings): what
+//! both the Raft clients and the admin client talk over.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,6 +12,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use super::config::NetworkConfig;
 use super::error::{HandshakeError, TransportError};
+use super::tls::Stream;
 use super::{frame, handshake};
 
 /// Read buffer size: a heartbeat or a vote fits many times over, and a large frame is read
@@ -26,7 +27,7 @@ const KEEP_BUFFER: usize = 4 * 1024 * 1024;
 /// a connection after an error or after abandoning an exchange half-way (the peer's answer
 /// would be read as the next one's), so failed connections are dropped, never pooled.
 pub(crate) struct Connection {
-    stream: BufReader<TcpStream>,
+    stream: BufReader<Stream>,
     peer: SocketAddr,
     buf: Vec<u8>,
     max_frame: usize,
@@ -60,14 +61,21 @@ impl Connection {
         // Raft messages are small and latency-bound; never let Nagle hold a heartbeat back.
         stream.set_nodelay(true)?;
         let peer = stream.peer_addr()?;
-        let mut stream = BufReader::with_capacity(READ_BUFFER, stream);
         let handshake_by = earliest(Instant::now() + config.handshake_timeout, deadline);
-        let result =
-            match timeout_at(handshake_by, handshake::client(&mut stream, &config.secret)).await {
-                Ok(result) => result,
-                Err(_) => Err(HandshakeError::Timeout(config.handshake_timeout)),
+        let handshake = async {
+            let stream = match &config.tls {
+                None => Stream::Plain(stream),
+                Some(tls) => tls.connect(stream, addr).await?,
             };
-        result.map_err(|source| TransportError::Handshake {
+            let mut stream = BufReader::with_capacity(READ_BUFFER, stream);
+            handshake::client(&mut stream, &config.secret).await?;
+            Ok(stream)
+        };
+        let result = match timeout_at(handshake_by, handshake).await {
+            Ok(result) => result.map_err(tls_failure),
+            Err(_) => Err(HandshakeError::Timeout(config.handshake_timeout)),
+        };
+        let stream = result.map_err(|source| TransportError::Handshake {
             peer: peer.to_string(),
             source,
         })?;
@@ -87,16 +95,19 @@ impl Connection {
         config: &NetworkConfig,
     ) -> Result<Self, HandshakeError> {
         stream.set_nodelay(true)?;
-        let mut stream = BufReader::with_capacity(READ_BUFFER, stream);
-        match timeout(
-            config.handshake_timeout,
-            handshake::server(&mut stream, &config.secret),
-        )
-        .await
-        {
-            Ok(result) => result?,
+        let handshake = async {
+            let stream = match &config.tls {
+                None => Stream::Plain(stream),
+                Some(tls) => tls.accept(stream).await?,
+            };
+            let mut stream = BufReader::with_capacity(READ_BUFFER, stream);
+            handshake::server(&mut stream, &config.secret).await?;
+            Ok(stream)
+        };
+        let stream = match timeout(config.handshake_timeout, handshake).await {
+            Ok(result) => result.map_err(tls_failure)?,
             Err(_) => return Err(HandshakeError::Timeout(config.handshake_timeout)),
-        }
+        };
         Ok(Connection {
             stream,
             peer,
@@ -147,6 +158,17 @@ impl Connection {
         if self.buf.capacity() > KEEP_BUFFER {
             self.buf = Vec::new();
         }
+    }
+}
+
+/// An I/O error that TLS raised (an alert from the peer refusing our certificate arrives as
+/// the first read after the handshake, in TLS 1.3) is reported as the TLS failure it is.
+fn tls_failure(error: HandshakeError) -> HandshakeError {
+    match error {
+        HandshakeError::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
+            HandshakeError::Tls(e)
+        }
+        other => other,
     }
 }
 

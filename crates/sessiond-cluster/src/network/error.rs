@@ -33,6 +33,36 @@ pub enum HandshakeError {
     /// cluster secret, so it is not a member of our cluster.
     #[error("the server failed to prove it knows the cluster secret")]
     ServerUnauthenticated,
+    /// The listener requires TLS and we have no TLS settings.
+    #[error(
+        "the node requires TLS; give this side the cluster's TLS settings ([tls] cert, key and ca)"
+    )]
+    TlsRequired,
+    /// We connect with TLS and the listener has none.
+    #[error("the node has no TLS; give it the cluster's TLS settings or remove them here")]
+    PeerWithoutTls,
+    /// A client closed the connection where its TLS hello should have been: a node or admin
+    /// client without TLS settings, or a port scanner.
+    #[error(
+        "the peer closed the connection instead of starting TLS (does it lack the TLS settings?)"
+    )]
+    TlsClosed,
+    /// A client closed the connection on reading our plain greeting: a node or admin client
+    /// with TLS settings (it says why on its side), or a port probe.
+    #[error(
+        "the peer closed the connection on our greeting (does it have TLS settings this node lacks?)"
+    )]
+    ClosedAfterGreeting,
+    /// A TLS client sent its hello to this node, which has no TLS settings.
+    #[error("the peer speaks TLS and this node has no TLS settings")]
+    UnexpectedTls,
+    /// The TLS handshake failed: a certificate not signed by the cluster's CA, not naming the
+    /// host, expired; or a peer that does not speak TLS.
+    #[error("TLS: {0}")]
+    Tls(io::Error),
+    /// The host of the address we connect to cannot be a TLS server name.
+    #[error("'{0}' cannot be checked against a certificate (not a DNS name or an IP address)")]
+    ServerName(String),
     /// The handshake did not finish in time.
     #[error("the handshake did not finish within {0:?}")]
     Timeout(Duration),

@@ -12,6 +12,9 @@
 //! be replayed), and the distinct labels keep a client's proof from being reflected back as a
 //! server's. The messages are fixed-size, so nothing a stranger sends can make either side
 //! allocate or wait beyond the handshake timeout the caller applies.
+//!
+//! A node with TLS sends [`TLS_PREAMBLE`] in place of the greeting, then runs TLS, and this
+//! whole exchange runs inside it (the `tls` module).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -30,11 +33,19 @@ const MAC: usize = 32;
 const CLIENT_LABEL: &[u8] = b"sessiond-cluster v1 client";
 const SERVER_LABEL: &[u8] = b"sessiond-cluster v1 server";
 
+/// The version byte of a TLS listener's preamble: TLS follows, and this protocol inside it.
+const TLS_FOLLOWS: u8 = 0x80 | PROTOCOL_VERSION;
+
+/// What a TLS listener sends before its TLS handshake.
+pub(crate) const TLS_PREAMBLE: [u8; 5] = [MAGIC[0], MAGIC[1], MAGIC[2], MAGIC[3], TLS_FOLLOWS];
+
+/// The first byte of a TLS record carrying a handshake message (a client hello).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
 const ACCEPTED: u8 = 0;
 const REJECTED: u8 = 1;
 const VERSION_MISMATCH: u8 = 2;
 
-const GREETING: usize = MAGIC.len() + 1 + NONCE;
 const ANSWER: usize = MAGIC.len() + 1 + NONCE + MAC;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -75,18 +86,30 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let server_nonce = nonce()?;
-    let mut greeting = [0u8; GREETING];
+    let mut greeting = [0u8; PREAMBLE + NONCE];
     greeting[..4].copy_from_slice(&MAGIC);
     greeting[4] = PROTOCOL_VERSION;
-    greeting[5..].copy_from_slice(&server_nonce);
+    greeting[PREAMBLE..].copy_from_slice(&server_nonce);
     stream.write_all(&greeting).await?;
     stream.flush().await?;
 
     let mut answer = [0u8; ANSWER];
     // The magic first: a stranger speaking another protocol is told apart from a cluster
     // client with the wrong secret before we wait for the rest of a 69-byte answer.
-    read_exact(stream, &mut answer[..4]).await?;
+    match stream.read_exact(&mut answer[..4]).await {
+        Ok(_) => {}
+        // A node with TLS reads our plain greeting and leaves without a word.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(HandshakeError::ClosedAfterGreeting);
+        }
+        Err(e) => return Err(e.into()),
+    }
     if answer[..4] != MAGIC {
+        // A TLS client that does not read our greeting first (not a sessiond node: one reads
+        // the preamble and stops on its own).
+        if answer[0] == TLS_HANDSHAKE_RECORD {
+            return Err(HandshakeError::UnexpectedTls);
+        }
         return Err(HandshakeError::NotCluster);
     }
     read_exact(stream, &mut answer[4..]).await?;
@@ -115,25 +138,49 @@ where
     Ok(())
 }
 
+/// What a listener announces in its first five bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Greeting {
+    /// This protocol, in plain bytes (its nonce follows).
+    Plain,
+    /// TLS, with this protocol inside.
+    Tls,
+}
+
+/// The length of the magic and the version byte.
+const PREAMBLE: usize = MAGIC.len() + 1;
+
+/// Reads a listener's first five bytes: the magic and what follows.
+pub(crate) async fn read_preamble<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> Result<Greeting, HandshakeError> {
+    let mut preamble = [0u8; PREAMBLE];
+    read_exact(stream, &mut preamble).await?;
+    if preamble[..4] != MAGIC {
+        return Err(HandshakeError::NotCluster);
+    }
+    match preamble[4] {
+        PROTOCOL_VERSION => Ok(Greeting::Plain),
+        TLS_FOLLOWS => Ok(Greeting::Tls),
+        theirs => Err(HandshakeError::Version {
+            ours: PROTOCOL_VERSION,
+            theirs,
+        }),
+    }
+}
+
 /// Runs the client's side: answer the server's challenge with our own nonce and proof, then
 /// check the server's proof, so that a node never talks Raft to an impostor.
 pub(crate) async fn client<S>(stream: &mut S, secret: &[u8]) -> Result<(), HandshakeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut greeting = [0u8; GREETING];
+    if read_preamble(stream).await? == Greeting::Tls {
+        return Err(HandshakeError::TlsRequired);
+    }
+    let mut greeting = [0u8; NONCE];
     read_exact(stream, &mut greeting).await?;
-    if greeting[..4] != MAGIC {
-        return Err(HandshakeError::NotCluster);
-    }
-    if greeting[4] != PROTOCOL_VERSION {
-        return Err(HandshakeError::Version {
-            ours: PROTOCOL_VERSION,
-            theirs: greeting[4],
-        });
-    }
-    let mut server_nonce = [0u8; NONCE];
-    server_nonce.copy_from_slice(&greeting[5..]);
+    let server_nonce = greeting;
 
     let client_nonce = nonce()?;
     let mut answer = [0u8; ANSWER];
@@ -152,7 +199,7 @@ where
         VERSION_MISMATCH => {
             return Err(HandshakeError::Version {
                 ours: PROTOCOL_VERSION,
-                theirs: greeting[4],
+                theirs: PROTOCOL_VERSION,
             });
         }
         _ => return Err(HandshakeError::NotCluster),
@@ -202,7 +249,7 @@ mod tests {
     async fn an_impostor_server_is_detected() {
         let (mut a, mut b) = tokio::io::duplex(1024);
         let impostor = tokio::spawn(async move {
-            let mut greeting = [0u8; GREETING];
+            let mut greeting = [0u8; PREAMBLE + NONCE];
             greeting[..4].copy_from_slice(&MAGIC);
             greeting[4] = PROTOCOL_VERSION;
             b.write_all(&greeting).await.unwrap();
@@ -226,7 +273,7 @@ mod tests {
     async fn strangers_and_other_versions_are_told_apart() {
         let (mut a, mut b) = tokio::io::duplex(1024);
         let server = tokio::spawn(async move { super::server(&mut b, b"s").await });
-        let mut greeting = [0u8; GREETING];
+        let mut greeting = [0u8; PREAMBLE + NONCE];
         a.read_exact(&mut greeting).await.unwrap();
         a.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
         assert!(matches!(
@@ -247,6 +294,32 @@ mod tests {
         assert!(matches!(
             server.await.unwrap(),
             Err(HandshakeError::Version { theirs: 2, .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_plain_client_stops_at_a_tls_preamble() {
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        b.write_all(&TLS_PREAMBLE).await.unwrap();
+        let c = client(&mut a, b"secret").await;
+        assert!(matches!(c, Err(HandshakeError::TlsRequired)), "{c:?}");
+        let mut plain = [0u8; PREAMBLE];
+        plain[..4].copy_from_slice(&MAGIC);
+        plain[4] = PROTOCOL_VERSION;
+        b.write_all(&plain).await.unwrap();
+        assert_eq!(read_preamble(&mut a).await.unwrap(), Greeting::Plain);
+        b.write_all(&TLS_PREAMBLE).await.unwrap();
+        assert_eq!(read_preamble(&mut a).await.unwrap(), Greeting::Tls);
+    }
+
+    #[tokio::test]
+    async fn a_plain_server_names_a_tls_hello() {
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        let server = tokio::spawn(async move { super::server(&mut b, b"s").await });
+        a.write_all(&[0x16, 0x03, 0x01, 0x00, 0x80]).await.unwrap();
+        assert!(matches!(
+            server.await.unwrap(),
+            Err(HandshakeError::UnexpectedTls)
         ));
     }
 

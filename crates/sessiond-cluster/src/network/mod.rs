@@ -4,7 +4,8 @@
 //! One TCP port per node carries both Raft's RPCs and administration requests. Every
 //! connection starts with a mutual HMAC-SHA256 challenge–response over the cluster secret,
 //! so a stranger can neither join nor get a single request served, and a node
-//! never talks Raft to an impostor. After that, messages are frames: a `u32` big-endian length
+//! never talks Raft to an impostor. With [`ClusterTls`] settings, all of it runs inside
+//! mutual TLS: each side must present a certificate signed by the cluster's CA. After that, messages are frames: a `u32` big-endian length
 //! (at most [`NetworkConfig::max_frame`]) and a postcard payload (the `message` module).
 //!
 //! - [`NetworkFactory`] is openraft's network factory; each [`PeerClient`] keeps one
@@ -28,6 +29,7 @@ mod incoming;
 mod message;
 mod server;
 mod status;
+mod tls;
 
 pub use admin::{AdminError, AdminFailure};
 pub use admin_client::AdminClient;
@@ -40,3 +42,4 @@ pub use handshake::PROTOCOL_VERSION;
 pub use message::Failure;
 pub use server::{ServeError, serve};
 pub use status::{ClusterStatus, Role};
+pub use tls::ClusterTls;

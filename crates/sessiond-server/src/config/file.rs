@@ -6,7 +6,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::FsyncPolicy;
 
-use super::{Config, Overrides, Peer, SharedSessions, set};
+use super::{ClientAuth, Config, Overrides, Peer, SharedSessions, set};
 use crate::allow::AllowList;
 use crate::duration::ConfigDuration;
 use crate::listen::Listen;
@@ -29,6 +29,16 @@ pub(crate) struct FileConfig {
     aspnet: Option<FileAspnet>,
     sharedance: Option<FileSharedance>,
     cluster: Option<FileCluster>,
+    tls: Option<FileTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    ca: Option<PathBuf>,
+    client_auth: Option<ClientAuth>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +73,7 @@ impl<'de> Deserialize<'de> for FileFsync {
 pub(crate) struct FileMemcache {
     listen: Option<Listen>,
     allow: Option<AllowList>,
+    tls: Option<bool>,
     pub max_item_size: Option<ByteSize>,
 }
 
@@ -71,6 +82,7 @@ pub(crate) struct FileMemcache {
 struct FileAspnet {
     listen: Option<Listen>,
     allow: Option<AllowList>,
+    tls: Option<bool>,
     max_body_size: Option<ByteSize>,
     max_head_size: Option<ByteSize>,
     max_headers: Option<usize>,
@@ -82,6 +94,7 @@ struct FileAspnet {
 struct FileSharedance {
     listen: Option<Listen>,
     allow: Option<AllowList>,
+    tls: Option<bool>,
     expiration: Option<ConfigDuration>,
     sliding: Option<bool>,
     timeout: Option<ConfigDuration>,
@@ -111,12 +124,14 @@ impl FileConfig {
             let memcache = &mut config.memcache;
             set(&mut memcache.listen, file.listen);
             set(&mut memcache.allow, file.allow);
+            set(&mut memcache.tls, file.tls);
             set(&mut memcache.max_item_size, file.max_item_size);
         }
         if let Some(file) = self.aspnet {
             let aspnet = &mut config.aspnet;
             set(&mut aspnet.listen, file.listen);
             set(&mut aspnet.allow, file.allow);
+            set(&mut aspnet.tls, file.tls);
             set(&mut aspnet.max_body_size, file.max_body_size);
             set(&mut aspnet.max_head_size, file.max_head_size);
             set(&mut aspnet.max_headers, file.max_headers);
@@ -137,10 +152,18 @@ impl FileConfig {
             set(&mut cluster.leader_wait, file.leader_wait.map(|d| d.0));
             set(&mut cluster.snapshot_entries, file.snapshot_entries);
         }
+        if let Some(file) = self.tls {
+            let tls = &mut config.tls;
+            set(&mut tls.cert, file.cert.map(Some));
+            set(&mut tls.key, file.key.map(Some));
+            set(&mut tls.ca, file.ca.map(Some));
+            set(&mut tls.client_auth, file.client_auth.map(Some));
+        }
         if let Some(file) = self.sharedance {
             let sharedance = &mut config.sharedance;
             set(&mut sharedance.listen, file.listen);
             set(&mut sharedance.allow, file.allow);
+            set(&mut sharedance.tls, file.tls);
             set(&mut sharedance.expiration, file.expiration.map(|d| d.0));
             set(&mut sharedance.sliding, file.sliding);
             set(&mut sharedance.timeout, file.timeout.map(|d| d.0));
@@ -183,5 +206,10 @@ impl Overrides {
         );
         set(&mut cluster.peers, self.peers.clone());
         set(&mut cluster.secret, self.cluster_secret.clone().map(Some));
+        set(&mut config.memcache.tls, self.memcache_tls);
+        let tls = &mut config.tls;
+        set(&mut tls.cert, self.tls_cert.clone().map(Some));
+        set(&mut tls.key, self.tls_key.clone().map(Some));
+        set(&mut tls.ca, self.tls_ca.clone().map(Some));
     }
 }

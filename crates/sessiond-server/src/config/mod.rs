@@ -17,6 +17,7 @@ use crate::allow::AllowList;
 use crate::duration::ConfigDuration;
 use crate::listen::Listen;
 use crate::size::ByteSize;
+pub use crate::tls::{ClientAuth, TlsConfig};
 
 /// Everything the server needs to start.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +43,8 @@ pub struct Config {
     pub persistence: PersistenceConfig,
     /// Replication: off unless a node id is given.
     pub cluster: ClusterConfig,
+    /// TLS: the certificate, key and CA that TLS listeners and the cluster transport use.
+    pub tls: TlsConfig,
 }
 
 /// Replication settings. A server with a `node_id` is one node of a Raft group: its
@@ -135,6 +138,8 @@ pub struct MemcacheConfig {
     pub listen: Listen,
     /// Who may connect.
     pub allow: AllowList,
+    /// Whether clients connect with TLS (memcached's `-Z`), with the `[tls]` certificate.
+    pub tls: bool,
     /// The largest value a client may store (memcached's `-I`).
     pub max_item_size: ByteSize,
 }
@@ -147,6 +152,9 @@ pub struct AspnetConfig {
     pub listen: Listen,
     /// Who may connect.
     pub allow: AllowList,
+    /// Whether clients connect with TLS (the State Service's clients do not: for a TLS
+    /// proxy in front of them).
+    pub tls: bool,
     /// The largest session a PUT may carry.
     pub max_body_size: ByteSize,
     /// The largest request line and headers together.
@@ -173,6 +181,8 @@ pub struct SharedanceConfig {
     pub listen: Listen,
     /// Who may connect.
     pub allow: AllowList,
+    /// Whether clients connect with TLS.
+    pub tls: bool,
     /// How long a stored session lives after its last write (sharedance's `--expiration`).
     pub expiration: Duration,
     /// Whether reads extend a session's life too (sharedance's own rule is that they do not).
@@ -194,11 +204,13 @@ impl Default for Config {
             memcache: MemcacheConfig {
                 listen: Listen::On(([127, 0, 0, 1], 11211).into()),
                 allow: AllowList::default(),
+                tls: false,
                 max_item_size: ByteSize(8 << 20),
             },
             aspnet: AspnetConfig {
                 listen: Listen::On(([127, 0, 0, 1], 42424).into()),
                 allow: AllowList::default(),
+                tls: false,
                 max_body_size: ByteSize(16 << 20),
                 max_head_size: ByteSize(16 << 10),
                 max_headers: 64,
@@ -224,11 +236,13 @@ impl Default for Config {
             sharedance: SharedanceConfig {
                 listen: Listen::On(([127, 0, 0, 1], 1042).into()),
                 allow: AllowList::default(),
+                tls: false,
                 expiration: Duration::from_secs(1800),
                 sliding: false,
                 timeout: Duration::from_secs(60),
                 max_request_size: ByteSize(32 << 20),
             },
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -274,6 +288,14 @@ pub struct Overrides {
     pub peers: Option<Vec<Peer>>,
     /// `--cluster-secret` (or its environment variable).
     pub cluster_secret: Option<String>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    pub tls_key: Option<PathBuf>,
+    /// `--tls-ca`.
+    pub tls_ca: Option<PathBuf>,
+    /// `--memcache-tls`.
+    pub memcache_tls: Option<bool>,
 }
 
 /// Why the configuration could not be used. Every message names the setting at fault.
@@ -294,6 +316,16 @@ pub enum ConfigError {
         /// The file.
         path: String,
         /// The parser's message, which names the setting and line.
+        message: String,
+    },
+    /// A TLS file (certificate, key, CA) cannot be read or used.
+    #[error("{setting}: {path}: {message}")]
+    Tls {
+        /// The setting that names the file.
+        setting: &'static str,
+        /// The file.
+        path: String,
+        /// What is wrong with it.
         message: String,
     },
     /// A setting's value is out of range.
@@ -421,6 +453,22 @@ impl Config {
             return invalid(
                 "cluster.election_timeout",
                 "must be at least three heartbeats",
+            );
+        }
+        self.tls.check()?;
+        for (setting, tls) in [
+            ("memcache.tls", self.memcache.tls),
+            ("aspnet.tls", self.aspnet.tls),
+            ("sharedance.tls", self.sharedance.tls),
+        ] {
+            if tls && !self.tls.is_on() {
+                return invalid(setting, "a TLS listener needs [tls] cert and key");
+            }
+        }
+        if cluster.node_id.is_some() && self.tls.is_on() && self.tls.ca.is_none() {
+            return invalid(
+                "tls.ca",
+                "a cluster over TLS needs the CA that signed its nodes' certificates",
             );
         }
         if cluster.snapshot_entries == 0 {
