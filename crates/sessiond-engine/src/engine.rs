@@ -1,14 +1,19 @@
 //! The engine: shards, routing of commands to them, the expiry sweep and the stats.
 
 use std::hash::BuildHasher;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
-use crate::command::{Apply, Command, Flush, Outcome, ShardContext};
+use crate::command::{
+    Apply, Command, Flush, Outcome, Rename, RenameOutcome, Scan, ScanPage, ShardContext,
+};
 use crate::error::EngineError;
+use crate::events::{ExpiredKey, ExpiryEvents};
 use crate::journal::{Change, Effect, Journal};
-use crate::key::Key;
+use crate::key::{Key, NamespaceId};
 use crate::memory::MemoryBudget;
 use crate::shard::Shard;
 use crate::snapshot::ShardSnapshot;
@@ -25,6 +30,10 @@ pub const SHARD_COUNT: usize = SHARDS;
 
 /// Seed of the hash that picks a key's shard. Fixed for the same reason as the shard count.
 const SHARD_SEED: u64 = 0x5e55_10d5_e55e_55d0;
+
+/// The largest value the engine builds itself (collections, appends, increments) unless set
+/// otherwise with [`Engine::set_max_value_size`]: Redis's default `proto-max-bulk-len`.
+pub const DEFAULT_MAX_VALUE_SIZE: usize = 512 << 20;
 
 /// The engine's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +63,96 @@ pub struct Engine {
     table_hasher: foldhash::fast::RandomState,
     /// Where effects go, once persistence or replication is attached.
     journal: OnceLock<Arc<dyn Journal>>,
+    /// Keys that expired, for the namespaces that asked.
+    events: ExpiryEvents,
+    /// The value size limit of values the engine builds.
+    max_value: AtomicUsize,
+}
+
+/// A shard locked for a command. When unlocked it hands the keys it expired meanwhile to the
+/// engine's expiry events, still under the lock, so one key's events stay in order.
+struct LockedShard<'e> {
+    guard: MutexGuard<'e, Shard>,
+    events: &'e ExpiryEvents,
+}
+
+impl Deref for LockedShard<'_> {
+    type Target = Shard;
+
+    fn deref(&self) -> &Shard {
+        &self.guard
+    }
+}
+
+impl DerefMut for LockedShard<'_> {
+    fn deref_mut(&mut self) -> &mut Shard {
+        &mut self.guard
+    }
+}
+
+impl Drop for LockedShard<'_> {
+    fn drop(&mut self) {
+        if !self.guard.expired.is_empty() {
+            self.events.publish(&mut self.guard.expired);
+        }
+    }
+}
+
+/// Several shards locked in index order, for commands on several keys.
+pub(crate) struct LockedShards<'e> {
+    shards: Vec<(usize, LockedShard<'e>)>,
+}
+
+impl LockedShards<'_> {
+    /// The locked shard `index`, which must be one of the set's.
+    pub(crate) fn get(&mut self, index: usize) -> &mut Shard {
+        let position = self
+            .shards
+            .binary_search_by_key(&index, |(shard, _)| *shard)
+            .unwrap_or_else(|_| unreachable!("shard {index} is not locked"));
+        &mut self.shards[position].1
+    }
+}
+
+/// A set of keys locked together by [`Engine::atomically`]: ordinary commands on those keys
+/// run through it, one after another, with no other command on them in between.
+pub struct Transaction<'e, 'k> {
+    engine: &'e Engine,
+    keys: &'k [Key<'k>],
+    shards: LockedShards<'e>,
+    now: Timestamp,
+}
+
+impl Transaction<'_, '_> {
+    /// Applies a keyed command at the block's time, as [`Engine::run`] would. A key the block
+    /// did not declare is refused with [`EngineError::UndeclaredKey`], and nothing runs.
+    pub fn run<C: Apply>(&mut self, command: &C) -> Result<C::Outcome, EngineError> {
+        let key = command.key();
+        if !self.keys.contains(&key) {
+            return Err(EngineError::UndeclaredKey);
+        }
+        let engine = self.engine;
+        if let Some(refused) = engine.refused(command) {
+            return Ok(refused);
+        }
+        let shard = self.shards.get(engine.shard_of(key));
+        Ok(engine.apply_locked(shard, command, self.now))
+    }
+
+    /// Renames a key, as [`Engine::rename`] would; both keys must be declared.
+    pub fn rename(&mut self, rename: &Rename<'_>) -> Result<RenameOutcome, EngineError> {
+        if !self.keys.contains(&rename.from) || !self.keys.contains(&rename.to) {
+            return Err(EngineError::UndeclaredKey);
+        }
+        self.engine.refuse_write()?;
+        self.engine
+            .rename_locked(&mut self.shards, rename, self.now)
+    }
+
+    /// The time every command of the block runs at.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
 }
 
 /// A shard on its own cache lines, so two threads working on neighbouring shards do not
@@ -74,6 +173,8 @@ impl Engine {
             shard_hasher: foldhash::fast::FixedState::with_seed(SHARD_SEED),
             table_hasher: foldhash::fast::RandomState::default(),
             journal: OnceLock::new(),
+            events: ExpiryEvents::new(),
+            max_value: AtomicUsize::new(DEFAULT_MAX_VALUE_SIZE),
         }
     }
 
@@ -85,49 +186,188 @@ impl Engine {
 
     /// Applies a keyed command at time `now`.
     pub fn run<C: Apply>(&self, command: &C, now: Timestamp) -> C::Outcome {
-        let key = command.key();
-        let shard_index = self.shard_of(key);
-        let hash = self.table_hasher.hash_one((key.namespace, key.name));
-        let journal = self.journal.get();
-        if let Some(journal) = journal
-            && !journal.accepting()
-            && let Some(refused) = command.refusal(EngineError::Unavailable)
-        {
+        if let Some(refused) = self.refused(command) {
             return refused;
         }
-        let mut shard = self.shards[shard_index].0.lock();
-        shard.begin(now, &self.memory);
-        let journal = match journal {
-            Some(journal) if command.journaled() => journal,
-            _ => {
-                let mut ctx = ShardContext {
-                    shard: &mut shard,
-                    memory: &self.memory,
-                    hash,
-                    journaling: journal.is_some(),
-                };
-                return command.apply(&mut ctx, now);
+        let mut shard = self.lock(self.shard_of(command.key()), now);
+        self.apply_locked(&mut shard, command, now)
+    }
+
+    /// Runs `block` with the shards of `keys` locked (each once, in index order, so two
+    /// blocks cannot deadlock), for scripts that must run several commands atomically: no
+    /// other command touches those keys until the block returns. The block runs commands on
+    /// the declared keys only, through its [`Transaction`], all at time `now`; each command's
+    /// effects reach the journal as if it had run alone.
+    ///
+    /// The block must not call the engine itself: a command on a locked shard would wait for
+    /// the block forever.
+    pub fn atomically<R>(
+        &self,
+        keys: &[Key<'_>],
+        now: Timestamp,
+        block: impl FnOnce(&mut Transaction<'_, '_>) -> R,
+    ) -> R {
+        let mut transaction = Transaction {
+            engine: self,
+            keys,
+            shards: self.lock_all(keys.iter().map(|&key| self.shard_of(key)), now),
+            now,
+        };
+        block(&mut transaction)
+    }
+
+    /// Renames a key: `to` takes `from`'s value, type and expiry (a rename is not an access),
+    /// replacing whatever `to` held, and `from` is gone, in one step across both keys'
+    /// shards. The journal hears `Remove(from)` and `Put(to)`.
+    pub fn rename(
+        &self,
+        rename: &Rename<'_>,
+        now: Timestamp,
+    ) -> Result<RenameOutcome, EngineError> {
+        self.refuse_write()?;
+        let shards = [self.shard_of(rename.from), self.shard_of(rename.to)];
+        let mut locked = self.lock_all(shards.into_iter(), now);
+        self.rename_locked(&mut locked, rename, now)
+    }
+
+    /// One step of a cursor-based scan of a namespace's keys.
+    ///
+    /// Start with cursor 0 and pass each page's cursor to the next call; a page with cursor 0
+    /// ends the scan. As with Redis's `SCAN`, every key present for the whole scan is returned
+    /// at least once (here: exactly once), keys added or removed meanwhile may or may not be,
+    /// and a page may hold fewer keys than asked for, even none, before the end. Each call
+    /// examines at most ten slots per key asked for, so its cost is bounded whatever the
+    /// namespace's size. Expired items met on the way are removed, as any access does.
+    ///
+    /// The cursor is opaque: shard and position in the shard's slab. It is meaningful on the
+    /// engine that issued it; a cursor taken elsewhere (another node) still ends the scan but
+    /// may skip keys.
+    pub fn scan(&self, scan: &Scan, now: Timestamp) -> ScanPage {
+        let max_keys = scan.count.max(1);
+        let mut budget = max_keys.saturating_mul(10);
+        let mut page = ScanPage {
+            keys: Vec::new(),
+            cursor: 0,
+        };
+        let mut shard_index = (scan.cursor >> 32) as usize;
+        let mut position = scan.cursor as u32;
+        while shard_index < SHARDS {
+            let wanted = max_keys - page.keys.len();
+            let mut shard = self.lock(shard_index, now);
+            let next = shard.scan(
+                scan.namespace,
+                scan.value_type,
+                position,
+                wanted,
+                &mut budget,
+                now,
+                &self.memory,
+                &mut page.keys,
+            );
+            drop(shard);
+            if let Some(next) = next {
+                page.cursor = (shard_index as u64) << 32 | u64::from(next);
+                return page;
             }
-        };
-        let before = shard.durable(hash, key, now);
-        let mut ctx = ShardContext {
-            shard: &mut shard,
-            memory: &self.memory,
-            hash,
-            journaling: true,
-        };
-        let outcome = command.apply(&mut ctx, now);
-        shard.journal_change(before, hash, key, now, journal.as_ref());
-        outcome
+            shard_index += 1;
+            position = 0;
+            if page.keys.len() >= max_keys || budget == 0 {
+                if shard_index < SHARDS {
+                    page.cursor = (shard_index as u64) << 32;
+                }
+                return page;
+            }
+        }
+        page
+    }
+
+    /// How many items `namespace` holds: O(shards), from counts kept as items come and go.
+    /// Expired items not yet removed are counted, as Redis's `DBSIZE` counts them.
+    pub fn key_count(&self, namespace: NamespaceId) -> u64 {
+        self.shards
+            .iter()
+            .map(|shard| shard.0.lock().namespace_len(namespace))
+            .sum()
+    }
+
+    /// How many of `keys` hold a live item at `now`, a key named twice counted twice (Redis's
+    /// `EXISTS`). Each key is checked on its own, not all at one instant; nothing is renewed.
+    pub fn count_existing(&self, keys: &[Key<'_>], now: Timestamp) -> usize {
+        keys.iter()
+            .filter(|&&key| self.run(&crate::command::Inspect { key }, now).is_some())
+            .count()
+    }
+
+    /// Starts (`report` true) or stops reporting the keys of `namespace` that expire, to be
+    /// taken with [`Engine::drain_expired`]. Nothing is reported, and reporting costs nothing,
+    /// until a namespace asks.
+    pub fn report_expired(&self, namespace: NamespaceId, report: bool) {
+        self.events.watch(namespace, report);
+    }
+
+    /// Whether the keys of `namespace` that expire are reported.
+    pub fn reports_expired(&self, namespace: NamespaceId) -> bool {
+        self.events.watching(namespace)
+    }
+
+    /// Moves the keys that expired since the last call to `out`, in the order they expired
+    /// (within a shard; shards interleave as their commands ran).
+    pub fn drain_expired(&self, out: &mut Vec<ExpiredKey>) {
+        self.events.drain(out);
+    }
+
+    /// How many expiry events were dropped because the queue was full.
+    pub fn dropped_expired(&self) -> u64 {
+        self.events.dropped()
+    }
+
+    /// Sets how many expiry events wait for [`Engine::drain_expired`] before new ones are
+    /// dropped ([`DEFAULT_EXPIRY_EVENT_CAPACITY`](crate::DEFAULT_EXPIRY_EVENT_CAPACITY) until
+    /// then).
+    pub fn set_expiry_event_capacity(&self, capacity: usize) {
+        self.events.set_capacity(capacity);
+    }
+
+    /// Sets the largest value the engine builds itself: a collection's encoded size, an
+    /// appended string, a written string. Writes past it are refused with
+    /// [`EngineError::TooLarge`]. Stores by the memcached, ASP.NET and sharedance commands
+    /// are bounded by their protocols' own limits instead.
+    pub fn set_max_value_size(&self, bytes: usize) {
+        self.max_value.store(bytes, Ordering::Relaxed);
     }
 
     /// Applies any command at time `now`.
     pub fn execute(&self, command: &Command<'_>, now: Timestamp) -> Outcome {
         match command {
+            Command::Append(c) => Outcome::Append(self.run(c, now)),
             Command::Arithmetic(c) => Outcome::Arithmetic(self.run(c, now)),
             Command::Delete(c) => Outcome::Delete(self.run(c, now)),
+            Command::Expire(c) => Outcome::Expire(self.run(c, now)),
             Command::Flush(c) => Outcome::Flush(self.flush(c, now)),
             Command::Get(c) => Outcome::Get(self.run(c, now)),
+            Command::GetAndDelete(c) => Outcome::GetAndDelete(self.run(c, now)),
+            Command::GetAndExpire(c) => Outcome::GetAndExpire(self.run(c, now)),
+            Command::HashDelete(c) => Outcome::HashDelete(self.run(c, now)),
+            Command::HashIncrement(c) => Outcome::HashIncrement(self.run(c, now)),
+            Command::HashRead(c) => Outcome::HashRead(self.run(c, now)),
+            Command::HashReadAll(c) => Outcome::HashReadAll(self.run(c, now)),
+            Command::HashWrite(c) => Outcome::HashWrite(self.run(c, now)),
+            Command::Increment(c) => Outcome::Increment(self.run(c, now)),
+            Command::Inspect(c) => Outcome::Inspect(self.run(c, now)),
+            Command::Length(c) => Outcome::Length(self.run(c, now)),
+            Command::Persist(c) => Outcome::Persist(self.run(c, now)),
+            Command::Rename(c) => Outcome::Rename(self.rename(c, now)),
+            Command::Scan(c) => Outcome::Scan(self.scan(c, now)),
+            Command::SetAdd(c) => Outcome::SetAdd(self.run(c, now)),
+            Command::SetContains(c) => Outcome::SetContains(self.run(c, now)),
+            Command::SetMembers(c) => Outcome::SetMembers(self.run(c, now)),
+            Command::SetRemove(c) => Outcome::SetRemove(self.run(c, now)),
+            Command::SortedSetAdd(c) => Outcome::SortedSetAdd(self.run(c, now)),
+            Command::SortedSetRangeByIndex(c) => Outcome::SortedSetRangeByIndex(self.run(c, now)),
+            Command::SortedSetRangeByScore(c) => Outcome::SortedSetRangeByScore(self.run(c, now)),
+            Command::SortedSetRemove(c) => Outcome::SortedSetRemove(self.run(c, now)),
+            Command::SortedSetRemoveByScore(c) => Outcome::SortedSetRemoveByScore(self.run(c, now)),
+            Command::SortedSetScores(c) => Outcome::SortedSetScores(self.run(c, now)),
             Command::ReadSession(c) => Outcome::ReadSession(self.run(c, now)),
             Command::ReleaseLock(c) => Outcome::ReleaseLock(self.run(c, now)),
             Command::RemoveSession(c) => Outcome::RemoveSession(self.run(c, now)),
@@ -135,6 +375,7 @@ impl Engine {
             Command::Store(c) => Outcome::Store(self.run(c, now)),
             Command::Touch(c) => Outcome::Touch(self.run(c, now)),
             Command::WriteSession(c) => Outcome::WriteSession(self.run(c, now)),
+            Command::WriteString(c) => Outcome::WriteString(self.run(c, now)),
         }
     }
 
@@ -236,12 +477,10 @@ impl Engine {
     /// entries in each shard so one call has bounded cost. Returns how many items it removed;
     /// call again while that is not zero to catch up.
     pub fn expire_due(&self, now: Timestamp, budget_per_shard: usize) -> usize {
-        self.shards
-            .iter()
-            .map(|shard| {
-                let mut shard = shard.0.lock();
-                shard.begin(now, &self.memory);
-                shard.expire_due(now, budget_per_shard, &self.memory)
+        (0..SHARDS)
+            .map(|index| {
+                self.lock(index, now)
+                    .expire_due(now, budget_per_shard, &self.memory)
             })
             .sum()
     }
@@ -274,6 +513,115 @@ impl Engine {
     fn shard_of(&self, key: Key<'_>) -> usize {
         let hash = self.shard_hasher.hash_one((key.namespace, key.name));
         (hash >> (64 - SHARD_BITS)) as usize
+    }
+
+    /// Locks shard `index` for commands at `now`: runs what came due (delayed flushes) and
+    /// tells it whether to collect expired keys for the events.
+    fn lock(&self, index: usize, now: Timestamp) -> LockedShard<'_> {
+        let mut guard = self.shards[index].0.lock();
+        guard.collect_expired = self.events.active();
+        guard.begin(now, &self.memory);
+        LockedShard {
+            guard,
+            events: &self.events,
+        }
+    }
+
+    /// Locks the given shards, each once, in index order: any two callers lock shared shards
+    /// in the same order, so they cannot deadlock.
+    fn lock_all(&self, shards: impl Iterator<Item = usize>, now: Timestamp) -> LockedShards<'_> {
+        let mut indexes: Vec<usize> = shards.collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        let shards = indexes
+            .into_iter()
+            .map(|index| (index, self.lock(index, now)))
+            .collect();
+        LockedShards { shards }
+    }
+
+    /// The outcome that refuses `command` while the journal cannot write, if it is a write.
+    fn refused<C: Apply>(&self, command: &C) -> Option<C::Outcome> {
+        let journal = self.journal.get()?;
+        if journal.accepting() {
+            return None;
+        }
+        command.refusal(EngineError::Unavailable)
+    }
+
+    /// Refuses a write while the journal cannot take it.
+    fn refuse_write(&self) -> Result<(), EngineError> {
+        match self.journal.get() {
+            Some(journal) if !journal.accepting() => Err(EngineError::Unavailable),
+            _ => Ok(()),
+        }
+    }
+
+    fn table_hash(&self, key: Key<'_>) -> u64 {
+        self.table_hasher.hash_one((key.namespace, key.name))
+    }
+
+    fn context<'s>(
+        &'s self,
+        shard: &'s mut Shard,
+        hash: u64,
+        journaling: bool,
+    ) -> ShardContext<'s> {
+        ShardContext {
+            shard,
+            memory: &self.memory,
+            hash,
+            journaling,
+            max_value: self.max_value.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Applies a keyed command to its locked shard and tells the journal what it changed.
+    fn apply_locked<C: Apply>(&self, shard: &mut Shard, command: &C, now: Timestamp) -> C::Outcome {
+        let key = command.key();
+        let hash = self.table_hash(key);
+        let journal = match self.journal.get() {
+            Some(journal) if command.journaled() => journal,
+            journal => {
+                let mut ctx = self.context(shard, hash, journal.is_some());
+                return command.apply(&mut ctx, now);
+            }
+        };
+        let before = shard.durable(hash, key, now);
+        let outcome = command.apply(&mut self.context(shard, hash, true), now);
+        shard.journal_change(before, hash, key, now, journal.as_ref());
+        outcome
+    }
+
+    /// A rename with both keys' shards locked.
+    fn rename_locked(
+        &self,
+        shards: &mut LockedShards<'_>,
+        rename: &Rename<'_>,
+        now: Timestamp,
+    ) -> Result<RenameOutcome, EngineError> {
+        let from = (self.shard_of(rename.from), self.table_hash(rename.from));
+        let to = (self.shard_of(rename.to), self.table_hash(rename.to));
+        let journal = self.journal.get();
+        let before = journal.map(|_| {
+            (
+                shards.get(from.0).durable(from.1, rename.from, now),
+                shards.get(to.0).durable(to.1, rename.to, now),
+            )
+        });
+        let outcome = rename.apply(shards, from, to, &self.memory, now);
+        if let (Some(journal), Some((before_from, before_to))) = (journal, before) {
+            let journal = journal.as_ref();
+            shards
+                .get(from.0)
+                .journal_change(before_from, from.1, rename.from, now, journal);
+            if rename.to != rename.from {
+                shards
+                    .get(to.0)
+                    .journal_change(before_to, to.1, rename.to, now, journal);
+            }
+        }
+        outcome
     }
 }
 

@@ -1,6 +1,6 @@
-//! Errors of the engine's write commands.
+//! Errors of the engine's commands.
 
-/// Why the engine refused a write. Reads never fail.
+/// Why the engine refused a command. Nothing was changed by a refused command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EngineError {
@@ -12,4 +12,24 @@ pub enum EngineError {
     /// changed; reads go on, and writes are taken again once the journal recovers.
     #[error("unavailable: the store cannot make writes durable now")]
     Unavailable,
+    /// The key holds another kind of value than the command works on (Redis's `WRONGTYPE`).
+    #[error("wrong type: the key holds another kind of value")]
+    WrongType,
+    /// The value (a string, or a hash field) is not a signed 64-bit decimal integer.
+    #[error("not an integer: the value is not a decimal integer in range")]
+    NotAnInteger,
+    /// An increment would take the number past the signed 64-bit range.
+    #[error("overflow: the increment would take the number out of range")]
+    Overflow,
+    /// A score is not a number (NaN).
+    #[error("not a number: a score must not be NaN")]
+    NotANumber,
+    /// The value would grow past the engine's value size limit
+    /// ([`Engine::set_max_value_size`](crate::Engine::set_max_value_size)).
+    #[error("too large: the value would pass the value size limit")]
+    TooLarge,
+    /// A command in an atomic block named a key the block did not declare
+    /// ([`Engine::atomically`](crate::Engine::atomically)).
+    #[error("undeclared key: the atomic block did not declare this key")]
+    UndeclaredKey,
 }

@@ -29,6 +29,40 @@ impl LockCookie {
     }
 }
 
+/// What kind of value an item holds.
+///
+/// Strings are opaque bytes. A collection is stored as one compact encoded value (a count,
+/// then length-prefixed entries: `count:u32le`, then per hash entry `field_len:u32le field
+/// value_len:u32le value`, per set entry `member_len:u32le member`, per sorted set entry
+/// `score:f64le member_len:u32le member`), so journals, snapshots and replication carry it as
+/// any value. Every change rewrites it, which costs time linear in the collection's size. That suits session-sized collections (a session's attributes, a
+/// user's few sessions), not huge ones. The memory budget and the engine's value size limit
+/// apply to the encoded size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ValueType {
+    /// Opaque bytes: what memcached, ASP.NET and sharedance store, and Redis strings.
+    String,
+    /// Field-value pairs, fields unique, in insertion order.
+    Hash,
+    /// Unique members, in insertion order.
+    Set,
+    /// Unique members with a score each, ordered by (score, member).
+    SortedSet,
+}
+
+impl ValueType {
+    /// The type's lowercase name as Redis's `TYPE` reports it: `string`, `hash`, `set`,
+    /// `zset`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::String => "string",
+            ValueType::Hash => "hash",
+            ValueType::Set => "set",
+            ValueType::SortedSet => "zset",
+        }
+    }
+}
+
 /// The lock state of an item that is locked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LockInfo {
@@ -92,9 +126,13 @@ impl ItemBits {
     pub const UNINITIALIZED: u8 = 8;
     /// The item's sliding deadline moved and the journal has not been told yet.
     pub const RENEWED: u8 = 16;
+    /// Two bits holding the item's [`ValueType`]. Zero is a string, so items written before
+    /// there were other types (and their log records and snapshots) read back as strings.
+    pub const TYPE_MASK: u8 = 0b0110_0000;
+    const TYPE_SHIFT: u32 = 5;
     /// The bits that are part of an item's durable state. (A meta-protocol win token is not:
     /// lost in a crash, it lets another client recompute the item, which is what it is for.)
-    pub const DURABLE: u8 = Self::STALE | Self::UNINITIALIZED;
+    pub const DURABLE: u8 = Self::STALE | Self::UNINITIALIZED | Self::TYPE_MASK;
 
     pub fn bits(self) -> u8 {
         self.0
@@ -115,6 +153,25 @@ impl ItemBits {
             self.0 &= !bit;
         }
     }
+
+    pub fn value_type(self) -> ValueType {
+        match (self.0 & Self::TYPE_MASK) >> Self::TYPE_SHIFT {
+            0 => ValueType::String,
+            1 => ValueType::Hash,
+            2 => ValueType::Set,
+            _ => ValueType::SortedSet,
+        }
+    }
+
+    pub fn set_value_type(&mut self, value_type: ValueType) {
+        let code = match value_type {
+            ValueType::String => 0,
+            ValueType::Hash => 1,
+            ValueType::Set => 2,
+            ValueType::SortedSet => 3,
+        };
+        self.0 = (self.0 & !Self::TYPE_MASK) | (code << Self::TYPE_SHIFT);
+    }
 }
 
 impl Item {
@@ -131,6 +188,17 @@ impl Item {
             locked_at: None,
             bits: ItemBits::default(),
         }
+    }
+
+    /// A new item holding an encoded collection of `value_type`, with no expiry.
+    pub fn collection(value_type: ValueType, cas: u64, now: Timestamp) -> Self {
+        let mut item = Item::new(Bytes::new(), 0, Expiry::Never, cas, now);
+        item.bits.set_value_type(value_type);
+        item
+    }
+
+    pub fn value_type(&self) -> ValueType {
+        self.bits.value_type()
     }
 
     pub fn bits_mut(&mut self) -> &mut ItemBits {
@@ -193,6 +261,27 @@ fn sliding_timeout(expiry: Expiry) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_value_type_lives_in_its_own_bits_and_zero_is_a_string() {
+        let mut bits = ItemBits::from_bits(ItemBits::STALE | ItemBits::FETCHED);
+        assert_eq!(bits.value_type(), ValueType::String);
+        for value_type in [
+            ValueType::Hash,
+            ValueType::Set,
+            ValueType::SortedSet,
+            ValueType::String,
+        ] {
+            bits.set_value_type(value_type);
+            assert_eq!(bits.value_type(), value_type);
+            assert!(bits.has(ItemBits::STALE) && bits.has(ItemBits::FETCHED));
+        }
+        // Bits that older records carry never name a type.
+        let old_durable = ItemBits::STALE | ItemBits::UNINITIALIZED;
+        assert_eq!(old_durable & ItemBits::TYPE_MASK, 0);
+        let all_old = old_durable | ItemBits::FETCHED | ItemBits::WIN_TAKEN | ItemBits::RENEWED;
+        assert_eq!(all_old & ItemBits::TYPE_MASK, 0);
+    }
 
     #[test]
     fn cookies_wrap_to_two() {

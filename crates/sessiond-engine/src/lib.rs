@@ -15,9 +15,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod collection;
 pub mod command;
 mod engine;
 mod error;
+mod events;
 mod item;
 pub mod journal;
 pub mod key;
@@ -25,15 +27,19 @@ mod memory;
 mod shard;
 mod snapshot;
 mod stats;
+#[cfg(test)]
+mod testing;
 pub mod time;
 
+pub use collection::ScoreBound;
 pub use command::*;
-pub use engine::{Engine, EngineConfig, SHARD_COUNT};
+pub use engine::{DEFAULT_MAX_VALUE_SIZE, Engine, EngineConfig, SHARD_COUNT, Transaction};
 pub use error::EngineError;
-pub use item::{ItemView, LockCookie, LockInfo};
+pub use events::{DEFAULT_EXPIRY_EVENT_CAPACITY, ExpiredKey};
+pub use item::{ItemView, LockCookie, LockInfo, ValueType};
 pub use journal::{Change, Effect, ItemState, Journal};
 pub use key::{Key, NamespaceId};
 pub use memory::{ITEM_OVERHEAD, charge};
 pub use snapshot::{ShardSnapshot, SnapshotItem};
 pub use stats::{Counters, EngineStats};
-pub use time::{Expiry, Timestamp};
+pub use time::{Expiry, ExpiryUpdate, Timestamp};

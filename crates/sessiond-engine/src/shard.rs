@@ -11,7 +11,8 @@ use bytes::{Bytes, BytesMut};
 use hashbrown::HashTable;
 
 use crate::error::EngineError;
-use crate::item::{Item, ItemBits};
+use crate::events::ExpiredKey;
+use crate::item::{Item, ItemBits, ValueType};
 use crate::key::{Key, NamespaceId};
 use crate::memory::{MemoryBudget, charge};
 use crate::stats::Counters;
@@ -51,6 +52,12 @@ pub(crate) struct Shard {
     renewed: Vec<u32>,
     /// Bytes of keys and values stored here.
     bytes: u64,
+    /// Items held per namespace (expired ones not yet removed included), for key counts.
+    namespace_items: hashbrown::HashMap<NamespaceId, u64>,
+    /// Whether items removed by expiry are listed in `expired`, for expiry events.
+    pub collect_expired: bool,
+    /// Items removed by expiry since the engine last took the list.
+    pub expired: Vec<ExpiredKey>,
     pub counters: Counters,
 }
 
@@ -95,6 +102,9 @@ impl Shard {
             pending_flushes: Vec::new(),
             renewed: Vec::new(),
             bytes: 0,
+            namespace_items: hashbrown::HashMap::new(),
+            collect_expired: false,
+            expired: Vec::new(),
             counters: Counters::default(),
         }
     }
@@ -173,7 +183,7 @@ impl Shard {
     }
 
     /// As [`Shard::insert`], with the item's memory already charged.
-    fn insert_charged(
+    pub fn insert_charged(
         &mut self,
         hash: u64,
         key: Key<'_>,
@@ -182,6 +192,7 @@ impl Shard {
     ) -> Result<u32, EngineError> {
         self.bytes += (key.name.len() + value.len()) as u64;
         self.counters.total_items += 1;
+        *self.namespace_items.entry(key.namespace).or_default() += 1;
         let (key_bytes, value) = pack(key.name, value);
         item.value = value;
         let entry = Entry {
@@ -257,16 +268,35 @@ impl Shard {
 
     /// Removes the item at `index`.
     pub fn remove(&mut self, index: u32, memory: &MemoryBudget) {
-        let Some(entry) = self.slots[index as usize].take() else {
-            return;
-        };
+        if let Some((entry_charge, _)) = self.detach(index) {
+            memory.release(entry_charge);
+        }
+    }
+
+    /// Removes the item at `index` without giving back its memory, which the caller moves
+    /// elsewhere (a rename charges the renamed item in one step). Returns the item's charge
+    /// and the item.
+    pub fn detach(&mut self, index: u32) -> Option<(u64, Item)> {
+        let entry = self.slots[index as usize].take()?;
         let hash = entry.hash;
         if let Ok(found) = self.table.find_entry(hash, |&candidate| candidate == index) {
             found.remove();
         }
-        memory.release(entry.charge());
         self.bytes -= (entry.key.len() + entry.item.value.len()) as u64;
+        if let hashbrown::hash_map::Entry::Occupied(mut count) =
+            self.namespace_items.entry(entry.namespace)
+        {
+            *count.get_mut() -= 1;
+            if *count.get() == 0 {
+                count.remove();
+            }
+        }
         self.free.push(index);
+        let entry_charge = entry.charge();
+        let mut item = entry.item;
+        // The renewal list names slab indexes of this shard; the item leaves it.
+        item.bits.set(ItemBits::RENEWED, false);
+        Some((entry_charge, item))
     }
 
     /// Removes expired items whose bucket is due, looking at no more than `budget` wheel entries.
@@ -331,6 +361,7 @@ impl Shard {
             self.wheel.clear();
             self.slots.clear();
             self.free.clear();
+            self.namespace_items.clear();
             self.table.shrink_to_fit(|_| 0);
         }
     }
@@ -360,8 +391,66 @@ impl Shard {
         self.bytes
     }
 
+    /// Items held in `namespace`, expired ones not yet removed included.
+    pub fn namespace_len(&self, namespace: NamespaceId) -> u64 {
+        self.namespace_items.get(&namespace).copied().unwrap_or(0)
+    }
+
+    /// Lists the keys of `namespace` (holding `value_type`, when given) from slab position
+    /// `from` on, removing expired items met on the way: at most `max_keys` keys, examining
+    /// at most `budget` slots (and taking them off it). Returns the position to go on from,
+    /// or `None` once the whole slab has been examined.
+    ///
+    /// Slab order is what makes a scan stable under concurrent changes: an item keeps its slot
+    /// for as long as it lives, so a key present for a whole scan is met exactly once, however
+    /// many items come and go meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    pub fn scan(
+        &mut self,
+        namespace: NamespaceId,
+        value_type: Option<ValueType>,
+        from: u32,
+        max_keys: usize,
+        budget: &mut usize,
+        now: Timestamp,
+        memory: &MemoryBudget,
+        out: &mut Vec<Bytes>,
+    ) -> Option<u32> {
+        let mut position = from as usize;
+        let mut found = 0;
+        while position < self.slots.len() && found < max_keys && *budget > 0 {
+            let index = position as u32;
+            position += 1;
+            *budget -= 1;
+            let Some(entry) = &self.slots[index as usize] else {
+                continue;
+            };
+            if entry.namespace != namespace {
+                continue;
+            }
+            if entry.item.is_expired(now) {
+                self.remove_expired(index, memory);
+                continue;
+            }
+            if value_type.is_some_and(|wanted| entry.item.value_type() != wanted) {
+                continue;
+            }
+            out.push(Bytes::copy_from_slice(&entry.key));
+            found += 1;
+        }
+        (position < self.slots.len()).then_some(position as u32)
+    }
+
     fn remove_expired(&mut self, index: u32, memory: &MemoryBudget) {
-        let fetched = self.item(index).bits.has(ItemBits::FETCHED);
+        let entry = self.entry(index);
+        let fetched = entry.item.bits.has(ItemBits::FETCHED);
+        if self.collect_expired {
+            let key = ExpiredKey {
+                namespace: entry.namespace,
+                name: Bytes::copy_from_slice(&entry.key),
+            };
+            self.expired.push(key);
+        }
         self.counters.expired += 1;
         if !fetched {
             self.counters.expired_unfetched += 1;

@@ -69,6 +69,16 @@ impl Expiry {
     }
 }
 
+/// What a command does to the expiry of the item it writes or reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ExpiryUpdate {
+    /// Leave it as it is (Redis's `KEEPTTL`, or `GETEX` without options); a new item never
+    /// expires.
+    Keep,
+    /// Replace it (`Expiry::Never` removes it, as `PERSIST` does).
+    Set(Expiry),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -412,7 +412,7 @@ impl Model {
                 None,
             ),
             Command::ResetTimeout(c) => (Outcome::ResetTimeout(self.reset_timeout(c, now)), None),
-            Command::Flush(_) => unreachable!("flush is not keyed"),
+            other => unreachable!("not generated: {other:?}"),
         }
     }
 
@@ -1162,7 +1162,7 @@ enum Call {
     ExpireDue(usize),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 enum CallResult {
     Outcome(Outcome),
     Removed(usize),
@@ -1207,7 +1207,7 @@ fn command_key<'a>(command: &Command<'a>) -> Key<'a> {
         Command::Store(c) => c.key,
         Command::Touch(c) => c.key,
         Command::WriteSession(c) => c.key,
-        Command::Flush(_) => unreachable!("flush is not keyed"),
+        other => unreachable!("not generated: {other:?}"),
     }
 }
 

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::{Apply, ShardContext};
 use crate::error::EngineError;
-use crate::item::Item;
+use crate::item::{Item, ValueType};
 use crate::key::Key;
 use crate::shard::Lookup;
 use crate::time::{Expiry, Timestamp};
@@ -122,6 +122,9 @@ impl Apply for Arithmetic<'_> {
             });
         };
         let item = shard.item(index);
+        if item.value_type() != ValueType::String {
+            return Err(EngineError::WrongType);
+        }
         if self.cas.is_some_and(|cas| cas != item.cas) {
             return Ok(ArithmeticOutcome::Exists);
         }

@@ -2,7 +2,7 @@
 
 use super::{Apply, ShardContext};
 use crate::error::EngineError;
-use crate::item::ItemBits;
+use crate::item::{ItemBits, ValueType};
 use crate::key::Key;
 use crate::shard::Lookup;
 use crate::time::{Expiry, Timestamp};
@@ -62,7 +62,7 @@ impl Apply for Delete<'_> {
     }
 
     fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> Self::Outcome {
-        Ok(self.apply_unchecked(ctx, now))
+        self.apply_unchecked(ctx, now)
     }
 
     fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
@@ -71,14 +71,23 @@ impl Apply for Delete<'_> {
 }
 
 impl Delete<'_> {
-    fn apply_unchecked(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> DeleteOutcome {
+    fn apply_unchecked(
+        &self,
+        ctx: &mut ShardContext<'_>,
+        now: Timestamp,
+    ) -> Result<DeleteOutcome, EngineError> {
         let shard = &mut *ctx.shard;
         let Lookup::Live(index) = shard.lookup(ctx.hash, self.key, now, ctx.memory) else {
             shard.counters.delete_misses += 1;
-            return DeleteOutcome::NotFound;
+            return Ok(DeleteOutcome::NotFound);
         };
+        // A plain removal is how any protocol deletes a key of any type; the other modes are
+        // the meta protocol's and edit a string.
+        if self.mode != DeleteMode::Remove && shard.item(index).value_type() != ValueType::String {
+            return Err(EngineError::WrongType);
+        }
         if self.cas.is_some_and(|cas| cas != shard.item(index).cas) {
-            return DeleteOutcome::Exists;
+            return Ok(DeleteOutcome::Exists);
         }
         shard.counters.delete_hits += 1;
         match self.mode {
@@ -107,6 +116,6 @@ impl Delete<'_> {
                 item.cas = cas;
             }
         }
-        DeleteOutcome::Deleted
+        Ok(DeleteOutcome::Deleted)
     }
 }

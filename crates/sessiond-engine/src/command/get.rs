@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::{Apply, ShardContext};
 use crate::error::EngineError;
-use crate::item::{Item, ItemBits, ItemView};
+use crate::item::{Item, ItemBits, ItemView, ValueType};
 use crate::key::Key;
 use crate::shard::Lookup;
 use crate::time::{Expiry, Timestamp};
@@ -95,6 +95,9 @@ impl Apply for Get<'_> {
             return Ok(GetOutcome::Hit(view));
         };
 
+        if shard.item(index).value_type() != ValueType::String {
+            return Err(EngineError::WrongType);
+        }
         shard.counters.get_hits += 1;
         if self.touch.is_some() {
             shard.counters.touch_hits += 1;

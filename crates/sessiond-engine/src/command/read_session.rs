@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::{Apply, ShardContext};
 use crate::error::EngineError;
-use crate::item::{ItemBits, LockCookie, LockInfo};
+use crate::item::{ItemBits, LockCookie, LockInfo, ValueType};
 use crate::key::Key;
 use crate::shard::Lookup;
 use crate::time::Timestamp;
@@ -55,7 +55,7 @@ impl Apply for ReadSession<'_> {
     }
 
     fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> Self::Outcome {
-        Ok(self.apply_unchecked(ctx, now))
+        self.apply_unchecked(ctx, now)
     }
 
     fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
@@ -64,13 +64,20 @@ impl Apply for ReadSession<'_> {
 }
 
 impl ReadSession<'_> {
-    fn apply_unchecked(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> ReadSessionOutcome {
+    fn apply_unchecked(
+        &self,
+        ctx: &mut ShardContext<'_>,
+        now: Timestamp,
+    ) -> Result<ReadSessionOutcome, EngineError> {
         let shard = &mut *ctx.shard;
         shard.counters.cmd_get += 1;
         let Lookup::Live(index) = shard.lookup(ctx.hash, self.key, now, ctx.memory) else {
             shard.counters.get_misses += 1;
-            return ReadSessionOutcome::NotFound;
+            return Ok(ReadSessionOutcome::NotFound);
         };
+        if shard.item(index).value_type() != ValueType::String {
+            return Err(EngineError::WrongType);
+        }
         shard.counters.get_hits += 1;
         let initialize = take_uninitialized(shard.item_mut(index).bits_mut());
         let item = shard.item_mut(index);
@@ -100,7 +107,7 @@ impl ReadSession<'_> {
             outcome
         };
         shard.schedule(index);
-        outcome
+        Ok(outcome)
     }
 }
 

@@ -3,7 +3,7 @@
 use super::read_session::take_uninitialized;
 use super::{Apply, ShardContext};
 use crate::error::EngineError;
-use crate::item::{LockCookie, LockInfo};
+use crate::item::{LockCookie, LockInfo, ValueType};
 use crate::key::Key;
 use crate::shard::Lookup;
 use crate::time::Timestamp;
@@ -50,7 +50,7 @@ impl Apply for ReleaseLock<'_> {
     }
 
     fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> Self::Outcome {
-        Ok(self.apply_unchecked(ctx, now))
+        self.apply_unchecked(ctx, now)
     }
 
     fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
@@ -59,11 +59,18 @@ impl Apply for ReleaseLock<'_> {
 }
 
 impl ReleaseLock<'_> {
-    fn apply_unchecked(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> ReleaseLockOutcome {
+    fn apply_unchecked(
+        &self,
+        ctx: &mut ShardContext<'_>,
+        now: Timestamp,
+    ) -> Result<ReleaseLockOutcome, EngineError> {
         let shard = &mut *ctx.shard;
         let Lookup::Live(index) = shard.lookup(ctx.hash, self.key, now, ctx.memory) else {
-            return ReleaseLockOutcome::NotFound;
+            return Ok(ReleaseLockOutcome::NotFound);
         };
+        if shard.item(index).value_type() != ValueType::String {
+            return Err(EngineError::WrongType);
+        }
         let item = shard.item_mut(index);
         let initialize = take_uninitialized(item.bits_mut());
         item.renew(now);
@@ -76,6 +83,6 @@ impl ReleaseLock<'_> {
             Some(lock) => ReleaseLockOutcome::Locked { lock, initialize },
         };
         shard.schedule(index);
-        outcome
+        Ok(outcome)
     }
 }

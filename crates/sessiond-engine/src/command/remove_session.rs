@@ -2,7 +2,7 @@
 
 use super::{Apply, ShardContext};
 use crate::error::EngineError;
-use crate::item::{LockCookie, LockInfo};
+use crate::item::{LockCookie, LockInfo, ValueType};
 use crate::key::Key;
 use crate::shard::Lookup;
 use crate::time::Timestamp;
@@ -38,7 +38,7 @@ impl Apply for RemoveSession<'_> {
     }
 
     fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> Self::Outcome {
-        Ok(self.apply_unchecked(ctx, now))
+        self.apply_unchecked(ctx, now)
     }
 
     fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
@@ -47,22 +47,29 @@ impl Apply for RemoveSession<'_> {
 }
 
 impl RemoveSession<'_> {
-    fn apply_unchecked(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> RemoveSessionOutcome {
+    fn apply_unchecked(
+        &self,
+        ctx: &mut ShardContext<'_>,
+        now: Timestamp,
+    ) -> Result<RemoveSessionOutcome, EngineError> {
         let shard = &mut *ctx.shard;
         let Lookup::Live(index) = shard.lookup(ctx.hash, self.key, now, ctx.memory) else {
             shard.counters.delete_misses += 1;
-            return RemoveSessionOutcome::NotFound;
+            return Ok(RemoveSessionOutcome::NotFound);
         };
+        if shard.item(index).value_type() != ValueType::String {
+            return Err(EngineError::WrongType);
+        }
         if let Some(lock) = shard.item(index).lock()
             && self.cookie != Some(lock.cookie)
         {
             let item = shard.item_mut(index);
             item.renew(now);
             shard.schedule(index);
-            return RemoveSessionOutcome::Locked { lock };
+            return Ok(RemoveSessionOutcome::Locked { lock });
         }
         shard.counters.delete_hits += 1;
         shard.remove(index, ctx.memory);
-        RemoveSessionOutcome::Removed
+        Ok(RemoveSessionOutcome::Removed)
     }
 }

@@ -2,6 +2,7 @@
 
 use super::{Apply, ShardContext};
 use crate::error::EngineError;
+use crate::item::ValueType;
 use crate::key::Key;
 use crate::shard::Lookup;
 use crate::time::Timestamp;
@@ -35,6 +36,10 @@ impl Apply for ResetTimeout<'_> {
         let Lookup::Live(index) = shard.lookup(ctx.hash, self.key, now, ctx.memory) else {
             return ResetTimeoutOutcome::NotFound;
         };
+        if shard.item(index).value_type() != ValueType::String {
+            // No error to give: not a session.
+            return ResetTimeoutOutcome::NotFound;
+        }
         shard.item_mut(index).renew(now);
         shard.schedule(index);
         if ctx.journaling && shard.item(index).sliding.is_some() {

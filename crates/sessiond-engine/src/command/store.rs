@@ -4,7 +4,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::{Apply, ShardContext};
 use crate::error::EngineError;
-use crate::item::{Item, ItemBits};
+use crate::item::{Item, ItemBits, ValueType};
 use crate::key::Key;
 use crate::shard::Lookup;
 use crate::time::{Expiry, Timestamp};
@@ -94,6 +94,9 @@ impl Apply for Store<'_> {
             Lookup::Live(index) => Some(index),
             Lookup::Absent | Lookup::Expired => None,
         };
+        if found.is_some_and(|index| shard.item(index).value_type() != ValueType::String) {
+            return Err(EngineError::WrongType);
+        }
 
         let mut stale = false;
         if let Some(expected) = self.cas {

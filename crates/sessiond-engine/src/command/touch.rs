@@ -2,6 +2,7 @@
 
 use super::{Apply, ShardContext};
 use crate::error::EngineError;
+use crate::item::ValueType;
 use crate::key::Key;
 use crate::shard::Lookup;
 use crate::time::{Expiry, Timestamp};
@@ -37,7 +38,7 @@ impl Apply for Touch<'_> {
     }
 
     fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> Self::Outcome {
-        Ok(self.apply_unchecked(ctx, now))
+        self.apply_unchecked(ctx, now)
     }
 
     fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
@@ -46,13 +47,20 @@ impl Apply for Touch<'_> {
 }
 
 impl Touch<'_> {
-    fn apply_unchecked(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> TouchOutcome {
+    fn apply_unchecked(
+        &self,
+        ctx: &mut ShardContext<'_>,
+        now: Timestamp,
+    ) -> Result<TouchOutcome, EngineError> {
         let shard = &mut *ctx.shard;
         shard.counters.cmd_touch += 1;
         let Lookup::Live(index) = shard.lookup(ctx.hash, self.key, now, ctx.memory) else {
             shard.counters.touch_misses += 1;
-            return TouchOutcome::NotFound;
+            return Ok(TouchOutcome::NotFound);
         };
+        if shard.item(index).value_type() != ValueType::String {
+            return Err(EngineError::WrongType);
+        }
         shard.counters.touch_hits += 1;
         let item = shard.item_mut(index);
         item.set_expiry(self.expiry, now);
@@ -67,6 +75,6 @@ impl Touch<'_> {
         } else {
             shard.schedule(index);
         }
-        touched
+        Ok(touched)
     }
 }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::{Apply, ShardContext};
 use crate::error::EngineError;
-use crate::item::{Item, ItemBits, LockCookie, LockInfo};
+use crate::item::{Item, ItemBits, LockCookie, LockInfo, ValueType};
 use crate::key::Key;
 use crate::shard::Lookup;
 use crate::time::{Expiry, Timestamp};
@@ -60,6 +60,9 @@ impl Apply for WriteSession<'_> {
             shard.insert(ctx.hash, self.key, self.value, item, ctx.memory)?;
             return Ok(WriteSessionOutcome::Stored);
         };
+        if shard.item(index).value_type() != ValueType::String {
+            return Err(EngineError::WrongType);
+        }
         if self.uninitialized {
             // The reference server never lets an uninitialized item replace a live one: a
             // request that raced an expiring session must not wipe the session that replaced it.

@@ -1,0 +1,46 @@
+//! Read a whole hash (Redis `HGETALL`, `HKEYS`, `HVALS`).
+
+use bytes::Bytes;
+
+use super::{Apply, ShardContext};
+use crate::collection;
+use crate::error::EngineError;
+use crate::item::ValueType;
+use crate::key::Key;
+use crate::time::Timestamp;
+
+/// Reads every field of a hash, in insertion order. Fields and values are slices of the
+/// stored value, not copies. Renews nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HashReadAll<'a> {
+    /// The hash's key.
+    pub key: Key<'a>,
+}
+
+impl Apply for HashReadAll<'_> {
+    /// (field, value) pairs; empty when the key holds nothing.
+    type Outcome = Result<Vec<(Bytes, Bytes)>, EngineError>;
+
+    fn key(&self) -> Key<'_> {
+        self.key
+    }
+
+    fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> Self::Outcome {
+        let Some(index) = ctx.live_of(self.key, ValueType::Hash, now)? else {
+            return Ok(Vec::new());
+        };
+        let value = &ctx.shard.item(index).value;
+        let pairs =
+            collection::pairs(value).map(|(field, data)| (value.slice(field), value.slice(data)));
+        Ok(pairs.collect())
+    }
+
+    fn refusal(&self, _error: EngineError) -> Option<Self::Outcome> {
+        None
+    }
+
+    /// Changes nothing the journal keeps.
+    fn journaled(&self) -> bool {
+        false
+    }
+}
