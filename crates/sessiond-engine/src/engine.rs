@@ -951,4 +951,411 @@ mod tests {
             .store(false, std::sync::atomic::Ordering::Relaxed);
         assert!(engine.run(&overwrite, secs(5)).is_ok());
     }
+
+    fn names(keys: &[bytes::Bytes]) -> Vec<Vec<u8>> {
+        let mut names: Vec<Vec<u8>> = keys.iter().map(|key| key.to_vec()).collect();
+        names.sort();
+        names
+    }
+
+    /// Every page of a scan of `namespace`, running `between` after each page.
+    fn scan_all(
+        engine: &Engine,
+        namespace: u32,
+        count: usize,
+        value_type: Option<crate::ValueType>,
+        now: Timestamp,
+        mut between: impl FnMut(usize),
+    ) -> Vec<bytes::Bytes> {
+        let mut scan = Scan {
+            namespace: NamespaceId(namespace),
+            cursor: 0,
+            count,
+            value_type,
+        };
+        let mut keys = Vec::new();
+        for page in 0.. {
+            let result = engine.scan(&scan, now);
+            assert!(result.keys.len() <= count.max(1));
+            keys.extend(result.keys);
+            if result.cursor == 0 {
+                break;
+            }
+            scan.cursor = result.cursor;
+            between(page);
+        }
+        keys
+    }
+
+    #[test]
+    fn a_scan_returns_every_key_present_throughout_exactly_once_despite_changes() {
+        let engine = Engine::new(EngineConfig::default());
+        let stable = many_keys();
+        for key in &stable {
+            set_in(&engine, 3, key, Expiry::Never, secs(1));
+            set_in(&engine, 4, key, Expiry::Never, secs(1));
+        }
+        let doomed: Vec<Vec<u8>> = (0..200)
+            .map(|i| format!("doomed-{i}").into_bytes())
+            .collect();
+        for key in &doomed {
+            set_in(&engine, 3, key, Expiry::Never, secs(1));
+        }
+        let mut added = 0;
+        let keys = scan_all(&engine, 3, 7, None, secs(2), |page| {
+            // Between pages keys come and go; slots are reused.
+            if let Some(key) = doomed.get(page) {
+                engine
+                    .run(&crate::Delete::new(Key::new(NamespaceId(3), key)), secs(2))
+                    .unwrap();
+            }
+            for _ in 0..3 {
+                let key = format!("new-{added}").into_bytes();
+                set_in(&engine, 3, &key, Expiry::Never, secs(2));
+                added += 1;
+            }
+        });
+        let found = names(&keys);
+        let mut deduped = found.clone();
+        deduped.dedup();
+        assert_eq!(found, deduped, "no key twice");
+        for key in &stable {
+            assert!(found.contains(key), "{}", String::from_utf8_lossy(key));
+        }
+        assert!(
+            found
+                .iter()
+                .all(|key| !key.starts_with(b"key") || stable.contains(key))
+        );
+        // Namespace 4 was never listed.
+        assert_eq!(names(&scan_all(&engine, 4, 1000, None, secs(2), |_| {})), {
+            let mut stable = stable.clone();
+            stable.sort();
+            stable
+        });
+    }
+
+    #[test]
+    fn a_scan_filters_by_type_skips_and_removes_expired_keys_and_bounds_its_work() {
+        let engine = Engine::new(EngineConfig::default());
+        set_in(&engine, 3, b"string", Expiry::Never, secs(1));
+        set_in(&engine, 3, b"soon", Expiry::At(secs(5)), secs(1));
+        let fields: &[(&[u8], &[u8])] = &[(b"f", b"v")];
+        let hash = crate::HashWrite {
+            key: Key::new(NamespaceId(3), b"hash"),
+            fields,
+            only_if_absent: false,
+        };
+        engine.run(&hash, secs(1)).unwrap();
+        let hashes = scan_all(
+            &engine,
+            3,
+            10,
+            Some(crate::ValueType::Hash),
+            secs(1),
+            |_| {},
+        );
+        assert_eq!(names(&hashes), [b"hash".to_vec()]);
+        let all = scan_all(&engine, 3, 1, None, secs(6), |_| {});
+        assert_eq!(names(&all), [b"hash".to_vec(), b"string".to_vec()]);
+        assert_eq!(engine.stats().counters.expired, 1, "removed as it was met");
+        // A small count examines few slots: a scan of an empty namespace among many keys of
+        // others pages through them.
+        for key in &many_keys() {
+            set_in(&engine, 5, key, Expiry::Never, secs(6));
+        }
+        let empty = Scan {
+            namespace: NamespaceId(9),
+            cursor: 0,
+            count: 1,
+            value_type: None,
+        };
+        let page = engine.scan(&empty, secs(6));
+        assert!(page.keys.is_empty());
+        assert_ne!(page.cursor, 0, "ten slots examined, more to go");
+        let nonsense = Scan {
+            cursor: u64::MAX,
+            ..empty
+        };
+        assert_eq!(engine.scan(&nonsense, secs(6)).cursor, 0);
+    }
+
+    #[test]
+    fn key_counts_follow_inserts_removals_flushes_and_expiry() {
+        let engine = Engine::new(EngineConfig::default());
+        for key in &many_keys() {
+            set_in(&engine, 3, key, Expiry::At(secs(10)), secs(1));
+        }
+        set_in(&engine, 4, b"other", Expiry::Never, secs(1));
+        assert_eq!(engine.key_count(NamespaceId(3)), 300);
+        assert_eq!(engine.key_count(NamespaceId(4)), 1);
+        engine
+            .run(
+                &crate::Delete::new(Key::new(NamespaceId(3), b"key-0")),
+                secs(1),
+            )
+            .unwrap();
+        assert_eq!(engine.key_count(NamespaceId(3)), 299);
+        let rename = Rename {
+            from: Key::new(NamespaceId(3), b"key-1"),
+            to: Key::new(NamespaceId(4), b"moved"),
+            only_if_absent: false,
+        };
+        engine.rename(&rename, secs(1)).unwrap();
+        assert_eq!(engine.key_count(NamespaceId(3)), 298);
+        assert_eq!(engine.key_count(NamespaceId(4)), 2);
+        // Expired but not yet removed items count, as in Redis.
+        assert_eq!(engine.key_count(NamespaceId(3)), 298);
+        engine.expire_due(secs(11), usize::MAX);
+        assert_eq!(engine.key_count(NamespaceId(3)), 0);
+        flush_at(&engine, Some(4), None, secs(12));
+        assert_eq!(engine.key_count(NamespaceId(4)), 0);
+    }
+
+    #[test]
+    fn expiry_events_report_sweeps_and_lazy_expiry_of_watched_namespaces_only() {
+        let engine = Engine::new(EngineConfig::default());
+        let mut events = Vec::new();
+        set_in(&engine, 3, b"unwatched-time", Expiry::At(secs(5)), secs(1));
+        engine.expire_due(secs(6), usize::MAX);
+        engine.drain_expired(&mut events);
+        assert!(events.is_empty(), "nobody asked");
+
+        engine.report_expired(NamespaceId(3), true);
+        assert!(engine.reports_expired(NamespaceId(3)));
+        for key in &many_keys() {
+            set_in(&engine, 3, key, Expiry::At(secs(10)), secs(1));
+        }
+        set_in(&engine, 4, b"other", Expiry::At(secs(10)), secs(1));
+        set_in(&engine, 3, b"lazy", Expiry::At(secs(10)), secs(1));
+        set_in(&engine, 3, b"deleted", Expiry::At(secs(10)), secs(1));
+        engine
+            .run(
+                &crate::Delete::new(Key::new(NamespaceId(3), b"deleted")),
+                secs(2),
+            )
+            .unwrap();
+        assert!(!present_in(&engine, 3, b"lazy", secs(10)));
+        engine.drain_expired(&mut events);
+        assert_eq!(
+            events,
+            [crate::ExpiredKey {
+                namespace: NamespaceId(3),
+                name: bytes::Bytes::from_static(b"lazy"),
+            }]
+        );
+        events.clear();
+        assert_eq!(engine.expire_due(secs(11), usize::MAX), 301);
+        engine.drain_expired(&mut events);
+        assert_eq!(events.len(), 300);
+        assert!(events.iter().all(|event| event.namespace == NamespaceId(3)));
+        let mut expected = many_keys();
+        expected.sort();
+        let mut got: Vec<Vec<u8>> = events.iter().map(|event| event.name.to_vec()).collect();
+        got.sort();
+        assert_eq!(got, expected);
+        assert_eq!(engine.dropped_expired(), 0);
+
+        // A full queue drops and counts.
+        engine.set_expiry_event_capacity(10);
+        for key in &many_keys() {
+            set_in(&engine, 3, key, Expiry::At(secs(20)), secs(12));
+        }
+        engine.expire_due(secs(21), usize::MAX);
+        events.clear();
+        engine.drain_expired(&mut events);
+        assert_eq!((events.len(), engine.dropped_expired()), (10, 290));
+        engine.report_expired(NamespaceId(3), false);
+        assert!(!engine.reports_expired(NamespaceId(3)));
+    }
+
+    #[test]
+    fn the_same_commands_at_the_same_times_report_the_same_expiry_events() {
+        let run = || {
+            let engine = Engine::new(EngineConfig::default());
+            engine.report_expired(NamespaceId(3), true);
+            for (i, key) in many_keys().iter().enumerate() {
+                set_in(&engine, 3, key, Expiry::At(secs(5 + i as u64 % 7)), secs(1));
+            }
+            let mut events = Vec::new();
+            for second in 5..15 {
+                present_in(&engine, 3, b"key-17", secs(second));
+                engine.expire_due(secs(second), 3);
+                engine.drain_expired(&mut events);
+            }
+            events
+        };
+        let first = run();
+        assert_eq!(first.len(), 300);
+        assert_eq!(first, run());
+    }
+
+    #[test]
+    fn an_atomic_block_runs_the_lock_release_script_and_refuses_undeclared_keys() {
+        let journal = Arc::new(Switchable::default());
+        let engine = Engine::new(EngineConfig::default());
+        assert!(engine.attach_journal(journal.clone()).is_ok());
+        let lock = Key::new(NamespaceId(3), b"lock");
+        let other = Key::new(NamespaceId(3), b"other");
+        set_in(&engine, 3, b"lock", Expiry::Never, secs(1));
+        // if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1])
+        // else return 0 end
+        let release = |token: &[u8]| {
+            engine.atomically(&[lock], secs(2), |block| {
+                let held = match block.run(&Get::new(lock))? {
+                    Ok(GetOutcome::Hit(view)) => view.value == token,
+                    _ => false,
+                };
+                if !held {
+                    return Ok(0);
+                }
+                match block.run(&crate::Delete::new(lock))? {
+                    Ok(crate::DeleteOutcome::Deleted) => Ok(1),
+                    _ => Ok(0),
+                }
+            })
+        };
+        assert_eq!(release(b"not the token"), Ok::<_, EngineError>(0));
+        assert_eq!(release(b"value"), Ok(1));
+        assert_eq!(release(b"value"), Ok(0));
+        let effects = journal.effects.lock().clone();
+        assert_eq!(effects.len(), 2, "{effects:?}");
+        assert!(effects[1].starts_with("Remove("), "{effects:?}");
+
+        let undeclared = engine.atomically(&[lock, lock], secs(3), |block| {
+            block.run(&Get::new(other)).map(|_| ())
+        });
+        assert_eq!(undeclared, Err(EngineError::UndeclaredKey));
+        let rename = Rename {
+            from: lock,
+            to: other,
+            only_if_absent: false,
+        };
+        let renamed = engine.atomically(&[lock, other], secs(3), |block| {
+            set_in_block(block, lock);
+            block.rename(&rename)
+        });
+        assert_eq!(renamed, Ok(RenameOutcome::Renamed));
+        assert!(present_in(&engine, 3, b"other", secs(3)));
+        assert_eq!(
+            engine.atomically(&[lock], secs(3), |block| block.rename(&rename)),
+            Err(EngineError::UndeclaredKey)
+        );
+    }
+
+    fn set_in_block(block: &mut Transaction<'_, '_>, key: Key<'_>) {
+        let write = crate::WriteString::new(key, b"v", Expiry::Never);
+        assert!(block.run(&write).unwrap().is_ok());
+    }
+
+    #[test]
+    fn a_rename_is_journaled_as_a_removal_and_a_put() {
+        let journal = Arc::new(Switchable::default());
+        let engine = Engine::new(EngineConfig::default());
+        assert!(engine.attach_journal(journal.clone()).is_ok());
+        set_in(&engine, 3, b"from", Expiry::At(secs(100)), secs(1));
+        set_in(&engine, 3, b"to", Expiry::Never, secs(1));
+        journal.effects.lock().clear();
+        let rename = Rename {
+            from: Key::new(NamespaceId(3), b"from"),
+            to: Key::new(NamespaceId(3), b"to"),
+            only_if_absent: false,
+        };
+        assert_eq!(engine.rename(&rename, secs(2)), Ok(RenameOutcome::Renamed));
+        let effects = journal.effects.lock().clone();
+        assert_eq!(effects.len(), 2, "{effects:?}");
+        assert!(effects[0].starts_with("Remove("), "{effects:?}");
+        assert!(effects[1].starts_with("Put("), "{effects:?}");
+        assert!(
+            effects[1].contains("deadline: Some(Timestamp(100000))"),
+            "{effects:?}"
+        );
+        journal
+            .refusing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            engine.rename(&rename, secs(3)),
+            Err(EngineError::Unavailable)
+        );
+    }
+
+    #[test]
+    fn the_string_commands_refuse_a_collection_and_leave_it_alone() {
+        use crate::{
+            Arithmetic, Delete, DeleteMode, DeleteOutcome, Direction, HashWrite, RemoveSession,
+            ResetTimeout, ResetTimeoutOutcome, Touch, WriteSession,
+        };
+        let engine = Engine::new(EngineConfig::default());
+        let key = Key::new(NamespaceId(3), b"hash");
+        let fields: &[(&[u8], &[u8])] = &[(b"f", b"v")];
+        let hash = HashWrite {
+            key,
+            fields,
+            only_if_absent: false,
+        };
+        engine.run(&hash, secs(1)).unwrap();
+        let before = engine.stats();
+        let now = secs(2);
+        assert_eq!(
+            engine.run(&Get::new(key), now).err(),
+            Some(EngineError::WrongType)
+        );
+        for mode in [StoreMode::Set, StoreMode::Add, StoreMode::Append] {
+            let store = Store::new(key, b"x", 0, Expiry::Never, mode);
+            assert_eq!(engine.run(&store, now).err(), Some(EngineError::WrongType));
+        }
+        let touch = Touch {
+            key,
+            expiry: Expiry::At(secs(1)),
+        };
+        assert_eq!(engine.run(&touch, now).err(), Some(EngineError::WrongType));
+        let incr = Arithmetic::new(key, Direction::Increment, 1);
+        assert_eq!(engine.run(&incr, now).err(), Some(EngineError::WrongType));
+        let read = ReadSession {
+            key,
+            exclusive: true,
+        };
+        assert_eq!(engine.run(&read, now).err(), Some(EngineError::WrongType));
+        let release = ReleaseLock {
+            key,
+            cookie: LockCookie(2),
+        };
+        assert_eq!(
+            engine.run(&release, now).err(),
+            Some(EngineError::WrongType)
+        );
+        let write = WriteSession {
+            key,
+            value: b"x",
+            timeout: None,
+            cookie: None,
+            uninitialized: false,
+        };
+        assert_eq!(engine.run(&write, now).err(), Some(EngineError::WrongType));
+        let remove = RemoveSession { key, cookie: None };
+        assert_eq!(engine.run(&remove, now).err(), Some(EngineError::WrongType));
+        assert_eq!(
+            engine.run(&ResetTimeout { key }, now),
+            ResetTimeoutOutcome::NotFound
+        );
+        let invalidate = Delete {
+            mode: DeleteMode::Invalidate { expiry: None },
+            ..Delete::new(key)
+        };
+        assert_eq!(
+            engine.run(&invalidate, now).err(),
+            Some(EngineError::WrongType)
+        );
+        let after = engine.stats();
+        assert_eq!(
+            (after.curr_items, after.memory_used),
+            (before.curr_items, before.memory_used)
+        );
+        // A plain delete removes any type.
+        assert_eq!(
+            engine.run(&Delete::new(key), now),
+            Ok(DeleteOutcome::Deleted)
+        );
+        assert_eq!(engine.stats().curr_items, 0);
+    }
 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use sessiond_engine::{
     Arithmetic, Delete, Direction, Engine, EngineConfig, EngineError, Expiry, Get, GetOutcome, Key,
-    LockCookie, NamespaceId, ReadSession, ReadSessionOutcome, ReleaseLock, Store, StoreMode,
-    StoreOutcome, Timestamp, Touch, Vivify, WriteSession, WriteSessionOutcome, charge,
+    LockCookie, NamespaceId, ReadSession, ReadSessionOutcome, ReleaseLock, Rename, Store,
+    StoreMode, StoreOutcome, Timestamp, Touch, Vivify, WriteCondition, WriteSession,
+    WriteSessionOutcome, WriteString, WriteStringOutcome, charge,
 };
 
 const THREADS: usize = 4;
@@ -305,4 +306,118 @@ fn a_session_lock_admits_one_holder_at_a_time() {
     assert_eq!(cookies, expected);
     let store = Store::new(key, b"", 0, Expiry::Never, StoreMode::Add);
     assert_eq!(engine.run(&store, now), Ok(StoreOutcome::NotStored));
+}
+
+/// The phpredis lock: `SET lock token NX PX`, then a script that deletes the lock only if it
+/// still holds the token. The script runs as an atomic block; with it, holders never overlap
+/// and every release removes only its own lock.
+#[test]
+fn a_lock_released_by_an_atomic_get_and_delete_admits_one_holder_at_a_time() {
+    const ROUNDS: usize = 2_000;
+    let engine = Arc::new(Engine::new(EngineConfig::default()));
+    let lock = Key::new(NamespaceId(5), b"session-lock");
+    let now = Timestamp::from_millis(START);
+    let holders = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let (engine, holders, barrier) = (engine.clone(), holders.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                let mut acquired = 0;
+                let mut round = 0;
+                while acquired < ROUNDS {
+                    round += 1;
+                    let token = format!("{thread}-{round}");
+                    let take = WriteString {
+                        condition: WriteCondition::IfAbsent,
+                        ..WriteString::new(lock, token.as_bytes(), Expiry::Never)
+                    };
+                    if engine.run(&take, now) != Ok(WriteStringOutcome::Written { previous: None })
+                    {
+                        // Another holder's token: a release with ours must not remove it.
+                        let released = release(&engine, lock, token.as_bytes(), now);
+                        assert!(!released, "released someone else's lock");
+                        thread::yield_now();
+                        continue;
+                    }
+                    assert_eq!(holders.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                    holders.fetch_sub(1, Ordering::SeqCst);
+                    assert!(release(&engine, lock, token.as_bytes(), now));
+                    acquired += 1;
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().expect("thread panicked");
+    }
+    assert_eq!(engine.stats().curr_items, 0);
+}
+
+/// `if redis.call("get",KEYS[1]) == ARGV[1] then return redis.call("del",KEYS[1]) else
+/// return 0 end`
+fn release(engine: &Engine, lock: Key<'_>, token: &[u8], now: Timestamp) -> bool {
+    let result: Result<bool, EngineError> = engine.atomically(&[lock], now, |block| {
+        let Ok(GetOutcome::Hit(view)) = block.run(&Get::new(lock))? else {
+            return Ok(false);
+        };
+        if view.value != token {
+            return Ok(false);
+        }
+        Ok(block.run(&Delete::new(lock))? == Ok(sessiond_engine::DeleteOutcome::Deleted))
+    });
+    result.expect("the key is declared")
+}
+
+/// Renames back and forth between keys of different shards, from several threads: both
+/// shards are locked in index order, so opposite renames cannot deadlock, and the item is
+/// never lost or duplicated.
+#[test]
+fn concurrent_renames_neither_deadlock_nor_lose_the_item() {
+    const ROUNDS: usize = 5_000;
+    let engine = Arc::new(Engine::new(EngineConfig::default()));
+    let names: Vec<Vec<u8>> = (0..4).map(|i| format!("name-{i}").into_bytes()).collect();
+    let now = Timestamp::from_millis(START);
+    let first = Key::new(NamespaceId(5), &names[0]);
+    engine
+        .run(&WriteString::new(first, b"the item", Expiry::Never), now)
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let (engine, barrier, names) = (engine.clone(), barrier.clone(), names.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ thread as u64);
+                for _ in 0..ROUNDS {
+                    let from = &names[rng.below(4) as usize];
+                    let to = &names[rng.below(4) as usize];
+                    let rename = Rename {
+                        from: Key::new(NamespaceId(5), from),
+                        to: Key::new(NamespaceId(5), to),
+                        only_if_absent: rng.below(2) == 0,
+                    };
+                    engine.rename(&rename, now).expect("no journal refuses it");
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().expect("thread panicked");
+    }
+    let stats = engine.stats();
+    assert_eq!(stats.curr_items, 1);
+    assert_eq!(engine.key_count(NamespaceId(5)), 1);
+    let held: Vec<_> = names
+        .iter()
+        .filter_map(|name| {
+            let get = Get::new(Key::new(NamespaceId(5), name));
+            match engine.run(&get, now) {
+                Ok(GetOutcome::Hit(view)) => Some(view.value),
+                _ => None,
+            }
+        })
+        .collect();
+    assert_eq!(held, [bytes::Bytes::from_static(b"the item")]);
 }
