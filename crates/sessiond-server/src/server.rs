@@ -11,6 +11,7 @@ use sessiond_engine::{Engine, EngineConfig};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
 use crate::allow::AllowList;
 use crate::clock::{Clock, FloorClock, SystemClock};
@@ -394,42 +395,22 @@ async fn accept_loop(
             }
         };
         let (index, handle, shutdown) = workers.pick();
-        let shared = Arc::clone(&shared);
-        let shutdown = Arc::clone(shutdown);
-        let acceptor = acceptor.clone();
-        handle.spawn(async move {
-            // The socket moves to the worker's own reactor here.
-            let Ok(stream) = TcpStream::from_std(std_stream) else {
-                shared
-                    .counters
-                    .curr_connections
-                    .fetch_sub(1, Ordering::Relaxed);
-                return;
-            };
-            // Replies are written whole, one write per batch of requests: Nagle would only
-            // delay them.
-            let _ = stream.set_nodelay(true);
-            let connection = Accepted {
-                protocol,
-                shared,
-                worker: index,
-                shutdown,
-                permit,
-            };
-            match acceptor {
-                None => connection.run(stream).await,
-                // The handshake runs on the worker, as the connection will: the accepting
-                // thread never waits on a client.
-                Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-                    {
-                        Ok(Ok(stream)) => connection.run(stream).await,
-                        Ok(Err(error)) => connection.refuse(peer, &error.to_string()),
-                        Err(_) => connection.refuse(peer, "no TLS handshake within the limit"),
-                    }
-                }
+        let connection = Accepted {
+            protocol,
+            shared: Arc::clone(&shared),
+            worker: index,
+            shutdown: Arc::clone(shutdown),
+            permit,
+        };
+        // Two tasks of their own shapes: a plain connection's task holds nothing of TLS.
+        match &acceptor {
+            None => {
+                handle.spawn(connection.plain(std_stream));
             }
-        });
+            Some(acceptor) => {
+                handle.spawn(connection.tls(std_stream, acceptor.clone(), peer));
+            }
+        }
     }
 }
 
@@ -443,6 +424,46 @@ struct Accepted {
 }
 
 impl Accepted {
+    /// Serves a plain TCP connection.
+    async fn plain(self, std_stream: std::net::TcpStream) {
+        if let Some(stream) = self.adopt(std_stream) {
+            self.run(stream).await;
+        }
+    }
+
+    /// Runs the TLS handshake, then serves the connection over it. The handshake runs on the
+    /// worker, as the connection will: the accepting thread never waits on a client.
+    async fn tls(self, std_stream: std::net::TcpStream, acceptor: TlsAcceptor, peer: SocketAddr) {
+        let Some(stream) = self.adopt(std_stream) else {
+            return;
+        };
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => self.run(stream).await,
+            Ok(Err(error)) => self.refuse(peer, &error.to_string()),
+            Err(_) => self.refuse(peer, "no TLS handshake within the limit"),
+        }
+    }
+
+    /// Moves the socket to the worker's own reactor (this runs on the worker); `None`, the
+    /// connection counted out, when it cannot be.
+    fn adopt(&self, std_stream: std::net::TcpStream) -> Option<TcpStream> {
+        match TcpStream::from_std(std_stream) {
+            Ok(stream) => {
+                // Replies are written whole, one write per batch of requests: Nagle would
+                // only delay them.
+                let _ = stream.set_nodelay(true);
+                Some(stream)
+            }
+            Err(_) => {
+                self.shared
+                    .counters
+                    .curr_connections
+                    .fetch_sub(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
     /// Serves the connection here, or relays it to the cluster leader. Generic over the
     /// stream, so the plain path is compiled for `TcpStream` with nothing in between.
     async fn run<S: AsyncRead + AsyncWrite + Unpin>(self, stream: S) {
