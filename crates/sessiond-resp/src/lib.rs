@@ -1,8 +1,11 @@
-//! The Redis protocol for sessiond: RESP requests in, RESP2 or RESP3 replies out.
+//! The Redis protocol for sessiond: RESP requests in, engine commands, RESP2 or RESP3 replies
+//! out.
 //!
-//! This crate is pure: no I/O, no engine. The server reads into a buffer and asks a [`Parser`]
-//! for the complete commands at its front; a command handler answers through an [`Encoder`]
-//! writing into the output buffer; the server writes that out.
+//! This crate does no I/O. The server reads into a buffer and calls
+//! [`Connection::process`], which finds each complete command with the [`Parser`], runs it on
+//! the engine (one file per command or small family under `commands/`, as in mini-redis),
+//! and answers through an [`Encoder`] writing into the output buffer; the server writes that
+//! out.
 //!
 //! # Requests
 //! Requests are read as Redis 7 reads them (`processMultibulkBuffer`,
@@ -22,6 +25,13 @@
 //!   refused as soon as its declared lengths pass that, with a close and no reply, as Redis
 //!   closes a client past its 1 GiB query buffer limit.
 //!
+//! # Commands
+//! Each command answers as redis-server 7.0 answers it, errors included, byte for byte; the
+//! transcript tests in `crates/sessiond/tests/resp.rs` run the same commands against a real
+//! redis-server and compare. Databases (`SELECT 0` to `15`) are engine namespaces given by
+//! the server ([`Config::databases`]). The deliberate differences are listed in the README
+//! ("Where sessiond answers differently from Redis").
+//!
 //! # Replies
 //! [`Encoder`] writes every RESP3 type a session server needs, and for a RESP2 connection
 //! ([`Version`]) the RESP2 form Redis writes for it. Doubles are written as Redis 7.2 and later
@@ -29,6 +39,12 @@
 //! significant digits (`0.10000000000000001`).
 //!
 //! # Layout
+//! - `connection`: [`Connection`], a client's session state and the command loop.
+//! - `commands`: the command table and dispatch (unknown commands, arity, authentication),
+//!   then one module per command or family; `reply`: the errors they answer; `args`: reading
+//!   integers and options as Redis does; `glob`: Redis's pattern matching.
+//! - `shared`: [`Shared`], what all connections share ([`Config`], keyspace settings);
+//!   `clients`: [`Clients`], the client list.
 //! - `parser`: [`Parser`], which finds each command and keeps what a partial one has shown.
 //! - `multibulk`, `inline`: the two request forms; `line`: how their lines end; `number`:
 //!   Redis's integer syntax for lengths.
@@ -39,19 +55,61 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod args;
+mod clients;
 mod command;
+mod commands;
+mod connection;
 mod double;
 mod encoder;
 mod error;
+mod glob;
 mod inline;
 mod limits;
 mod line;
 mod multibulk;
 mod number;
 mod parser;
+mod reply;
+mod shared;
 
+pub use clients::{Clients, Peer};
 pub use command::{Args, Command};
+pub use connection::Connection;
 pub use encoder::{Encoder, Version};
 pub use error::{Close, ProtocolError};
 pub use limits::{Access, Limits};
 pub use parser::Parser;
+pub use shared::{Config, DATABASES, Shared};
+
+use sessiond_engine::{Engine, Timestamp};
+
+/// The version `HELLO` and `INFO` report: the Redis version whose behaviour sessiond follows,
+/// so that clients that pick features by version pick those sessiond has.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+/// Replies a connection may hold before it stops running buffered commands and lets the
+/// server write them out: a client that pipelines many reads of a large value without
+/// reading the replies costs the server at most about this much memory.
+pub const OUTPUT_HIGH_WATER: usize = 256 * 1024;
+
+/// What a command runs with: the engine, the time, and the state connections share.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// The store.
+    pub engine: &'a Engine,
+    /// The time the commands are handled at.
+    pub now: Timestamp,
+    /// Settings, client list, keyspace settings.
+    pub shared: &'a Shared,
+}
+
+/// Whether the connection goes on after the bytes processed so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep reading commands.
+    Continue,
+    /// Send what is in the output buffer, then close the connection (`QUIT`, a protocol
+    /// error).
+    Close,
+}

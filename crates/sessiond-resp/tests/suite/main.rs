@@ -5,6 +5,7 @@
 //! version (Debian 12's), and recording what came back and whether it closed the connection.
 
 mod against_redis;
+mod connection;
 mod encoder;
 mod errors;
 mod inline;

@@ -1,0 +1,17 @@
+//! `APPEND key value`: appends to a string, creating it; answers the new length (Spring
+//! Session's indexed repository touches its shadow key with `APPEND key ""`).
+
+use sessiond_engine::Append;
+
+use super::{Call, Outcome};
+
+/// Appends to a string.
+pub(crate) fn append(call: &mut Call<'_, '_>) -> Outcome {
+    let append = Append {
+        key: call.key(1),
+        value: call.arg(2),
+    };
+    let len = call.engine().run(&append, call.now())?;
+    call.reply().integer(i64::try_from(len).unwrap_or(i64::MAX));
+    Ok(())
+}

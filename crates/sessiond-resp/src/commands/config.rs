@@ -1,0 +1,290 @@
+//! `CONFIG GET | SET | RESETSTAT | REWRITE | HELP`: the settings clients read, and the one
+//! they set.
+//!
+//! Spring Session reads `notify-keyspace-events` and sets it (to at least `Egx`) at start-up;
+//! tools read `maxmemory`, `save`, `appendonly`, `databases`. Every other setting is the
+//! operator's, in sessiond's configuration file: `CONFIG SET` refuses it as Redis refuses an
+//! immutable one.
+
+use std::borrow::Cow;
+
+use super::{Call, Outcome};
+use crate::reply::CommandError;
+use crate::{args, glob};
+
+/// Redis's keyspace event classes (`notify.c`), as flag bits.
+mod events {
+    pub(super) const KEYSPACE: u32 = 1 << 0;
+    pub(super) const KEYEVENT: u32 = 1 << 1;
+    pub(super) const GENERIC: u32 = 1 << 2;
+    pub(super) const STRING: u32 = 1 << 3;
+    pub(super) const LIST: u32 = 1 << 4;
+    pub(super) const SET: u32 = 1 << 5;
+    pub(super) const HASH: u32 = 1 << 6;
+    pub(super) const ZSET: u32 = 1 << 7;
+    pub(super) const EXPIRED: u32 = 1 << 8;
+    pub(super) const EVICTED: u32 = 1 << 9;
+    pub(super) const STREAM: u32 = 1 << 10;
+    pub(super) const KEY_MISS: u32 = 1 << 11;
+    pub(super) const MODULE: u32 = 1 << 12;
+    pub(super) const NEW: u32 = 1 << 13;
+    /// `A`: every class but key misses and new keys.
+    pub(super) const ALL: u32 =
+        GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+}
+
+/// The settings `CONFIG GET` knows, in the order it lists them.
+const PARAMETERS: &[&str] = &[
+    "appendfsync",
+    "appendonly",
+    "cluster-enabled",
+    "databases",
+    "maxclients",
+    "maxmemory",
+    "maxmemory-policy",
+    "notify-keyspace-events",
+    "port",
+    "proto-max-bulk-len",
+    "save",
+    "timeout",
+];
+
+/// `CONFIG` alone: its arity check fails first, so this never runs.
+pub(crate) fn container(_call: &mut Call<'_, '_>) -> Outcome {
+    Err(CommandError::WrongArity("config"))
+}
+
+/// `CONFIG GET parameter [parameter ...]`: a map of every setting a parameter names or, with
+/// a glob pattern, matches (without regard to case).
+pub(crate) fn get(call: &mut Call<'_, '_>) -> Outcome {
+    // Each setting once, named as first asked for: an exact name as the client wrote it
+    // (Redis answers `CONFIG GET MAXMEMORY` with `MAXMEMORY`), a pattern's match by its own.
+    let mut found: Vec<(&str, &[u8])> = Vec::new();
+    for index in 2..call.argc() {
+        let pattern = args::c_str(call.arg(index));
+        let is_pattern = pattern
+            .iter()
+            .any(|byte| matches!(byte, b'*' | b'?' | b'['));
+        for name in PARAMETERS {
+            let hit = if is_pattern {
+                glob::matches(pattern, name.as_bytes(), true)
+            } else {
+                name.as_bytes().eq_ignore_ascii_case(pattern)
+            };
+            if hit && !found.iter().any(|(seen, _)| seen == name) {
+                let shown = if is_pattern { name.as_bytes() } else { pattern };
+                found.push((name, shown));
+            }
+        }
+    }
+    let values: Vec<(&[u8], String)> = found
+        .into_iter()
+        .map(|(name, shown)| (shown, value(call, name)))
+        .collect();
+    let mut reply = call.reply();
+    reply.map(values.len());
+    for (name, value) in values {
+        reply.bulk(name).bulk(value.as_bytes());
+    }
+    Ok(())
+}
+
+/// `CONFIG SET parameter value [parameter value ...]`: only `notify-keyspace-events` may be
+/// set. Every pair is checked before any is applied, as in Redis.
+pub(crate) fn set(call: &mut Call<'_, '_>) -> Outcome {
+    if !call.argc().is_multiple_of(2) {
+        return Err(CommandError::Syntax);
+    }
+    let mut unknown = None;
+    let mut refused: Option<(&[u8], &'static str)> = None;
+    let mut events = None;
+    let mut seen: Vec<&str> = Vec::new();
+    for pair in (2..call.argc()).step_by(2) {
+        let name = call.arg(pair);
+        let Some(parameter) = PARAMETERS
+            .iter()
+            .find(|parameter| parameter.as_bytes().eq_ignore_ascii_case(args::c_str(name)))
+        else {
+            unknown.get_or_insert(name);
+            continue;
+        };
+        if unknown.is_some() || refused.is_some() {
+            continue;
+        }
+        if seen.contains(parameter) {
+            refused = Some((name, "duplicate parameter"));
+            continue;
+        }
+        seen.push(parameter);
+        if *parameter == "notify-keyspace-events" {
+            events = Some((name, call.arg(pair + 1)));
+        } else {
+            refused = Some((name, "can't set immutable config"));
+        }
+    }
+    if let Some(name) = unknown {
+        return Err(CommandError::message(format!(
+            "Unknown option or number of arguments for CONFIG SET - '{}'",
+            String::from_utf8_lossy(args::c_str(name))
+        )));
+    }
+    if let Some((name, why)) = refused {
+        return Err(set_failed(name, why));
+    }
+    if let Some((name, value)) = events {
+        let flags = parse_events(value).ok_or_else(|| {
+            set_failed(
+                name,
+                "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
+            )
+        })?;
+        call.ctx.shared.set_keyspace_events(flags);
+    }
+    call.reply().ok();
+    Ok(())
+}
+
+/// `CONFIG RESETSTAT`: sessiond's figures are not reset (they are the engine's), but the
+/// command succeeds, as clients expect.
+pub(crate) fn resetstat(call: &mut Call<'_, '_>) -> Outcome {
+    call.reply().ok();
+    Ok(())
+}
+
+/// `CONFIG REWRITE`: sessiond's settings live in its own file, which it never rewrites.
+pub(crate) fn rewrite(_call: &mut Call<'_, '_>) -> Outcome {
+    Err(CommandError::message(
+        "The server is running without a config file",
+    ))
+}
+
+/// `CONFIG HELP`.
+pub(crate) fn help(call: &mut Call<'_, '_>) -> Outcome {
+    let lines: &[&[u8]] = &[
+        b"CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        b"GET <pattern>",
+        b"    Return parameters matching the glob-like <pattern> and their values.",
+        b"SET <directive> <value>",
+        b"    Set the configuration <directive> to <value>.",
+        b"RESETSTAT",
+        b"    Reset statistics reported by the INFO command.",
+        b"REWRITE",
+        b"    Rewrite the configuration file.",
+        b"HELP",
+        b"    Print this help.",
+    ];
+    let mut reply = call.reply();
+    reply.array(lines.len());
+    for line in lines {
+        reply.simple(line);
+    }
+    Ok(())
+}
+
+/// `CONFIG SET failed (possibly related to argument 'name') - why`.
+fn set_failed(name: &[u8], why: &str) -> CommandError {
+    CommandError::Message(Cow::Owned(format!(
+        "CONFIG SET failed (possibly related to argument '{}') - {why}",
+        String::from_utf8_lossy(args::c_str(name))
+    )))
+}
+
+/// A setting's current value, as text.
+fn value(call: &Call<'_, '_>, name: &str) -> String {
+    let config = &call.ctx.shared.config;
+    match name {
+        "appendfsync" => "everysec".into(),
+        "appendonly" | "cluster-enabled" => "no".into(),
+        "databases" => config.databases.len().to_string(),
+        "maxclients" => config.max_clients.to_string(),
+        "maxmemory" => call.engine().stats().limit_maxbytes.to_string(),
+        "maxmemory-policy" => "noeviction".into(),
+        "notify-keyspace-events" => format_events(call.ctx.shared.keyspace_events()),
+        "port" => config.tcp_port.to_string(),
+        "proto-max-bulk-len" => config.limits.max_bulk_len.to_string(),
+        "timeout" => "0".into(),
+        // "save" and anything else: none.
+        _ => String::new(),
+    }
+}
+
+/// Redis's `keyspaceEventsStringToFlags`: each character a class; `None` for an unknown one.
+/// The value is read as a C string.
+fn parse_events(text: &[u8]) -> Option<u32> {
+    let mut flags = 0;
+    for &class in args::c_str(text) {
+        flags |= match class {
+            b'A' => events::ALL,
+            b'g' => events::GENERIC,
+            b'$' => events::STRING,
+            b'l' => events::LIST,
+            b's' => events::SET,
+            b'h' => events::HASH,
+            b'z' => events::ZSET,
+            b'x' => events::EXPIRED,
+            b'e' => events::EVICTED,
+            b'K' => events::KEYSPACE,
+            b'E' => events::KEYEVENT,
+            b't' => events::STREAM,
+            b'm' => events::KEY_MISS,
+            b'd' => events::MODULE,
+            b'n' => events::NEW,
+            _ => return None,
+        };
+    }
+    Some(flags)
+}
+
+/// Redis's `keyspaceEventsFlagsToString`: the classes in its canonical order (`Egx` reads
+/// back as `gxE`).
+fn format_events(flags: u32) -> String {
+    let mut text = String::new();
+    if flags & events::ALL == events::ALL {
+        text.push('A');
+    } else {
+        for (flag, class) in [
+            (events::GENERIC, 'g'),
+            (events::STRING, '$'),
+            (events::LIST, 'l'),
+            (events::SET, 's'),
+            (events::HASH, 'h'),
+            (events::ZSET, 'z'),
+            (events::EXPIRED, 'x'),
+            (events::EVICTED, 'e'),
+            (events::STREAM, 't'),
+            (events::MODULE, 'd'),
+            (events::NEW, 'n'),
+        ] {
+            if flags & flag != 0 {
+                text.push(class);
+            }
+        }
+    }
+    for (flag, class) in [
+        (events::KEYSPACE, 'K'),
+        (events::KEYEVENT, 'E'),
+        (events::KEY_MISS, 'm'),
+    ] {
+        if flags & flag != 0 {
+            text.push(class);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyspace_events_read_back_in_canonical_order() {
+        let flags = |text: &str| parse_events(text.as_bytes()).unwrap();
+        assert_eq!(format_events(flags("Egx")), "gxE");
+        assert_eq!(format_events(flags("")), "");
+        assert_eq!(format_events(flags("KEA")), "AKE");
+        assert_eq!(format_events(flags("g$lshzxetd")), "A");
+        assert_eq!(format_events(flags("An")), "A");
+        assert_eq!(format_events(flags("nm")), "nm");
+        assert!(parse_events(b"Q").is_none());
+    }
+}

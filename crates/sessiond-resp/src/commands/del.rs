@@ -1,0 +1,19 @@
+//! `DEL key [key ...]` and `UNLINK key [key ...]`: removes keys of any type; answers how many
+//! existed. (Redis's `UNLINK` frees memory in the background; sessiond's removal is cheap
+//! either way, so both are the same.)
+
+use sessiond_engine::{Delete, DeleteOutcome, Key};
+
+use super::multi::each_key;
+use super::{Call, Outcome};
+
+/// Removes keys.
+pub(crate) fn del(call: &mut Call<'_, '_>) -> Outcome {
+    let keys: Vec<Key<'_>> = (1..call.argc()).map(|index| call.key(index)).collect();
+    let removed = each_key(call.engine(), call.now(), &keys, |runner, _, key| {
+        Ok(runner.run(&Delete::new(key))?? == DeleteOutcome::Deleted)
+    })?;
+    let count = removed.iter().filter(|&&removed| removed).count();
+    call.reply().integer(count as i64);
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! `GET key`: a string's value, or null.
+
+use sessiond_engine::{Get, GetOutcome};
+
+use super::{Call, Outcome};
+
+/// Reads a string.
+pub(crate) fn get(call: &mut Call<'_, '_>) -> Outcome {
+    match call.engine().run(&Get::new(call.key(1)), call.now())? {
+        GetOutcome::Hit(view) => call.reply().bulk(&view.value),
+        GetOutcome::Miss => call.reply().null(),
+    };
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! `TYPE key`: `string`, `hash`, `set`, `zset`, or `none`.
+
+use sessiond_engine::Inspect;
+
+use super::{Call, Outcome};
+
+/// Names what a key holds.
+pub(crate) fn key_type(call: &mut Call<'_, '_>) -> Outcome {
+    let name = match call.engine().run(&Inspect { key: call.key(1) }, call.now()) {
+        Some(info) => info.value_type.name(),
+        None => "none",
+    };
+    call.reply().simple(name.as_bytes());
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! `MGET key [key ...]`: several strings' values; null for a missing key or another type.
+
+use sessiond_engine::{Get, GetOutcome, Key};
+
+use super::multi::each_key;
+use super::{Call, Outcome};
+use crate::reply::CommandError;
+
+/// Reads several strings, as one atomic step for a moderate number of keys.
+pub(crate) fn mget(call: &mut Call<'_, '_>) -> Outcome {
+    let keys: Vec<Key<'_>> = (1..call.argc()).map(|index| call.key(index)).collect();
+    let values = each_key(call.engine(), call.now(), &keys, |runner, _, key| {
+        match runner.run(&Get::new(key))? {
+            Ok(GetOutcome::Hit(view)) => Ok(Some(view.value)),
+            // A key of another type reads as missing, as in Redis.
+            Ok(GetOutcome::Miss) | Err(sessiond_engine::EngineError::WrongType) => Ok(None),
+            Err(error) => Err(CommandError::from(error)),
+        }
+    })?;
+    let mut reply = call.reply();
+    reply.array(values.len());
+    for value in values {
+        match value {
+            Some(value) => reply.bulk(&value),
+            None => reply.null(),
+        };
+    }
+    Ok(())
+}

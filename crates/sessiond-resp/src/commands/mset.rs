@@ -1,0 +1,31 @@
+//! `MSET key value [key value ...]`: several strings at once, each losing any expiry.
+
+use sessiond_engine::{Expiry, Key, WriteString};
+
+use super::multi::each_key;
+use super::{Call, Outcome};
+use crate::reply::CommandError;
+
+/// Writes several strings, as one atomic step for a moderate number of keys. A write refused
+/// part way (the memory limit) leaves the earlier ones written: Redis refuses the whole
+/// command before it starts when it is already over its limit, sessiond finds out per key.
+pub(crate) fn mset(call: &mut Call<'_, '_>) -> Outcome {
+    if call.argc().is_multiple_of(2) {
+        return Err(CommandError::WrongArity("mset"));
+    }
+    let keys: Vec<Key<'_>> = (1..call.argc())
+        .step_by(2)
+        .map(|index| call.key(index))
+        .collect();
+    let values: Vec<&[u8]> = (2..call.argc())
+        .step_by(2)
+        .map(|index| call.arg(index))
+        .collect();
+    each_key(call.engine(), call.now(), &keys, |runner, index, key| {
+        let value = values.get(index).copied().unwrap_or_default();
+        runner.run(&WriteString::new(key, value, Expiry::Never))??;
+        Ok(())
+    })?;
+    call.reply().ok();
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! `RENAME key newkey` and `RENAMENX key newkey` (Spring Session renames a session when its
+//! id changes, and tolerates `ERR no such key`).
+
+use sessiond_engine::{Rename, RenameOutcome};
+
+use super::{Call, Outcome};
+use crate::reply::CommandError;
+
+/// `RENAME`: `+OK`, replacing what the new key held.
+pub(crate) fn rename(call: &mut Call<'_, '_>) -> Outcome {
+    match run(call, false)? {
+        RenameOutcome::NotFound => Err(CommandError::NoSuchKey),
+        RenameOutcome::Renamed | RenameOutcome::TargetExists => {
+            call.reply().ok();
+            Ok(())
+        }
+    }
+}
+
+/// `RENAMENX`: 1 if renamed, 0 if the new key held something.
+pub(crate) fn renamenx(call: &mut Call<'_, '_>) -> Outcome {
+    match run(call, true)? {
+        RenameOutcome::NotFound => Err(CommandError::NoSuchKey),
+        RenameOutcome::Renamed => {
+            call.reply().integer(1);
+            Ok(())
+        }
+        RenameOutcome::TargetExists => {
+            call.reply().integer(0);
+            Ok(())
+        }
+    }
+}
+
+fn run(call: &Call<'_, '_>, only_if_absent: bool) -> Result<RenameOutcome, CommandError> {
+    let rename = Rename {
+        from: call.key(1),
+        to: call.key(2),
+        only_if_absent,
+    };
+    Ok(call.engine().rename(&rename, call.now())?)
+}

@@ -1,0 +1,890 @@
+//! Every command sessiond knows, with what `COMMAND INFO` and `COMMAND DOCS` report about it
+//! (arity, flags, key positions, ACL categories, as Redis 7.0's command table has them).
+//!
+//! The table is sorted by name: dispatch finds a command by binary search.
+
+use super::{
+    Handler, append, auth, client, command, config, dbsize, del, echo, exists, expire, flush, get,
+    getdel, getex, hello, incr, info, key_type, mget, mset, persist, ping, quit, rename, reset,
+    scan, select, set, strlen, ttl,
+};
+
+/// One command (or subcommand) of the table.
+#[derive(Debug)]
+pub(crate) struct Spec {
+    /// Its full name in lower case: `get`, `client|setname`.
+    pub(crate) name: &'static str,
+    /// For a container, its name in upper case, for `unknown subcommand ... Try CLIENT HELP.`
+    pub(crate) upper: &'static str,
+    /// Redis's arity: exactly this many arguments (the name included) when positive, at least
+    /// its absolute value when negative.
+    pub(crate) arity: i32,
+    /// Redis's command flags (`write`, `readonly`, `fast`, `no_auth`, ...).
+    pub(crate) flags: &'static [&'static str],
+    /// First key, last key (negative: from the end), step.
+    pub(crate) keys: [i32; 3],
+    /// ACL categories, without the `@`.
+    pub(crate) acl: &'static [&'static str],
+    /// Its group in `COMMAND DOCS`.
+    pub(crate) group: &'static str,
+    /// The Redis version that introduced it.
+    pub(crate) since: &'static str,
+    /// One line about it.
+    pub(crate) summary: &'static str,
+    /// What runs it.
+    pub(crate) run: Handler,
+    /// A container's subcommands.
+    pub(crate) subcommands: &'static [Spec],
+}
+
+impl Spec {
+    /// The name after the container's: `setname` for `client|setname`.
+    pub(crate) fn short(&self) -> &'static str {
+        self.name.rsplit('|').next().unwrap_or(self.name)
+    }
+}
+
+/// An entry of the table.
+macro_rules! spec {
+    ($name:literal, $arity:literal, [$($flag:literal),*], $keys:expr, [$($acl:literal),*],
+     $group:literal, $since:literal, $summary:literal, $run:expr) => {
+        Spec {
+            name: $name,
+            upper: "",
+            arity: $arity,
+            flags: &[$($flag),*],
+            keys: $keys,
+            acl: &[$($acl),*],
+            group: $group,
+            since: $since,
+            summary: $summary,
+            run: $run,
+            subcommands: &[],
+        }
+    };
+}
+
+/// A container command (`CLIENT`, `CONFIG`, `COMMAND`): its own entry, then its subcommands.
+macro_rules! container {
+    ($name:literal, $upper:literal, $arity:literal, [$($flag:literal),*], [$($acl:literal),*],
+     $group:literal, $since:literal, $summary:literal, $run:expr, $subcommands:expr) => {
+        Spec {
+            name: $name,
+            upper: $upper,
+            arity: $arity,
+            flags: &[$($flag),*],
+            keys: NO_KEYS,
+            acl: &[$($acl),*],
+            group: $group,
+            since: $since,
+            summary: $summary,
+            run: $run,
+            subcommands: $subcommands,
+        }
+    };
+}
+
+const NO_KEYS: [i32; 3] = [0, 0, 0];
+const ONE_KEY: [i32; 3] = [1, 1, 1];
+const ALL_KEYS: [i32; 3] = [1, -1, 1];
+
+/// The commands, sorted by name.
+pub(crate) static COMMANDS: &[Spec] = &[
+    spec!(
+        "append",
+        3,
+        ["write", "denyoom", "fast"],
+        ONE_KEY,
+        ["write", "string", "fast"],
+        "string",
+        "2.0.0",
+        "Appends a string to the value of a key. Creates the key if it doesn't exist.",
+        append::append
+    ),
+    spec!(
+        "auth",
+        -2,
+        [
+            "noscript",
+            "loading",
+            "stale",
+            "fast",
+            "no_auth",
+            "allow_busy"
+        ],
+        NO_KEYS,
+        ["fast", "connection"],
+        "connection",
+        "1.0.0",
+        "Authenticates the connection.",
+        auth::auth
+    ),
+    container!(
+        "client",
+        "CLIENT",
+        -2,
+        [],
+        [],
+        "connection",
+        "2.4.0",
+        "A container for client connection commands.",
+        client::container,
+        CLIENT
+    ),
+    container!(
+        "command",
+        "COMMAND",
+        -1,
+        ["loading", "stale"],
+        ["slow", "connection"],
+        "server",
+        "2.8.13",
+        "Returns detailed information about all commands.",
+        command::all,
+        COMMAND
+    ),
+    container!(
+        "config",
+        "CONFIG",
+        -2,
+        [],
+        [],
+        "server",
+        "2.0.0",
+        "A container for server configuration commands.",
+        config::container,
+        CONFIG
+    ),
+    spec!(
+        "dbsize",
+        1,
+        ["readonly", "fast"],
+        NO_KEYS,
+        ["keyspace", "read", "fast"],
+        "server",
+        "1.0.0",
+        "Returns the number of keys in the database.",
+        dbsize::dbsize
+    ),
+    spec!(
+        "decr",
+        2,
+        ["write", "denyoom", "fast"],
+        ONE_KEY,
+        ["write", "string", "fast"],
+        "string",
+        "1.0.0",
+        "Decrements the integer value of a key by one.",
+        incr::decr
+    ),
+    spec!(
+        "decrby",
+        3,
+        ["write", "denyoom", "fast"],
+        ONE_KEY,
+        ["write", "string", "fast"],
+        "string",
+        "1.0.0",
+        "Decrements a number from the integer value of a key.",
+        incr::decrby
+    ),
+    spec!(
+        "del",
+        -2,
+        ["write"],
+        ALL_KEYS,
+        ["keyspace", "write", "slow"],
+        "generic",
+        "1.0.0",
+        "Deletes one or more keys.",
+        del::del
+    ),
+    spec!(
+        "echo",
+        2,
+        ["fast"],
+        NO_KEYS,
+        ["fast", "connection"],
+        "connection",
+        "1.0.0",
+        "Returns the given string.",
+        echo::echo
+    ),
+    spec!(
+        "exists",
+        -2,
+        ["readonly", "fast"],
+        ALL_KEYS,
+        ["keyspace", "read", "fast"],
+        "generic",
+        "1.0.0",
+        "Determines whether one or more keys exist.",
+        exists::exists
+    ),
+    spec!(
+        "expire",
+        -3,
+        ["write", "fast"],
+        ONE_KEY,
+        ["keyspace", "write", "fast"],
+        "generic",
+        "1.0.0",
+        "Sets the expiration time of a key in seconds.",
+        expire::expire
+    ),
+    spec!(
+        "expireat",
+        -3,
+        ["write", "fast"],
+        ONE_KEY,
+        ["keyspace", "write", "fast"],
+        "generic",
+        "1.2.0",
+        "Sets the expiration time of a key to a Unix timestamp.",
+        expire::expireat
+    ),
+    spec!(
+        "expiretime",
+        2,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["keyspace", "read", "fast"],
+        "generic",
+        "7.0.0",
+        "Returns the expiration time of a key as a Unix timestamp.",
+        ttl::expiretime
+    ),
+    spec!(
+        "flushall",
+        -1,
+        ["write"],
+        NO_KEYS,
+        ["keyspace", "write", "slow", "dangerous"],
+        "server",
+        "1.0.0",
+        "Removes all keys from all databases.",
+        flush::flushall
+    ),
+    spec!(
+        "flushdb",
+        -1,
+        ["write"],
+        NO_KEYS,
+        ["keyspace", "write", "slow", "dangerous"],
+        "server",
+        "1.0.0",
+        "Remove all keys from the current database.",
+        flush::flushdb
+    ),
+    spec!(
+        "get",
+        2,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["read", "string", "fast"],
+        "string",
+        "1.0.0",
+        "Returns the string value of a key.",
+        get::get
+    ),
+    spec!(
+        "getdel",
+        2,
+        ["write", "fast"],
+        ONE_KEY,
+        ["write", "string", "fast"],
+        "string",
+        "6.2.0",
+        "Returns the string value of a key after deleting the key.",
+        getdel::getdel
+    ),
+    spec!(
+        "getex",
+        -2,
+        ["write", "fast"],
+        ONE_KEY,
+        ["write", "string", "fast"],
+        "string",
+        "6.2.0",
+        "Returns the string value of a key after setting its expiration time.",
+        getex::getex
+    ),
+    spec!(
+        "getset",
+        3,
+        ["write", "denyoom", "fast"],
+        ONE_KEY,
+        ["write", "string", "fast"],
+        "string",
+        "1.0.0",
+        "Returns the previous string value of a key after setting it to a new value.",
+        set::getset
+    ),
+    spec!(
+        "hello",
+        -1,
+        [
+            "noscript",
+            "loading",
+            "stale",
+            "fast",
+            "no_auth",
+            "allow_busy"
+        ],
+        NO_KEYS,
+        ["fast", "connection"],
+        "connection",
+        "6.0.0",
+        "Handshakes with the Redis server.",
+        hello::hello
+    ),
+    spec!(
+        "incr",
+        2,
+        ["write", "denyoom", "fast"],
+        ONE_KEY,
+        ["write", "string", "fast"],
+        "string",
+        "1.0.0",
+        "Increments the integer value of a key by one.",
+        incr::incr
+    ),
+    spec!(
+        "incrby",
+        3,
+        ["write", "denyoom", "fast"],
+        ONE_KEY,
+        ["write", "string", "fast"],
+        "string",
+        "1.0.0",
+        "Increments the integer value of a key by a number.",
+        incr::incrby
+    ),
+    spec!(
+        "info",
+        -1,
+        ["loading", "stale"],
+        NO_KEYS,
+        ["slow", "dangerous"],
+        "server",
+        "1.0.0",
+        "Returns information and statistics about the server.",
+        info::info
+    ),
+    spec!(
+        "keys",
+        2,
+        ["readonly"],
+        NO_KEYS,
+        ["keyspace", "read", "slow", "dangerous"],
+        "generic",
+        "1.0.0",
+        "Returns all key names that match a pattern.",
+        scan::keys
+    ),
+    spec!(
+        "mget",
+        -2,
+        ["readonly", "fast"],
+        ALL_KEYS,
+        ["read", "string", "fast"],
+        "string",
+        "1.0.0",
+        "Atomically returns the string values of one or more keys.",
+        mget::mget
+    ),
+    spec!(
+        "mset",
+        -3,
+        ["write", "denyoom"],
+        [1, -1, 2],
+        ["write", "string", "slow"],
+        "string",
+        "1.0.1",
+        "Atomically creates or modifies the string values of one or more keys.",
+        mset::mset
+    ),
+    spec!(
+        "persist",
+        2,
+        ["write", "fast"],
+        ONE_KEY,
+        ["keyspace", "write", "fast"],
+        "generic",
+        "2.2.0",
+        "Removes the expiration time of a key.",
+        persist::persist
+    ),
+    spec!(
+        "pexpire",
+        -3,
+        ["write", "fast"],
+        ONE_KEY,
+        ["keyspace", "write", "fast"],
+        "generic",
+        "2.6.0",
+        "Sets the expiration time of a key in milliseconds.",
+        expire::pexpire
+    ),
+    spec!(
+        "pexpireat",
+        -3,
+        ["write", "fast"],
+        ONE_KEY,
+        ["keyspace", "write", "fast"],
+        "generic",
+        "2.6.0",
+        "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+        expire::pexpireat
+    ),
+    spec!(
+        "pexpiretime",
+        2,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["keyspace", "read", "fast"],
+        "generic",
+        "7.0.0",
+        "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+        ttl::pexpiretime
+    ),
+    spec!(
+        "ping",
+        -1,
+        ["fast"],
+        NO_KEYS,
+        ["fast", "connection"],
+        "connection",
+        "1.0.0",
+        "Returns the server's liveliness response.",
+        ping::ping
+    ),
+    spec!(
+        "psetex",
+        4,
+        ["write", "denyoom"],
+        ONE_KEY,
+        ["write", "string", "slow"],
+        "string",
+        "2.6.0",
+        "Sets both string value and expiration time in milliseconds of a key.",
+        set::psetex
+    ),
+    spec!(
+        "pttl",
+        2,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["keyspace", "read", "fast"],
+        "generic",
+        "2.6.0",
+        "Returns the expiration time in milliseconds of a key.",
+        ttl::pttl
+    ),
+    spec!(
+        "quit",
+        -1,
+        [
+            "allow_busy",
+            "noscript",
+            "loading",
+            "stale",
+            "fast",
+            "no_auth"
+        ],
+        NO_KEYS,
+        ["fast", "connection"],
+        "connection",
+        "1.0.0",
+        "Closes the connection.",
+        quit::quit
+    ),
+    spec!(
+        "rename",
+        3,
+        ["write"],
+        [1, 2, 1],
+        ["keyspace", "write", "slow"],
+        "generic",
+        "1.0.0",
+        "Renames a key and overwrites the destination.",
+        rename::rename
+    ),
+    spec!(
+        "renamenx",
+        3,
+        ["write", "fast"],
+        [1, 2, 1],
+        ["keyspace", "write", "fast"],
+        "generic",
+        "1.0.0",
+        "Renames a key only when the target key name doesn't exist.",
+        rename::renamenx
+    ),
+    spec!(
+        "reset",
+        1,
+        [
+            "noscript",
+            "loading",
+            "stale",
+            "fast",
+            "no_auth",
+            "allow_busy"
+        ],
+        NO_KEYS,
+        ["fast", "connection"],
+        "connection",
+        "6.2.0",
+        "Resets the connection.",
+        reset::reset
+    ),
+    spec!(
+        "scan",
+        -2,
+        ["readonly"],
+        NO_KEYS,
+        ["keyspace", "read", "slow"],
+        "generic",
+        "2.8.0",
+        "Iterates over the key names in the database.",
+        scan::scan
+    ),
+    spec!(
+        "select",
+        2,
+        ["loading", "stale", "fast"],
+        NO_KEYS,
+        ["fast", "connection"],
+        "connection",
+        "1.0.0",
+        "Changes the selected database.",
+        select::select
+    ),
+    spec!(
+        "set",
+        -3,
+        ["write", "denyoom"],
+        ONE_KEY,
+        ["write", "string", "slow"],
+        "string",
+        "1.0.0",
+        "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
+        set::set
+    ),
+    spec!(
+        "setex",
+        4,
+        ["write", "denyoom"],
+        ONE_KEY,
+        ["write", "string", "slow"],
+        "string",
+        "2.0.0",
+        "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
+        set::setex
+    ),
+    spec!(
+        "setnx",
+        3,
+        ["write", "denyoom", "fast"],
+        ONE_KEY,
+        ["write", "string", "fast"],
+        "string",
+        "1.0.0",
+        "Set the string value of a key only when the key doesn't exist.",
+        set::setnx
+    ),
+    spec!(
+        "strlen",
+        2,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["read", "string", "fast"],
+        "string",
+        "2.2.0",
+        "Returns the length of a string value.",
+        strlen::strlen
+    ),
+    spec!(
+        "ttl",
+        2,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["keyspace", "read", "fast"],
+        "generic",
+        "1.0.0",
+        "Returns the expiration time in seconds of a key.",
+        ttl::ttl
+    ),
+    spec!(
+        "type",
+        2,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["keyspace", "read", "fast"],
+        "generic",
+        "1.0.0",
+        "Determines the type of value stored at a key.",
+        key_type::key_type
+    ),
+    spec!(
+        "unlink",
+        -2,
+        ["write", "fast"],
+        ALL_KEYS,
+        ["keyspace", "write", "fast"],
+        "generic",
+        "4.0.0",
+        "Asynchronously deletes one or more keys.",
+        del::del
+    ),
+];
+
+/// `CLIENT` subcommands.
+static CLIENT: &[Spec] = &[
+    spec!(
+        "client|getname",
+        2,
+        ["noscript", "loading", "stale"],
+        NO_KEYS,
+        ["slow", "connection"],
+        "connection",
+        "2.6.9",
+        "Returns the name of the connection.",
+        client::getname
+    ),
+    spec!(
+        "client|help",
+        2,
+        ["loading", "stale"],
+        NO_KEYS,
+        ["slow", "connection"],
+        "connection",
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        client::help
+    ),
+    spec!(
+        "client|id",
+        2,
+        ["noscript", "loading", "stale"],
+        NO_KEYS,
+        ["slow", "connection"],
+        "connection",
+        "5.0.0",
+        "Returns the unique client ID of the connection.",
+        client::id
+    ),
+    spec!(
+        "client|info",
+        2,
+        ["noscript", "loading", "stale"],
+        NO_KEYS,
+        ["slow", "connection"],
+        "connection",
+        "6.2.0",
+        "Returns information about the connection.",
+        client::info
+    ),
+    spec!(
+        "client|list",
+        -2,
+        ["admin", "noscript", "loading", "stale"],
+        NO_KEYS,
+        ["admin", "slow", "dangerous", "connection"],
+        "connection",
+        "2.4.0",
+        "Lists open connections.",
+        client::list
+    ),
+    spec!(
+        "client|setinfo",
+        4,
+        ["noscript", "loading", "stale"],
+        NO_KEYS,
+        ["slow", "connection"],
+        "connection",
+        "7.2.0",
+        "Sets information specific to the client or connection.",
+        client::setinfo
+    ),
+    spec!(
+        "client|setname",
+        3,
+        ["noscript", "loading", "stale"],
+        NO_KEYS,
+        ["slow", "connection"],
+        "connection",
+        "2.6.9",
+        "Sets the connection name.",
+        client::setname
+    ),
+];
+
+/// `COMMAND` subcommands.
+static COMMAND: &[Spec] = &[
+    spec!(
+        "command|count",
+        2,
+        ["loading", "stale"],
+        NO_KEYS,
+        ["slow", "connection"],
+        "server",
+        "2.8.13",
+        "Returns a count of commands.",
+        command::count
+    ),
+    spec!(
+        "command|docs",
+        -2,
+        ["loading", "stale"],
+        NO_KEYS,
+        ["slow", "connection"],
+        "server",
+        "7.0.0",
+        "Returns documentary information about one, multiple or all commands.",
+        command::docs
+    ),
+    spec!(
+        "command|getkeys",
+        -4,
+        ["loading", "stale"],
+        NO_KEYS,
+        ["slow", "connection"],
+        "server",
+        "2.8.13",
+        "Extracts the key names from an arbitrary command.",
+        command::getkeys
+    ),
+    spec!(
+        "command|help",
+        2,
+        ["loading", "stale"],
+        NO_KEYS,
+        ["slow", "connection"],
+        "server",
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        command::help
+    ),
+    spec!(
+        "command|info",
+        -2,
+        ["loading", "stale"],
+        NO_KEYS,
+        ["slow", "connection"],
+        "server",
+        "2.8.13",
+        "Returns information about one, multiple or all commands.",
+        command::info
+    ),
+    spec!(
+        "command|list",
+        -2,
+        ["loading", "stale"],
+        NO_KEYS,
+        ["slow", "connection"],
+        "server",
+        "7.0.0",
+        "Returns a list of command names.",
+        command::list
+    ),
+];
+
+/// `CONFIG` subcommands.
+static CONFIG: &[Spec] = &[
+    spec!(
+        "config|get",
+        -3,
+        ["admin", "noscript", "loading", "stale"],
+        NO_KEYS,
+        ["admin", "slow", "dangerous"],
+        "server",
+        "2.0.0",
+        "Returns the effective values of configuration parameters.",
+        config::get
+    ),
+    spec!(
+        "config|help",
+        2,
+        ["loading", "stale"],
+        NO_KEYS,
+        ["slow"],
+        "server",
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        config::help
+    ),
+    spec!(
+        "config|resetstat",
+        2,
+        ["admin", "noscript", "loading", "stale"],
+        NO_KEYS,
+        ["admin", "slow", "dangerous"],
+        "server",
+        "2.0.0",
+        "Resets the server's statistics.",
+        config::resetstat
+    ),
+    spec!(
+        "config|rewrite",
+        2,
+        ["admin", "noscript", "loading", "stale"],
+        NO_KEYS,
+        ["admin", "slow", "dangerous"],
+        "server",
+        "2.8.0",
+        "Persists the effective configuration to file.",
+        config::rewrite
+    ),
+    spec!(
+        "config|set",
+        -4,
+        ["admin", "noscript", "loading", "stale"],
+        NO_KEYS,
+        ["admin", "slow", "dangerous"],
+        "server",
+        "2.0.0",
+        "Sets configuration parameters in-flight.",
+        config::set
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_sorted_for_binary_search() {
+        for pair in COMMANDS.windows(2) {
+            assert!(
+                pair[0].name < pair[1].name,
+                "{} before {}",
+                pair[0].name,
+                pair[1].name
+            );
+        }
+    }
+
+    #[test]
+    fn subcommands_belong_to_their_container() {
+        for spec in COMMANDS {
+            assert_eq!(
+                spec.subcommands.is_empty(),
+                spec.upper.is_empty(),
+                "{}",
+                spec.name
+            );
+            assert!(spec.subcommands.len() < 255);
+            for sub in spec.subcommands {
+                assert!(
+                    sub.name.starts_with(&format!("{}|", spec.name)),
+                    "{}",
+                    sub.name
+                );
+                assert!(sub.subcommands.is_empty());
+            }
+        }
+        assert!(COMMANDS.len() < 1 << 23);
+    }
+}

@@ -1,0 +1,96 @@
+//! What every Redis connection of a server shares: the settings, the databases, the clients.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sessiond_engine::{NamespaceId, Timestamp};
+
+use crate::clients::Clients;
+use crate::limits::Limits;
+
+/// How many databases a client can `SELECT` (Redis's default `databases 16`).
+pub const DATABASES: usize = 16;
+
+/// The settings of a Redis listener, fixed when the server starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The password of the `default` user (Redis's `requirepass`); `None` lets every client
+    /// in without `AUTH`.
+    pub password: Option<Vec<u8>>,
+    /// Each database's namespace in the engine, database 0 first: databases never see each
+    /// other's keys, nor other protocols' keys.
+    pub databases: [NamespaceId; DATABASES],
+    /// Request limits.
+    pub limits: Limits,
+    /// The port clients reach, for `INFO` (0 when unknown).
+    pub tcp_port: u16,
+    /// The most client connections over all listeners, for `CONFIG GET maxclients`.
+    pub max_clients: usize,
+    /// The process id, for `INFO`.
+    pub process_id: u32,
+}
+
+impl Config {
+    /// Settings with databases at consecutive namespaces from `first`, no password and the
+    /// default limits.
+    pub fn new(first: NamespaceId) -> Self {
+        Config {
+            password: None,
+            databases: std::array::from_fn(|index| {
+                NamespaceId(first.0.saturating_add(index as u32))
+            }),
+            limits: Limits::default(),
+            tcp_port: 0,
+            max_clients: 10_000,
+            process_id: std::process::id(),
+        }
+    }
+}
+
+/// The state all Redis connections share: the settings, the clients, and what `CONFIG SET`
+/// may change while the server runs.
+#[derive(Debug)]
+pub struct Shared {
+    pub(crate) config: Config,
+    pub(crate) clients: Arc<Clients>,
+    /// `notify-keyspace-events`, as Redis's flag bits. Kept and reported; events themselves
+    /// are not published yet (there is no pub/sub).
+    pub(crate) keyspace_events: AtomicU32,
+    /// When the server started, for `INFO`'s uptime.
+    pub(crate) started: Timestamp,
+}
+
+impl Shared {
+    /// The shared state of a server started at `started` with `config`.
+    pub fn new(config: Config, started: Timestamp) -> Self {
+        Shared {
+            config,
+            clients: Arc::new(Clients::new()),
+            keyspace_events: AtomicU32::new(0),
+            started,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The connected clients.
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// Whether clients must authenticate.
+    pub(crate) fn requires_auth(&self) -> bool {
+        self.config.password.is_some()
+    }
+
+    pub(crate) fn keyspace_events(&self) -> u32 {
+        self.keyspace_events.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_keyspace_events(&self, flags: u32) {
+        self.keyspace_events.store(flags, Ordering::Relaxed);
+    }
+}
