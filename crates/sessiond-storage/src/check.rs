@@ -1,8 +1,9 @@
 //! The offline check of a data directory (`sessiond check-data DIR`): reads every snapshot
 //! and segment, verifies every checksum, and says what recovery would do — the torn tail it
 //! would cut, the damage it would refuse to start on — without changing anything. It takes
-//! no lock and only reads, so it can look at the directory of a running server (a segment
-//! being written may then show a torn tail that is only the write in progress).
+//! no lock and only reads, so it can look at the directory of a running server (the segment
+//! being written then shows its preallocated space, and may show a torn tail that is only the
+//! write in progress).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -75,6 +76,14 @@ pub enum FileKind {
 pub enum FileStatus {
     /// Every checksum matches.
     Ok,
+    /// Good up to zeros at its end: preallocated space no record was written into (the
+    /// segment being written, or one left by a crash); recovery trims it.
+    PreallocatedTail {
+        /// Where it starts.
+        offset: u64,
+        /// How many bytes.
+        bytes: u64,
+    },
     /// Good up to bytes that a later segment rewrote; recovery cuts them.
     SupersededTail {
         /// Where they start.
@@ -218,6 +227,9 @@ pub fn check_data_with(fs: &dyn Fs, dir: &Path) -> Result<CheckReport, StorageEr
         }
         check.status = match scan.end {
             SegmentEnd::Clean => FileStatus::Ok,
+            SegmentEnd::Preallocated { offset, bytes } => {
+                FileStatus::PreallocatedTail { offset, bytes }
+            }
             SegmentEnd::Superseded { offset, bytes } => {
                 FileStatus::SupersededTail { offset, bytes }
             }
@@ -276,6 +288,10 @@ impl fmt::Display for FileStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FileStatus::Ok => f.write_str("ok"),
+            FileStatus::PreallocatedTail { offset, bytes } => write!(
+                f,
+                "ok; {bytes} bytes from byte {offset} on are preallocated space not yet written"
+            ),
             FileStatus::SupersededTail { offset, bytes } => write!(
                 f,
                 "ok; {bytes} bytes from byte {offset} on were rewritten into the next segment"

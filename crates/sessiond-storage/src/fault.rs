@@ -265,6 +265,16 @@ impl FsFile for FaultFile {
         Ok(())
     }
 
+    fn preallocate(&mut self, len: u64) -> io::Result<()> {
+        // Sparse: it takes no space, so it spends none of the budget; a failed fsync's loss
+        // (a cut at the synced length) takes the preallocated zeros with it.
+        self.inner.preallocate(len)
+    }
+
+    fn warm(&self, offset: u64, len: u64) -> io::Result<()> {
+        self.inner.warm(offset, len)
+    }
+
     fn try_clone(&self) -> io::Result<Box<dyn FsFile>> {
         Ok(Box::new(FaultFile {
             inner: self.inner.try_clone()?,

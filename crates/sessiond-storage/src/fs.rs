@@ -4,6 +4,7 @@
 use std::fmt::Debug;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::num::NonZeroU64;
 use std::path::Path;
 
 /// The file system operations the storage layer needs.
@@ -41,6 +42,21 @@ pub trait FsFile: Debug + Send {
     fn sync_data(&mut self) -> io::Result<()>;
     /// Cuts (or extends) the file to `len` bytes and writes on from there.
     fn set_len(&mut self, len: u64) -> io::Result<()>;
+    /// Makes the file `len` bytes long if it is shorter, without moving where writes go: the
+    /// added bytes read as zeros and take no disk space until written (a sparse extension).
+    /// Writes into them then do not extend the file. The default does nothing.
+    fn preallocate(&mut self, len: u64) -> io::Result<()> {
+        let _ = len;
+        Ok(())
+    }
+    /// Asks the kernel to bring the file's pages for `len` bytes from `offset` into the page
+    /// cache now (reading what is on disk, zeroing what was never written), so that a later
+    /// write there finds its pages ready instead of allocating and zeroing them itself. Changes
+    /// nothing in the file; only a hint. The default does nothing.
+    fn warm(&self, offset: u64, len: u64) -> io::Result<()> {
+        let _ = (offset, len);
+        Ok(())
+    }
     /// Another handle on the same open file, so that one thread can flush the file while
     /// another goes on writing through this handle (an fsync takes milliseconds, writes must
     /// not wait for it). Without one (the default) the log flushes through its only handle
@@ -138,6 +154,26 @@ impl FsFile for StdFile {
         self.0.set_len(len)?;
         self.0.seek(SeekFrom::Start(len))?;
         Ok(())
+    }
+
+    fn preallocate(&mut self, len: u64) -> io::Result<()> {
+        if self.0.metadata()?.len() < len {
+            // ftruncate, not fallocate: a sparse extension cannot fail for want of space
+            // (a full disk shows up at the write, as before) and needs no unsafe call.
+            self.0.set_len(len)?;
+        }
+        Ok(())
+    }
+
+    fn warm(&self, offset: u64, len: u64) -> io::Result<()> {
+        let Some(len) = NonZeroU64::new(len) else {
+            return Ok(());
+        };
+        // Not reads: sequential reads bring the pages in as large folios, and a write of a
+        // few KiB into a large folio walks every block of it (measured on Linux 6.18: slower
+        // than writing into no page at all). WILLNEED fills the range page by page.
+        rustix::fs::fadvise(&self.0, offset, Some(len), rustix::fs::Advice::WillNeed)
+            .map_err(io::Error::from)
     }
 
     fn try_clone(&self) -> io::Result<Box<dyn FsFile>> {

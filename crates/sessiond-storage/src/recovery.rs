@@ -2,8 +2,10 @@
 //! it, cut off a torn tail, and start the log writer.
 //!
 //! What recovery repairs by itself is only what a crash leaves: a torn end of the last
-//! segment (a partial record, a bad record with nothing valid after it, zeros), which was
-//! never acknowledged under `always`, and tails the writer superseded after an error. Anything
+//! segment (a partial record, a bad record with nothing valid after it), which was never
+//! acknowledged under `always`, and tails the writer superseded after an error. It also trims
+//! the zeros that end a preallocated segment the writer did not fill: space never written,
+//! not damage, so it is not reported as a torn tail. Anything
 //! else (a bad record with valid ones after it, damage in a segment that is not the last, a
 //! gap in lsns, a log that does not reach back to the snapshot) may be acknowledged data, so
 //! recovery stops with an error naming the file and offset instead of dropping it.
@@ -156,6 +158,17 @@ pub fn open(
         last_lsn = scan.last_lsn.or(last_lsn);
         match scan.end {
             SegmentEnd::Clean => {}
+            SegmentEnd::Preallocated { offset, bytes } => {
+                // Space the writer set aside and never wrote (it stopped without trimming, or
+                // gave the segment up after an error); the writer continues in a new segment.
+                tracing::debug!(
+                    file = %file.path.display(),
+                    offset,
+                    bytes,
+                    "trimming unused preallocated space off a log segment"
+                );
+                cut(&*fs, &file.path, offset)?;
+            }
             SegmentEnd::Superseded { offset, bytes } => {
                 tracing::info!(
                     file = %file.path.display(),

@@ -1,9 +1,19 @@
 //! A log segment's format, and reading one back: where its good records end and what the
-//! bytes after them are (nothing, a torn tail, a superseded tail, or corruption).
+//! bytes after them are (nothing, unused preallocated space, a torn tail, a superseded tail,
+//! or corruption).
 //!
 //! A segment is a 24-byte header, `magic:8 | format_version:u8 | 0:u24 | first_lsn:u64le |
 //! crc32:u32le` (the checksum covers the 20 bytes before it), then records with consecutive
 //! lsns from `first_lsn` on.
+//!
+//! The writer preallocates a segment to the segment size when it creates it (so records
+//! overwrite zeros instead of extending the file), so a segment that was not filled ends in
+//! zeros. Zeros where the next record would start, and only zeros up to the end, are space
+//! that was never written: a clean end, not a torn one (a record is never all zeros: its
+//! length is not zero). Anything else that is not the next record is judged as before: a
+//! record is taken only if it decodes, its checksum matches and its lsn is exactly the next
+//! one, so nothing left in a file (a record of another segment, an old lsn) is ever replayed;
+//! bytes that are not zeros make a torn tail, or damage if a valid record follows them.
 //!
 //! A segment that is followed by another holds the records below the next one's first lsn;
 //! anything after those is *superseded*. That is how the writer recovers from a failed fsync:
@@ -34,6 +44,14 @@ pub fn header(first_lsn: u64) -> [u8; HEADER_LEN] {
 pub enum SegmentEnd {
     /// After its last record.
     Clean,
+    /// After its last record, with zeros up to the end: preallocated space no record was
+    /// written into. Harmless; recovery trims it.
+    Preallocated {
+        /// Where it starts.
+        offset: u64,
+        /// How many bytes.
+        bytes: u64,
+    },
     /// With bytes after the records the next segment takes over: left by the writer after a
     /// write or fsync error, harmless.
     Superseded {
@@ -43,7 +61,7 @@ pub enum SegmentEnd {
         bytes: u64,
     },
     /// With a torn tail (the last segment only): a partial record, a bad record with nothing
-    /// valid after it, zeros. Recovery cuts it off.
+    /// valid after it (perhaps followed by preallocated zeros). Recovery cuts it off.
     Torn {
         /// Where the last good record ends: the segment is cut there.
         offset: u64,
@@ -89,7 +107,7 @@ pub fn scan(
     let is_last = next_first.is_none();
     if let Err(problem) = check_header(bytes, first_lsn) {
         // A crash while the segment was being created leaves a short or zeroed header.
-        let blank = bytes.len() < HEADER_LEN || bytes.iter().all(|&b| b == 0);
+        let blank = bytes.len() < HEADER_LEN || zeros_from(bytes) == 0;
         scan.end = if is_last && blank {
             SegmentEnd::Torn {
                 offset: 0,
@@ -106,22 +124,24 @@ pub fn scan(
     loop {
         if next_first == Some(expected) {
             if at < bytes.len() {
-                scan.end = SegmentEnd::Superseded {
-                    offset: at as u64,
-                    bytes: (bytes.len() - at) as u64,
+                let (offset, rest) = (at as u64, (bytes.len() - at) as u64);
+                scan.end = if zeros_from(bytes) <= at {
+                    SegmentEnd::Preallocated {
+                        offset,
+                        bytes: rest,
+                    }
+                } else {
+                    SegmentEnd::Superseded {
+                        offset,
+                        bytes: rest,
+                    }
                 };
             }
             return scan;
         }
         if at == bytes.len() {
             if let Some(next) = next_first {
-                scan.end = SegmentEnd::Corrupt {
-                    offset: at as u64,
-                    problem: format!(
-                        "the segment ends before lsn {expected} but the next one starts at lsn {next}: records {expected} to {} are missing",
-                        next - 1
-                    ),
-                };
+                scan.end = missing(at, expected, next, "the segment ends");
             }
             return scan;
         }
@@ -144,12 +164,35 @@ pub fn scan(
             }
             Err(error) => error,
         };
-        scan.end = match valid_record_after(bytes, at, expected) {
-            None if is_last => SegmentEnd::Torn {
-                offset: at as u64,
-                bytes: rest.len() as u64,
-                reason: describe(error),
-            },
+        // Where the bytes that are not zeros end: past it lies preallocated space that no
+        // write reached, and no record can start there.
+        let written = zeros_from(bytes);
+        if written <= at {
+            scan.end = match next_first {
+                None => SegmentEnd::Preallocated {
+                    offset: at as u64,
+                    bytes: rest.len() as u64,
+                },
+                Some(next) => missing(at, expected, next, "the records give way to zeros"),
+            };
+            return scan;
+        }
+        scan.end = match valid_record_after(bytes, at, written, expected) {
+            None if is_last => {
+                let mut reason = describe(error);
+                if written < bytes.len() {
+                    reason.push_str(&format!(
+                        " over {} bytes, then {} bytes of preallocated zeros",
+                        written - at,
+                        bytes.len() - written
+                    ));
+                }
+                SegmentEnd::Torn {
+                    offset: at as u64,
+                    bytes: rest.len() as u64,
+                    reason,
+                }
+            }
             None => SegmentEnd::Corrupt {
                 offset: at as u64,
                 problem: format!(
@@ -169,6 +212,32 @@ pub fn scan(
         };
         return scan;
     }
+}
+
+/// The gap between a segment whose records stop before lsn `expected` (at byte `at`, where
+/// `what`) and the next segment, which starts at lsn `next`.
+fn missing(at: usize, expected: u64, next: u64, what: &str) -> SegmentEnd {
+    SegmentEnd::Corrupt {
+        offset: at as u64,
+        problem: format!(
+            "{what} before lsn {expected} but the next one starts at lsn {next}: records {expected} to {} are missing",
+            next - 1
+        ),
+    }
+}
+
+/// Where the run of zeros that ends `bytes` starts (`bytes.len()` if the last byte is not
+/// zero). Word by word: a preallocated segment's zero tail can be tens of megabytes.
+pub(crate) fn zeros_from(bytes: &[u8]) -> usize {
+    const WORD: usize = 64;
+    let mut end = bytes.len();
+    while end >= WORD && bytes[end - WORD..end].iter().fold(0, |any, &b| any | b) == 0 {
+        end -= WORD;
+    }
+    bytes[..end]
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |last| last + 1)
 }
 
 /// Checks the segment header against the name's lsn.
@@ -206,8 +275,16 @@ fn check_header(bytes: &[u8], first_lsn: u64) -> Result<(), String> {
 /// claimed length, because a damaged length could jump over the records that follow. (So
 /// a value that embeds a well-formed record with a fitting lsn, cut by a crash mid-write,
 /// makes recovery refuse rather than cut: a stop with an explanation, never a silent loss.)
-fn valid_record_after(bytes: &[u8], at: usize, expected: u64) -> Option<(usize, u64)> {
-    (at + 1..bytes.len()).find_map(|offset| {
+/// It stops at `written`, where the zeros that end the segment start: a record's length is
+/// never zero, so none starts in them. Records with lower lsns are old ones (never replayed)
+/// and do not count.
+fn valid_record_after(
+    bytes: &[u8],
+    at: usize,
+    written: usize,
+    expected: u64,
+) -> Option<(usize, u64)> {
+    (at + 1..written).find_map(|offset| {
         let rest = &bytes[offset..];
         if !record::plausible_start(rest) {
             return None;
@@ -285,13 +362,154 @@ mod tests {
     }
 
     #[test]
-    fn trailing_zeros_are_a_torn_tail() {
+    fn trailing_zeros_are_preallocated_space_not_a_torn_tail() {
         let (mut bytes, _) = segment(1, 2);
         let good = bytes.len() as u64;
         bytes.extend_from_slice(&[0; 4096]);
+        let preallocated = SegmentEnd::Preallocated {
+            offset: good,
+            bytes: 4096,
+        };
+        assert_eq!(lsns(&bytes, 1, None), (vec![1, 2], preallocated.clone()));
+        // Followed by another segment, too (one the writer gave up after an error).
+        assert_eq!(lsns(&bytes, 1, Some(3)), (vec![1, 2], preallocated));
+        // A segment created and never written.
+        let mut empty = header(7).to_vec();
+        empty.resize(1 << 20, 0);
+        assert_eq!(
+            lsns(&empty, 7, None),
+            (
+                vec![],
+                SegmentEnd::Preallocated {
+                    offset: HEADER_LEN as u64,
+                    bytes: (1 << 20) - HEADER_LEN as u64
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn a_write_torn_anywhere_in_preallocated_space_is_a_torn_tail_at_the_record() {
+        let (full, starts) = segment(1, 3);
+        let last = starts[2];
+        for cut in last..full.len() {
+            // What a crash in the middle of writing the last record leaves: its first bytes,
+            // then the zeros that were there.
+            let mut bytes = full[..cut].to_vec();
+            bytes.resize(full.len() + 8192, 0);
+            let (seen, end) = lsns(&bytes, 1, None);
+            assert_eq!(seen, vec![1, 2], "cut at {cut}");
+            let rest = (bytes.len() - last) as u64;
+            if full[last..cut].iter().all(|&b| b == 0) {
+                // Nothing of it got written, as far as anyone can tell.
+                assert_eq!(
+                    end,
+                    SegmentEnd::Preallocated {
+                        offset: last as u64,
+                        bytes: rest
+                    },
+                    "cut at {cut}"
+                );
+            } else {
+                assert!(
+                    matches!(&end, SegmentEnd::Torn { offset, bytes, reason }
+                        if *offset == last as u64 && *bytes == rest && reason.contains("preallocated")),
+                    "cut at {cut}: {end:?}"
+                );
+            }
+            // Not the last segment: the records after it are missing.
+            assert!(
+                matches!(lsns(&bytes, 1, Some(4)).1, SegmentEnd::Corrupt { offset, .. } if offset == last as u64),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn zeros_before_a_valid_record_are_damage_not_an_end() {
+        // A page of the middle of the log that never reached the disk, later ones that did.
+        let (mut bytes, starts) = segment(1, 4);
+        bytes[starts[1]..starts[2]].fill(0);
+        bytes.resize(bytes.len() + 4096, 0);
         let (seen, end) = lsns(&bytes, 1, None);
-        assert_eq!(seen, vec![1, 2]);
-        assert!(matches!(end, SegmentEnd::Torn { offset, bytes: 4096, .. } if offset == good));
+        assert_eq!(seen, vec![1]);
+        assert!(
+            matches!(&end, SegmentEnd::Corrupt { offset, problem }
+                if *offset == starts[1] as u64 && problem.contains("lsn 3")),
+            "{end:?}"
+        );
+    }
+
+    #[test]
+    fn old_records_left_after_the_last_one_are_never_replayed() {
+        // Records of an older segment (lower lsns) where record 103 belongs, whole...
+        let (mut bytes, _) = segment(100, 3);
+        let (old, old_starts) = segment(1, 5);
+        let end_of_new = bytes.len();
+        bytes.extend_from_slice(&old[old_starts[0]..]);
+        let (seen, end) = lsns(&bytes, 100, None);
+        assert_eq!(seen, vec![100, 101, 102]);
+        assert!(
+            matches!(&end, SegmentEnd::Corrupt { offset, problem }
+                if *offset == end_of_new as u64 && problem.contains("expected lsn 103, found lsn 1")),
+            "{end:?}"
+        );
+        // ...or from the middle of one of them: a torn tail, cut; the old records after it
+        // are not "valid records after the damage", their lsns are too low.
+        let mut bytes = bytes[..end_of_new].to_vec();
+        bytes.extend_from_slice(&old[old_starts[0] + 10..]);
+        bytes.resize(bytes.len() + 4096, 0);
+        let (seen, end) = lsns(&bytes, 100, None);
+        assert_eq!(seen, vec![100, 101, 102]);
+        assert!(
+            matches!(end, SegmentEnd::Torn { offset, .. } if offset == end_of_new as u64),
+            "{end:?}"
+        );
+        // A write of record 103 torn in the middle of the old records: the same.
+        let (next, next_starts) = segment(103, 1);
+        let record = &next[next_starts[0]..];
+        let mut bytes = bytes[..end_of_new].to_vec();
+        bytes.extend_from_slice(&record[..record.len() / 2]);
+        bytes.extend_from_slice(&old[old_starts[1]..]);
+        let (seen, end) = lsns(&bytes, 100, None);
+        assert_eq!(seen, vec![100, 101, 102]);
+        assert!(
+            matches!(end, SegmentEnd::Torn { offset, .. } if offset == end_of_new as u64),
+            "{end:?}"
+        );
+    }
+
+    #[test]
+    fn a_valid_record_with_a_later_lsn_after_garbage_is_damage() {
+        // An unrelated record whose lsn is not below the one expected could be a record of
+        // this log after damage: recovery must stop, not cut it off.
+        let (mut bytes, _) = segment(100, 2);
+        let end_of_new = bytes.len();
+        bytes.extend_from_slice(&[0xA5; 37]);
+        let (later, later_starts) = segment(500, 1);
+        bytes.extend_from_slice(&later[later_starts[0]..]);
+        bytes.resize(bytes.len() + 4096, 0);
+        let (seen, end) = lsns(&bytes, 100, None);
+        assert_eq!(seen, vec![100, 101]);
+        assert!(
+            matches!(&end, SegmentEnd::Corrupt { offset, problem }
+                if *offset == end_of_new as u64 && problem.contains("lsn 500")),
+            "{end:?}"
+        );
+    }
+
+    #[test]
+    fn zeros_from_finds_where_the_trailing_zeros_start() {
+        for len in [0, 1, 63, 64, 65, 200, 4096] {
+            assert_eq!(zeros_from(&vec![0; len]), 0, "{len} zeros");
+            for one in 0..len {
+                let mut bytes = vec![0; len];
+                bytes[one] = 1;
+                assert_eq!(zeros_from(&bytes), one + 1, "a one at {one} of {len}");
+                bytes[0] = 7;
+                assert_eq!(zeros_from(&bytes), one + 1, "and at 0, of {len}");
+            }
+        }
     }
 
     #[test]

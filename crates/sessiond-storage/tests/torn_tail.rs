@@ -1,6 +1,8 @@
 //! Recovery of a damaged log: a torn tail (cut at every byte offset of the last records,
-//! bit flips in the last record, zeros) is cut off at the last good record and recovery
-//! goes on; damage before the tail stops recovery with an error naming file and offset.
+//! bit flips in the last record) is cut off at the last good record and recovery goes on,
+//! also when the segment goes on in preallocated zeros; zeros after the last record alone are
+//! unused preallocated space, trimmed without being called torn; damage before the tail
+//! stops recovery with an error naming file and offset.
 
 mod common;
 
@@ -8,11 +10,13 @@ use std::path::{Path, PathBuf};
 
 use common::{T0, config, dump, open};
 use sessiond_engine::{Expiry, Key, Store, StoreMode};
-use sessiond_storage::{FsyncPolicy, StorageError, check_data, record};
+use sessiond_storage::{FileStatus, FsyncPolicy, StorageError, check_data, record};
 
 /// Where a segment's records start: after its 24-byte header.
 const SEGMENT_HEADER: usize = 24;
 const RECORDS: usize = 12;
+/// Zeros after the written bytes, as a preallocated segment has them.
+const PREALLOCATED: usize = 8192;
 
 /// A data directory holding one segment of `RECORDS` stores of `key-<i>`, and where each
 /// record starts in it.
@@ -138,26 +142,98 @@ fn a_flipped_bit_in_the_last_record_is_a_torn_tail() {
 }
 
 #[test]
-fn trailing_zeros_are_cut_off() {
+fn trailing_zeros_are_preallocated_space_trimmed_without_a_warning() {
     let (_original, segment, _) = written_log();
     let mut bytes = std::fs::read(&segment).expect("read");
     let good = bytes.len();
-    bytes.resize(good + 8192, 0);
+    bytes.resize(good + PREALLOCATED, 0);
     let (dir, path) = dir_with(&segment, &bytes);
+    let check = check_data(dir.path()).expect("check");
+    assert!(check.recoverable(), "{check}");
+    assert_eq!(check.would_truncate, None, "{check}");
+    assert_eq!(
+        check.files[0].status,
+        FileStatus::PreallocatedTail {
+            offset: good as u64,
+            bytes: PREALLOCATED as u64
+        }
+    );
+    assert!(check.to_string().contains("preallocated space"), "{check}");
     let (found, report, len) = recover(dir.path(), &path);
     assert_eq!(found, keys(RECORDS));
-    assert_eq!(len as usize, good);
-    assert_eq!(report.truncation.map(|t| t.bytes), Some(8192));
+    assert_eq!(len as usize, good, "trimmed");
+    assert_eq!(report.truncation, None, "not a torn tail");
+}
+
+#[test]
+fn a_write_torn_into_preallocated_space_loses_only_that_record() {
+    let (_original, segment, starts) = written_log();
+    let bytes = std::fs::read(&segment).expect("read");
+    let last = starts[RECORDS - 1];
+    for cut in last..=bytes.len() {
+        // A crash while the last record was being written over the zeros.
+        let mut torn = bytes[..cut].to_vec();
+        torn.resize(bytes.len() + PREALLOCATED, 0);
+        let (dir, path) = dir_with(&segment, &torn);
+        // A record that ends in zeros is whole once its last non-zero byte is written.
+        let (whole, boundary) = if bytes[cut..].iter().all(|&b| b == 0) {
+            (RECORDS, bytes.len())
+        } else {
+            (RECORDS - 1, last)
+        };
+        // Whether any of the record's bytes reached the file: if so, it is a torn tail.
+        let written = torn[boundary..].iter().any(|&b| b != 0);
+        let check = check_data(dir.path()).expect("check");
+        assert!(check.recoverable(), "cut {cut}: {check}");
+        assert_eq!(
+            check.would_truncate.as_ref().map(|cut| cut.offset as usize),
+            written.then_some(boundary),
+            "cut {cut}: {check}"
+        );
+        let (found, report, len) = recover(dir.path(), &path);
+        assert_eq!(found, keys(whole), "cut {cut}");
+        assert_eq!(len as usize, boundary, "cut {cut}");
+        assert_eq!(
+            report
+                .truncation
+                .map(|t| (t.offset as usize, t.bytes as usize)),
+            written.then_some((boundary, torn.len() - boundary)),
+            "cut {cut}"
+        );
+    }
+}
+
+#[test]
+fn a_flipped_bit_in_the_last_record_before_preallocated_zeros_is_a_torn_tail() {
+    let (_original, segment, starts) = written_log();
+    let bytes = std::fs::read(&segment).expect("read");
+    let last = starts[RECORDS - 1];
+    for at in last..bytes.len() {
+        let mut bad = bytes.clone();
+        bad[at] ^= 1 << (at % 8);
+        bad.resize(bytes.len() + PREALLOCATED, 0);
+        let (dir, path) = dir_with(&segment, &bad);
+        let (found, report, len) = recover(dir.path(), &path);
+        assert_eq!(found, keys(RECORDS - 1), "flip at {at}");
+        assert_eq!(len as usize, last);
+        assert_eq!(report.truncation.map(|t| t.offset as usize), Some(last));
+    }
 }
 
 #[test]
 fn damage_before_the_tail_stops_recovery_and_changes_nothing() {
     let (_original, segment, starts) = written_log();
     let bytes = std::fs::read(&segment).expect("read");
-    for record in [0, 4, RECORDS - 2] {
+    for (record, padding) in [
+        (0, 0),
+        (4, PREALLOCATED),
+        (RECORDS - 2, 0),
+        (RECORDS - 2, PREALLOCATED),
+    ] {
         for at in [starts[record], starts[record] + 5, starts[record] + 30] {
             let mut bad = bytes.clone();
             bad[at] ^= 0x40;
+            bad.resize(bytes.len() + padding, 0);
             let (dir, path) = dir_with(&segment, &bad);
             let check = check_data(dir.path()).expect("check");
             assert!(!check.recoverable(), "flip at {at}: {check}");
