@@ -4,6 +4,7 @@
 //! protocol crate. Replies to all the requests one read brought are written with one write,
 //! which is what pipelining clients rely on for speed.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -21,19 +22,28 @@ use crate::workers::WorkerShutdown;
 /// idle connection costs little memory.
 const BUFFER_SIZE: usize = 16 * 1024;
 
+/// Where a connection comes from (`peer`) and which of the server's addresses it reached
+/// (`local`), when known: Redis's `CLIENT LIST` shows both.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Ends {
+    pub peer: Option<SocketAddr>,
+    pub local: Option<SocketAddr>,
+}
+
 /// Serves one connection until the client leaves, the protocol closes it, it idles too long,
 /// or the server shuts down. Generic over the stream (TCP, or TLS over TCP), so each is a
 /// loop of its own with no indirection on the plain path.
 pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     protocol: Protocol,
+    ends: Ends,
     shared: Arc<Shared>,
     worker: usize,
     shutdown: Arc<WorkerShutdown>,
     _permit: OwnedSemaphorePermit,
 ) {
     let idle_timeout = protocol.idle_timeout(&shared);
-    let mut protocol = protocol.connection();
+    let mut protocol = protocol.connection(&shared, ends.peer, ends.local);
     let mut input = BytesMut::with_capacity(BUFFER_SIZE);
     let mut output = BytesMut::with_capacity(BUFFER_SIZE);
     let (mut read_total, mut written_total) = (0u64, 0u64);

@@ -2,6 +2,7 @@
 //! buffered bytes into replies. Each protocol crate does the work; this file only hands each
 //! one what it needs from the shared state.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -22,6 +23,8 @@ pub(crate) enum Protocol {
     Aspnet,
     /// sharedance.
     Sharedance,
+    /// Redis (RESP2 and RESP3).
+    Resp,
 }
 
 /// Whether a connection goes on after the bytes processed so far.
@@ -39,6 +42,7 @@ pub(crate) enum ProtocolConnection {
     Memcache(sessiond_memcache::Connection),
     Aspnet(sessiond_aspnet::Connection),
     Sharedance(sessiond_sharedance::Connection),
+    Resp(sessiond_resp::Connection),
 }
 
 /// Each protocol crate has its own `Flow`, so that none depends on another.
@@ -55,7 +59,12 @@ macro_rules! flow_from {
     )*};
 }
 
-flow_from!(sessiond_memcache, sessiond_aspnet, sessiond_sharedance);
+flow_from!(
+    sessiond_memcache,
+    sessiond_aspnet,
+    sessiond_sharedance,
+    sessiond_resp
+);
 
 impl Protocol {
     /// The name logs use.
@@ -64,6 +73,7 @@ impl Protocol {
             Protocol::Memcache => "memcache",
             Protocol::Aspnet => "aspnet",
             Protocol::Sharedance => "sharedance",
+            Protocol::Resp => "resp",
         }
     }
 
@@ -73,6 +83,7 @@ impl Protocol {
             Protocol::Memcache => "memcache.listen",
             Protocol::Aspnet => "aspnet.listen",
             Protocol::Sharedance => "sharedance.listen",
+            Protocol::Resp => "resp.listen",
         }
     }
 
@@ -84,6 +95,8 @@ impl Protocol {
             Protocol::Aspnet => ASPNET_UNAVAILABLE,
             // sharedance signals every error by closing without a word.
             Protocol::Sharedance => b"",
+            // Redis's own words.
+            Protocol::Resp => b"-ERR max number of clients reached\r\n",
         }
     }
 
@@ -94,19 +107,25 @@ impl Protocol {
             Protocol::Memcache => b"SERVER_ERROR no cluster leader, try again later\r\n",
             Protocol::Aspnet => ASPNET_UNAVAILABLE,
             Protocol::Sharedance => b"",
+            Protocol::Resp => b"-ERR no cluster leader, try again later\r\n",
         }
     }
 
     /// How long a connection may stay idle.
     pub fn idle_timeout(self, shared: &Shared) -> Option<Duration> {
         match self {
-            Protocol::Memcache | Protocol::Aspnet => shared.idle_timeout,
+            Protocol::Memcache | Protocol::Aspnet | Protocol::Resp => shared.idle_timeout,
             Protocol::Sharedance => Some(shared.sharedance.timeout),
         }
     }
 
-    /// A new connection's protocol state.
-    pub fn connection(self) -> ProtocolConnection {
+    /// A new connection's protocol state, for a client at `peer` that reached `local`.
+    pub fn connection(
+        self,
+        shared: &Shared,
+        peer: Option<SocketAddr>,
+        local: Option<SocketAddr>,
+    ) -> ProtocolConnection {
         match self {
             Protocol::Memcache => {
                 ProtocolConnection::Memcache(sessiond_memcache::Connection::new())
@@ -115,6 +134,11 @@ impl Protocol {
             Protocol::Sharedance => {
                 ProtocolConnection::Sharedance(sessiond_sharedance::Connection::new())
             }
+            Protocol::Resp => ProtocolConnection::Resp(sessiond_resp::Connection::new(
+                &shared.resp,
+                sessiond_resp::Peer { addr: peer, local },
+                shared.clock.now(),
+            )),
         }
     }
 }
@@ -161,6 +185,14 @@ impl ProtocolConnection {
                 };
                 connection.process(input, output, &ctx).into()
             }
+            ProtocolConnection::Resp(connection) => {
+                let ctx = sessiond_resp::Context {
+                    engine: &shared.engine,
+                    now,
+                    shared: &shared.resp,
+                };
+                connection.process(input, output, &ctx).into()
+            }
         }
     }
 
@@ -170,6 +202,7 @@ impl ProtocolConnection {
             ProtocolConnection::Memcache(connection) => connection.wants(input),
             ProtocolConnection::Aspnet(connection) => connection.wants(input),
             ProtocolConnection::Sharedance(connection) => connection.wants(input),
+            ProtocolConnection::Resp(connection) => connection.wants(input),
         }
     }
 }

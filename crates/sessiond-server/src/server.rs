@@ -17,7 +17,7 @@ use crate::allow::AllowList;
 use crate::clock::{Clock, FloorClock, SystemClock};
 use crate::cluster::Route;
 use crate::config::{Config, aspnet_applications, namespaces};
-use crate::connection::serve;
+use crate::connection::{Ends, serve};
 use crate::counters::ServerCounters;
 use crate::error::ServerError;
 use crate::listen::Listen;
@@ -106,6 +106,12 @@ impl Server {
                 &config.sharedance.allow,
                 config.sharedance.tls,
             ),
+            (
+                Protocol::Resp,
+                &config.resp.listen,
+                &config.resp.allow,
+                config.resp.tls,
+            ),
         ] {
             if let &Listen::On(addr) = listen {
                 listeners.push(Listener {
@@ -119,6 +125,9 @@ impl Server {
         let engine = Engine::new(EngineConfig {
             max_memory: config.max_memory.0,
         });
+        // The values the engine builds itself (a Redis APPEND, a collection) are bounded as a
+        // Redis request's argument is.
+        engine.set_max_value_size(to_usize(config.resp.max_bulk_len.0));
         let (persistence, cluster, dir_lock, clock) = match config.cluster.node_id {
             None => {
                 // Recovery runs before anything is accepted: clients never see a half-loaded
@@ -156,6 +165,23 @@ impl Server {
             })
         })?;
         let sharedance = &config.sharedance;
+        let resp_port = listeners
+            .iter()
+            .find(|listener| listener.protocol == Protocol::Resp)
+            .and_then(|listener| listener.socket.local_addr().ok())
+            .map_or(0, |addr| addr.port());
+        let resp = sessiond_resp::Config {
+            password: config.resp.password.clone().map(String::into_bytes),
+            limits: sessiond_resp::Limits {
+                max_bulk_len: to_usize(config.resp.max_bulk_len.0),
+                max_request_len: to_usize(config.resp.max_request_size.0),
+                ..sessiond_resp::Limits::default()
+            },
+            tcp_port: resp_port,
+            max_clients: config.max_connections,
+            ..sessiond_resp::Config::new(namespaces::RESP_FIRST)
+        };
+        let started = clock.now();
         let shared = Arc::new(Shared {
             engine: Arc::new(engine),
             clock,
@@ -189,6 +215,7 @@ impl Server {
                 },
                 timeout: sharedance.timeout,
             },
+            resp: sessiond_resp::Shared::new(resp, started),
             counters: ServerCounters::new(config.threads, config.max_connections),
             connection_permits: Arc::new(Semaphore::new(config.max_connections)),
             idle_timeout: Some(config.idle_timeout).filter(|timeout| !timeout.is_zero()),
@@ -232,6 +259,11 @@ impl Server {
     /// The address the sharedance listener is bound to, when it is on.
     pub fn sharedance_addr(&self) -> Option<SocketAddr> {
         self.addr(Protocol::Sharedance)
+    }
+
+    /// The address the Redis listener is bound to, when it is on.
+    pub fn resp_addr(&self) -> Option<SocketAddr> {
+        self.addr(Protocol::Resp)
     }
 
     fn addr(&self, protocol: Protocol) -> Option<SocketAddr> {
@@ -343,6 +375,8 @@ async fn accept_loop(
     shared: Arc<Shared>,
     workers: &Workers,
 ) {
+    // Shown to Redis clients in `CLIENT LIST` as the address they reached.
+    let local = listener.local_addr().ok();
     // Configuration checks make sure a TLS listener has its certificate.
     let acceptor = shared
         .tls
@@ -397,6 +431,10 @@ async fn accept_loop(
         let (index, handle, shutdown) = workers.pick();
         let connection = Accepted {
             protocol,
+            ends: Ends {
+                peer: Some(peer),
+                local,
+            },
             shared: Arc::clone(&shared),
             worker: index,
             shutdown: Arc::clone(shutdown),
@@ -417,6 +455,7 @@ async fn accept_loop(
 /// A connection handed to a worker, before it is served or relayed.
 struct Accepted {
     protocol: Protocol,
+    ends: Ends,
     shared: Arc<Shared>,
     worker: usize,
     shutdown: Arc<WorkerShutdown>,
@@ -469,6 +508,7 @@ impl Accepted {
     async fn run<S: AsyncRead + AsyncWrite + Unpin>(self, stream: S) {
         let Accepted {
             protocol,
+            ends,
             shared,
             worker,
             shutdown,
@@ -479,7 +519,7 @@ impl Accepted {
             Some(cluster) => cluster.route(protocol).await,
         };
         if route == Route::Serve {
-            serve(stream, protocol, shared, worker, shutdown, permit).await;
+            serve(stream, protocol, ends, shared, worker, shutdown, permit).await;
         } else {
             let relay = shared.tls.as_ref().and_then(|tls| tls.relay.as_ref());
             crate::cluster::serve_elsewhere(stream, route, protocol, relay).await;

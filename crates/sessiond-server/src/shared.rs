@@ -19,6 +19,8 @@ pub(crate) struct Shared {
     pub memcache: MemcacheShared,
     pub aspnet: AspnetShared,
     pub sharedance: SharedanceShared,
+    /// What Redis connections share: settings, databases, the client list.
+    pub resp: sessiond_resp::Shared,
     pub counters: ServerCounters,
     /// One permit per connection allowed; a connection holds its permit until it closes.
     pub connection_permits: Arc<Semaphore>,

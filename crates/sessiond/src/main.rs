@@ -14,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 mod operator;
 
 /// A session-state server: shared sessions for web farms, over the memcached protocol (text
-/// and binary), the ASP.NET State Server protocol and sharedance, with sliding expiry and
+/// and binary), the ASP.NET State Server protocol, sharedance and Redis, with sliding expiry and
 /// exclusive locks, never evicting a live session.
 #[derive(Debug, Parser)]
 #[command(version, about, args_conflicts_with_subcommands = true)]
@@ -35,6 +35,17 @@ struct Cli {
     /// Address of the sharedance listener, or `off` [default: 127.0.0.1:1042].
     #[arg(long, value_name = "ADDR")]
     sharedance_listen: Option<Listen>,
+    /// Address of the Redis listener (RESP2 and RESP3), or `off` [default: 127.0.0.1:6379].
+    #[arg(long, value_name = "ADDR")]
+    resp_listen: Option<Listen>,
+    /// The password Redis clients must give with AUTH (Redis's requirepass).
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "SESSIOND_RESP_PASSWORD",
+        hide_env_values = true
+    )]
+    resp_password: Option<String>,
     /// How long a sharedance session lives after its last write, e.g. 1800 or 30m.
     #[arg(long, value_name = "DURATION")]
     sharedance_expiration: Option<ConfigDuration>,
@@ -236,6 +247,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         tls_key: cli.tls_key,
         tls_ca: cli.tls_ca,
         memcache_tls: cli.memcache_tls.then_some(true),
+        resp_listen: cli.resp_listen,
+        resp_password: cli.resp_password,
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     // Accepting, the expiry sweep and signals need little: one thread. The workers that serve

@@ -330,7 +330,7 @@ fn the_config_file_sets_listen_threads_and_max_memory() {
         "sessiond.toml",
         &format!(
             "threads = 1\nmax_memory = \"64MiB\"\n\n[memcache]\nlisten = \"127.0.0.1:{port}\"\n\
-             [aspnet]\nlisten = \"off\"\n[sharedance]\nlisten = \"off\"\n"
+             [aspnet]\nlisten = \"off\"\n[sharedance]\nlisten = \"off\"\n[resp]\nlisten = \"off\"\n"
         ),
     );
     let server = Server::start_raw(&["--config", path.to_str().unwrap()]);
@@ -376,6 +376,8 @@ fn flags_override_the_config_file() {
         "off",
         "--sharedance-listen",
         "off",
+        "--resp-listen",
+        "off",
         "--threads",
         "3",
         "--max-memory",
@@ -413,6 +415,8 @@ fn memcache_listen_off_runs_without_a_listener_and_stops_on_sigterm() {
         "--aspnet-listen",
         "off",
         "--sharedance-listen",
+        "off",
+        "--resp-listen",
         "off",
         "--threads",
         "1",

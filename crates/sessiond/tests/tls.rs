@@ -202,6 +202,8 @@ fn tls_settings_that_cannot_work_stop_start_up_with_one_line_naming_the_setting_
         "off",
         "--sharedance-listen",
         "off",
+        "--resp-listen",
+        "off",
         "--threads",
         "1",
     ];
@@ -340,6 +342,8 @@ fn memcached_clients_over_tls_set_and_get_and_garbage_closes_only_its_own_connec
         "off",
         "--sharedance-listen",
         "127.0.0.1:0",
+        "--resp-listen",
+        "127.0.0.1:0",
         "--threads",
         "2",
         "--in-memory",
@@ -408,6 +412,8 @@ fn with_a_ca_a_tls_listener_requires_client_certificates() {
         "--aspnet-listen",
         "off",
         "--sharedance-listen",
+        "off",
+        "--resp-listen",
         "off",
         "--threads",
         "1",
@@ -483,7 +489,7 @@ fn a_three_node_cluster_runs_over_tls() {
                 format!(
                     "threads = 1\n\
                      [memcache]\nlisten = \"127.0.0.1:{memcache}\"\ntls = true\n\
-                     [aspnet]\nlisten = \"off\"\n[sharedance]\nlisten = \"off\"\n\
+                     [aspnet]\nlisten = \"off\"\n[sharedance]\nlisten = \"off\"\n[resp]\nlisten = \"off\"\n\
                      [cluster]\nnode_id = {id}\nlisten = \"127.0.0.1:{cluster}\"\n\
                      peers = [{peers}]\nsecret = \"{SECRET}\"\n\
                      heartbeat = \"200ms\"\nelection_timeout = \"1s\"\nleader_wait = \"20s\"\n\

@@ -28,6 +28,7 @@ pub(crate) struct FileConfig {
     pub memcache: Option<FileMemcache>,
     aspnet: Option<FileAspnet>,
     sharedance: Option<FileSharedance>,
+    resp: Option<FileResp>,
     cluster: Option<FileCluster>,
     tls: Option<FileTls>,
 }
@@ -101,6 +102,17 @@ struct FileSharedance {
     max_request_size: Option<ByteSize>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileResp {
+    listen: Option<Listen>,
+    allow: Option<AllowList>,
+    tls: Option<bool>,
+    password: Option<String>,
+    max_bulk_len: Option<ByteSize>,
+    max_request_size: Option<ByteSize>,
+}
+
 impl FileConfig {
     /// Sets every setting the file gives.
     pub fn apply(self, config: &mut Config) {
@@ -159,6 +171,15 @@ impl FileConfig {
             set(&mut tls.ca, file.ca.map(Some));
             set(&mut tls.client_auth, file.client_auth.map(Some));
         }
+        if let Some(file) = self.resp {
+            let resp = &mut config.resp;
+            set(&mut resp.listen, file.listen);
+            set(&mut resp.allow, file.allow);
+            set(&mut resp.tls, file.tls);
+            set(&mut resp.password, file.password.map(Some));
+            set(&mut resp.max_bulk_len, file.max_bulk_len);
+            set(&mut resp.max_request_size, file.max_request_size);
+        }
         if let Some(file) = self.sharedance {
             let sharedance = &mut config.sharedance;
             set(&mut sharedance.listen, file.listen);
@@ -207,6 +228,11 @@ impl Overrides {
         set(&mut cluster.peers, self.peers.clone());
         set(&mut cluster.secret, self.cluster_secret.clone().map(Some));
         set(&mut config.memcache.tls, self.memcache_tls);
+        set(&mut config.resp.listen, self.resp_listen.clone());
+        set(
+            &mut config.resp.password,
+            self.resp_password.clone().map(Some),
+        );
         let tls = &mut config.tls;
         set(&mut tls.cert, self.tls_cert.clone().map(Some));
         set(&mut tls.key, self.tls_key.clone().map(Some));

@@ -39,6 +39,8 @@ pub struct Config {
     pub aspnet: AspnetConfig,
     /// The sharedance listener's settings.
     pub sharedance: SharedanceConfig,
+    /// The Redis listener's settings.
+    pub resp: RespConfig,
     /// Where and how sessions are kept across restarts.
     pub persistence: PersistenceConfig,
     /// Replication: off unless a node id is given.
@@ -193,6 +195,39 @@ pub struct SharedanceConfig {
     pub max_request_size: ByteSize,
 }
 
+/// The Redis (RESP) listener's settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RespConfig {
+    /// Where it listens, or `off`.
+    pub listen: Listen,
+    /// Who may connect.
+    pub allow: AllowList,
+    /// Whether clients connect with TLS (Redis's `tls-port`), with the `[tls]` certificate.
+    pub tls: bool,
+    /// The password of the `default` user (Redis's `requirepass`); none lets every client in.
+    pub password: Option<String>,
+    /// The largest argument a request may carry (Redis's `proto-max-bulk-len`); larger ones
+    /// are a protocol error and a close.
+    pub max_bulk_len: ByteSize,
+    /// The most buffer one request may take, its arguments together; more closes the
+    /// connection (Redis's `client-query-buffer-limit`).
+    pub max_request_size: ByteSize,
+}
+
+/// The password never reaches a log line through `{:?}`.
+impl std::fmt::Debug for RespConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RespConfig")
+            .field("listen", &self.listen)
+            .field("allow", &self.allow)
+            .field("tls", &self.tls)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("max_bulk_len", &self.max_bulk_len)
+            .field("max_request_size", &self.max_request_size)
+            .finish()
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -241,6 +276,14 @@ impl Default for Config {
                 sliding: false,
                 timeout: Duration::from_secs(60),
                 max_request_size: ByteSize(32 << 20),
+            },
+            resp: RespConfig {
+                listen: Listen::On(([127, 0, 0, 1], 6379).into()),
+                allow: AllowList::default(),
+                tls: false,
+                password: None,
+                max_bulk_len: ByteSize(8 << 20),
+                max_request_size: ByteSize(16 << 20),
             },
             tls: TlsConfig::default(),
         }
@@ -296,6 +339,10 @@ pub struct Overrides {
     pub tls_ca: Option<PathBuf>,
     /// `--memcache-tls`.
     pub memcache_tls: Option<bool>,
+    /// `--resp-listen`.
+    pub resp_listen: Option<Listen>,
+    /// `--resp-password` (or its environment variable).
+    pub resp_password: Option<String>,
 }
 
 /// Why the configuration could not be used. Every message names the setting at fault.
@@ -460,6 +507,7 @@ impl Config {
             ("memcache.tls", self.memcache.tls),
             ("aspnet.tls", self.aspnet.tls),
             ("sharedance.tls", self.sharedance.tls),
+            ("resp.tls", self.resp.tls),
         ] {
             if tls && !self.tls.is_on() {
                 return invalid(setting, "a TLS listener needs [tls] cert and key");
@@ -473,6 +521,24 @@ impl Config {
         }
         if cluster.snapshot_entries == 0 {
             return invalid("cluster.snapshot_entries", "must be at least 1");
+        }
+        let resp = &self.resp;
+        if resp.password.as_deref() == Some("") {
+            return invalid(
+                "resp.password",
+                "must not be empty (leave it out to let clients in without AUTH)",
+            );
+        }
+        if !(1024..=512 << 20).contains(&resp.max_bulk_len.0) {
+            return invalid("resp.max_bulk_len", "must be between 1KiB and 512MiB");
+        }
+        if resp.max_request_size.0 < resp.max_bulk_len.0 + (64 << 10)
+            || resp.max_request_size.0 > 1 << 30
+        {
+            return invalid(
+                "resp.max_request_size",
+                "must be at least resp.max_bulk_len plus 64KiB, and at most 1GiB",
+            );
         }
         if !(10..=1 << 30).contains(&sharedance.max_request_size.0) {
             return invalid(
@@ -495,6 +561,8 @@ pub mod namespaces {
     pub const ASPNET: NamespaceId = NamespaceId(1);
     /// sharedance keys.
     pub const SHAREDANCE: NamespaceId = NamespaceId(2);
+    /// Redis database 0; database `i` is this plus `i`, up to 15.
+    pub const RESP_FIRST: NamespaceId = NamespaceId(16);
     /// The first namespace of the ASP.NET shared-session groups; group `i` is this plus `i`.
     pub const ASPNET_SHARED_FIRST: NamespaceId = NamespaceId(1 << 16);
 }
@@ -582,6 +650,46 @@ mod tests {
         };
         let config = Config::load(None, &overrides).unwrap();
         assert_eq!(config.memcache.max_item_size, ByteSize(2 << 20));
+    }
+
+    #[test]
+    fn the_redis_listener_takes_its_section_and_flags() {
+        let config = Config::load(None, &Overrides::default()).unwrap();
+        assert_eq!(
+            config.resp.listen,
+            Listen::On(([127, 0, 0, 1], 6379).into())
+        );
+        assert_eq!(config.resp.password, None);
+        let config = load_text(
+            "[resp]\nlisten = \"off\"\npassword = \"s3cret\"\nallow = [\"10.0.0.0/8\"]\n\
+             max_bulk_len = \"1MiB\"\nmax_request_size = \"2MiB\"\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config.resp.listen, Listen::Off);
+        assert_eq!(config.resp.password.as_deref(), Some("s3cret"));
+        assert_eq!(config.resp.max_bulk_len, ByteSize(1 << 20));
+        assert!(
+            !format!("{config:?}").contains("s3cret"),
+            "the password stays out of logs"
+        );
+        let overrides = Overrides {
+            resp_password: Some("other".into()),
+            ..Overrides::default()
+        };
+        let config = load_text("[resp]\npassword = \"s3cret\"\n", &overrides).unwrap();
+        assert_eq!(config.resp.password.as_deref(), Some("other"));
+        let error = load_text("[resp]\npassword = \"\"\n", &Overrides::default()).unwrap_err();
+        assert!(error.to_string().starts_with("resp.password: "), "{error}");
+        let error = load_text(
+            "[resp]\nmax_bulk_len = \"8MiB\"\nmax_request_size = \"8MiB\"\n",
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().starts_with("resp.max_request_size: "),
+            "{error}"
+        );
     }
 
     #[test]

@@ -46,7 +46,8 @@ impl InProcess {
             threads: Some(1),
             memcache_listen: Some(any.clone()),
             aspnet_listen: Some(any.clone()),
-            sharedance_listen: Some(any),
+            sharedance_listen: Some(any.clone()),
+            resp_listen: Some(any),
             in_memory: Some(true),
             ..Overrides::default()
         };
@@ -62,7 +63,8 @@ impl InProcess {
             threads: Some(1),
             memcache_listen: Some(any.clone()),
             aspnet_listen: Some(any.clone()),
-            sharedance_listen: Some(any),
+            sharedance_listen: Some(any.clone()),
+            resp_listen: Some(any),
             data_dir: Some(data_dir.to_path_buf()),
             fsync: Some(fsync.parse().expect("fsync policy")),
             ..Overrides::default()

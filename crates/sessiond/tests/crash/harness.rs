@@ -102,6 +102,8 @@ pub fn server_args(dir: &Path, fsync: &str) -> Vec<String> {
         "127.0.0.1:0",
         "--sharedance-listen",
         "off",
+        "--resp-listen",
+        "off",
         "--threads",
         "2",
         "--data-dir",

@@ -60,6 +60,8 @@ pub fn cluster(size: usize, secret: &str) -> Vec<Node> {
                 &format!("127.0.0.1:{aspnet}"),
                 "--sharedance-listen",
                 "off",
+                "--resp-listen",
+                "off",
                 "--threads",
                 "1",
                 "--data-dir",

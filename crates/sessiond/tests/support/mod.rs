@@ -14,6 +14,7 @@
 pub mod aspnet;
 pub mod cluster;
 pub mod php;
+pub mod redis;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -215,12 +216,14 @@ pub struct Server {
 
 impl Server {
     /// Arguments every [`Server::start`] / [`Server::start_with`] passes first.
-    pub const DEFAULT_ARGS: [&'static str; 8] = [
+    pub const DEFAULT_ARGS: [&'static str; 10] = [
         "--memcache-listen",
         "127.0.0.1:0",
         "--aspnet-listen",
         "127.0.0.1:0",
         "--sharedance-listen",
+        "127.0.0.1:0",
+        "--resp-listen",
         "127.0.0.1:0",
         "--threads",
         "2",
@@ -311,6 +314,11 @@ impl Server {
     /// Address of the ASP.NET State Server listener, as logged by the server.
     pub fn aspnet_addr(&self) -> SocketAddr {
         self.listener("aspnet")
+    }
+
+    /// Address of the Redis listener, as logged by the server.
+    pub fn resp_addr(&self) -> SocketAddr {
+        self.listener("resp")
     }
 
     /// Address of the sharedance listener, as logged by the server.
