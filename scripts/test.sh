@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test of sessiond on a fresh machine: installs what the tests need (the real
-# memcached as an oracle, PHP with php-memcached for the end-to-end tests), then checks
-# formatting and lints, and runs the whole test suite.
+# memcached and redis-server as oracles, PHP with php-memcached and Python's redis-py for the
+# end-to-end tests), then checks formatting and lints, and runs the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_packages=()
 command -v memcached >/dev/null 2>&1 || need_packages+=(memcached)
 command -v php >/dev/null 2>&1 || need_packages+=(php-cli)
+[ -x /usr/bin/redis-server ] || need_packages+=(redis-server)
+command -v python3 >/dev/null 2>&1 || need_packages+=(python3 python3-pip)
 if ! command -v php >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -qi '^memcached$'; then
     need_packages+=(php-memcached)
 fi
@@ -18,8 +20,16 @@ if [ ${#need_packages[@]} -gt 0 ]; then
     "${sudo_cmd[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need_packages[@]}" >/dev/null
 fi
-# The Debian package starts a memcached service on 11211; the tests start their own on ports
-# they pick, so it is not needed, but it is left alone.
+# The Debian packages start a memcached service on 11211 and a Redis one on 6379; the tests
+# start their own on ports they pick, so those are not needed, but they are left alone.
+
+# redis-py for the end-to-end test of Django-style sessions. Where the system Python is
+# managed by Debian (PEP 668), pip needs --break-system-packages to install beside it.
+if ! python3 -c 'import redis' >/dev/null 2>&1; then
+    echo "test.sh: installing redis-py"
+    python3 -m pip install --quiet redis 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages redis
+fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
