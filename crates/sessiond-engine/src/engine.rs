@@ -1280,6 +1280,40 @@ mod tests {
     }
 
     #[test]
+    fn a_rename_onto_a_value_of_the_same_size_is_journaled_with_the_new_value() {
+        // The replaced item's memory is freed during the rename; were it freed before the
+        // renamed item is allocated, the allocator could hand out the same address and the
+        // journal, which tells values apart by address, would log a metadata change only.
+        let journal = Arc::new(Switchable::default());
+        let engine = Engine::new(EngineConfig::default());
+        assert!(engine.attach_journal(journal.clone()).is_ok());
+        let from = Key::new(NamespaceId(7), b"a");
+        let to = Key::new(NamespaceId(7), b"bb");
+        let zset = |key, members: &[(f64, &[u8])]| {
+            engine.run(&crate::Delete::new(key), secs(1)).unwrap();
+            let add = crate::SortedSetAdd {
+                key,
+                members,
+                condition: crate::AddCondition::Always,
+                count_changed: false,
+            };
+            engine.run(&add, secs(1)).unwrap();
+        };
+        // The case the model test found.
+        zset(from, &[(0.0, b"o"), (1.0, b"nn")]);
+        zset(to, &[(0.0, b"o"), (0.0, b"nn")]);
+        journal.effects.lock().clear();
+        let rename = Rename {
+            from,
+            to,
+            only_if_absent: false,
+        };
+        assert_eq!(engine.rename(&rename, secs(1)), Ok(RenameOutcome::Renamed));
+        let effects = journal.effects.lock().clone();
+        assert!(effects[1].starts_with("Put("), "{effects:?}");
+    }
+
+    #[test]
     fn the_string_commands_refuse_a_collection_and_leave_it_alone() {
         use crate::{
             Arithmetic, Delete, DeleteMode, DeleteOutcome, Direction, HashWrite, RemoveSession,

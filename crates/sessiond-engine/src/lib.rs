@@ -12,6 +12,14 @@
 //! - memory accounting: writes past the limit are refused, live items are never evicted.
 //! - [`journal`]: the effects the engine reports to a write-ahead log or replication, and how
 //!   they are applied back ([`Engine::restore`], [`Engine::snapshot_shard`]).
+//! - value types: an item holds a string, a hash, a set or a sorted set ([`ValueType`]), kept
+//!   in the item's durable bits with collections stored as one encoded value, so the journal,
+//!   snapshots and replication carry them unchanged.
+//! - expiry events: the keys that really expired, for the namespaces that ask
+//!   ([`Engine::report_expired`], [`Engine::drain_expired`]).
+//! - atomic blocks: several commands on a declared set of keys with no other command on them
+//!   in between, for scripts ([`Engine::atomically`]); renames across shards
+//!   ([`Engine::rename`]) and scans ([`Engine::scan`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -25,6 +25,11 @@
 //! - Reads have side effects (sliding renewal, the fetched bit, lazy removal). So visible state
 //!   is checked on a fork: a fresh engine rebuilt by replaying the log of calls, which must give
 //!   every outcome again (CAS values included). Then every key is read on the fork.
+//!
+//! Items hold strings, hashes, sets or sorted sets, on the same keys, so the string commands
+//! meet collections (and refuse them) and the Redis-style commands meet strings. The model
+//! keeps collections as plain lists; it knows the encoded size only through the documented
+//! format (a count, then length-prefixed entries), which the memory figures check.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -34,12 +39,17 @@ use bytes::Bytes;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use sessiond_engine::{
-    Arithmetic, ArithmeticOutcome, Command, Delete, DeleteMode, DeleteOutcome, Direction, Engine,
-    EngineConfig, EngineError, EngineStats, Expiry, Flush, Get, GetOutcome, ItemView, Key,
-    LockCookie, LockInfo, NamespaceId, Outcome, ReadSession, ReadSessionOutcome, ReleaseLock,
-    ReleaseLockOutcome, RemoveSession, RemoveSessionOutcome, ResetTimeout, ResetTimeoutOutcome,
-    Store, StoreMode, StoreOutcome, Timestamp, Touch, TouchOutcome, Vivify, WriteSession,
-    WriteSessionOutcome, charge,
+    AddCondition, Append, Arithmetic, ArithmeticOutcome, Command, Delete, DeleteMode,
+    DeleteOutcome, Direction, Engine, EngineConfig, EngineError, EngineStats, Expire,
+    ExpireCondition, ExpireOutcome, Expiry, ExpiryUpdate, Flush, Get, GetAndDelete, GetAndExpire,
+    GetOutcome, HashDelete, HashIncrement, HashRead, HashReadAll, HashWrite, Increment, Inspect,
+    ItemView, Key, KeyInfo, Length, LockCookie, LockInfo, NamespaceId, Outcome, Persist,
+    ReadSession, ReadSessionOutcome, ReleaseLock, ReleaseLockOutcome, RemoveSession,
+    RemoveSessionOutcome, Rename, RenameOutcome, ResetTimeout, ResetTimeoutOutcome, Scan,
+    ScoreBound, SetAdd, SetContains, SetMembers, SetRemove, SortedSetAdd, SortedSetRangeByIndex,
+    SortedSetRangeByScore, SortedSetRemove, SortedSetRemoveByScore, SortedSetScores, Store,
+    StoreMode, StoreOutcome, Timestamp, Touch, TouchOutcome, ValueType, Vivify, WriteCondition,
+    WriteSession, WriteSessionOutcome, WriteString, WriteStringOutcome, charge,
 };
 use sessiond_engine::{Change, Effect, ItemState, Journal, SHARD_COUNT, SnapshotItem};
 
@@ -98,6 +108,51 @@ struct ModelItem {
     win_taken: bool,
     /// A due delayed flush removed it; the engine may not have dropped it yet.
     flushed: bool,
+    /// What the item holds; a string's bytes are `value`.
+    data: Data,
+}
+
+/// An item's contents beyond a string's bytes.
+#[derive(Clone, Debug, PartialEq)]
+enum Data {
+    String,
+    /// (field, value) in insertion order.
+    Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    /// Members in insertion order.
+    Set(Vec<Vec<u8>>),
+    /// (score, member) by score, then member.
+    SortedSet(Vec<(f64, Vec<u8>)>),
+}
+
+impl Data {
+    fn value_type(&self) -> ValueType {
+        match self {
+            Data::String => ValueType::String,
+            Data::Hash(_) => ValueType::Hash,
+            Data::Set(_) => ValueType::Set,
+            Data::SortedSet(_) => ValueType::SortedSet,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Data::String => unreachable!("collections only"),
+            Data::Hash(pairs) => pairs.len(),
+            Data::Set(members) => members.len(),
+            Data::SortedSet(entries) => entries.len(),
+        }
+    }
+
+    /// The documented encoding: a 4-byte count, then per entry each part with a 4-byte length
+    /// (a sorted set's score as 8 bytes).
+    fn encoded_len(&self) -> usize {
+        4 + match self {
+            Data::String => unreachable!("collections only"),
+            Data::Hash(pairs) => pairs.iter().map(|(f, v)| 8 + f.len() + v.len()).sum(),
+            Data::Set(members) => members.iter().map(|m| 4 + m.len()).sum::<usize>(),
+            Data::SortedSet(entries) => entries.iter().map(|(_, m)| 12 + m.len()).sum(),
+        }
+    }
 }
 
 fn deadline_of(expiry: Expiry, now: u64) -> Option<u64> {
@@ -140,7 +195,19 @@ impl ModelItem {
             stale: false,
             win_taken: false,
             flushed: false,
+            data: Data::String,
         }
+    }
+
+    fn stored_len(&self) -> usize {
+        match self.data {
+            Data::String => self.value.len(),
+            _ => self.data.encoded_len(),
+        }
+    }
+
+    fn is_string(&self) -> bool {
+        self.data == Data::String
     }
 
     fn expired(&self, now: u64) -> bool {
@@ -287,7 +354,7 @@ impl Model {
     }
 
     fn charge_of(slot: Slot, item: &ModelItem) -> u64 {
-        charge(KEYS[slot.1].len(), item.value.len())
+        charge(KEYS[slot.1].len(), item.stored_len())
     }
 
     /// (items, key + value bytes, charged memory) of everything physically held.
@@ -297,7 +364,7 @@ impl Model {
             .fold((0, 0, 0), |(n, b, m), (&slot, item)| {
                 (
                     n + 1,
-                    b + (KEYS[slot.1].len() + item.value.len()) as u64,
+                    b + (KEYS[slot.1].len() + item.stored_len()) as u64,
                     m + Self::charge_of(slot, item),
                 )
             })
@@ -395,24 +462,23 @@ impl Model {
                 let (outcome, version) = self.get(c, now);
                 (Outcome::Get(outcome), version)
             }
-            Command::Delete(c) => (Outcome::Delete(Ok(self.delete(c, now, book))), None),
-            Command::Touch(c) => (Outcome::Touch(Ok(self.touch(c, now))), None),
+            Command::Delete(c) => (Outcome::Delete(self.delete(c, now, book)), None),
+            Command::Touch(c) => (Outcome::Touch(self.touch(c, now)), None),
             Command::Arithmetic(c) => {
                 let (outcome, version) = self.arithmetic(c, now, book);
                 (Outcome::Arithmetic(outcome), version)
             }
-            Command::ReadSession(c) => (Outcome::ReadSession(Ok(self.read_session(c, now))), None),
-            Command::ReleaseLock(c) => (Outcome::ReleaseLock(Ok(self.release_lock(c, now))), None),
+            Command::ReadSession(c) => (Outcome::ReadSession(self.read_session(c, now)), None),
+            Command::ReleaseLock(c) => (Outcome::ReleaseLock(self.release_lock(c, now)), None),
             Command::WriteSession(c) => {
                 let (outcome, version) = self.write_session(c, now);
                 (Outcome::WriteSession(outcome), version)
             }
-            Command::RemoveSession(c) => (
-                Outcome::RemoveSession(Ok(self.remove_session(c, now))),
-                None,
-            ),
+            Command::RemoveSession(c) => {
+                (Outcome::RemoveSession(self.remove_session(c, now)), None)
+            }
             Command::ResetTimeout(c) => (Outcome::ResetTimeout(self.reset_timeout(c, now)), None),
-            other => unreachable!("not generated: {other:?}"),
+            other => (self.apply_typed(other, now), None),
         }
     }
 
@@ -425,6 +491,9 @@ impl Model {
         let slot = slot_of(c.key);
         let stored = Ok(StoreOutcome::Stored { cas: 0 });
         let live = self.lookup(slot, now);
+        if live && !self.items[&slot].is_string() {
+            return (Err(EngineError::WrongType), None);
+        }
         // Compare-and-swap is checked first: a missing item is NotFound whatever the mode.
         let mut stale = false;
         if let Some(expected) = c.cas {
@@ -534,6 +603,9 @@ impl Model {
             }
             return (Ok(GetOutcome::Hit(view)), Some(version));
         }
+        if !self.items[&slot].is_string() {
+            return (Err(EngineError::WrongType), None);
+        }
         let item = self.item(slot);
         let mut view = item.view(now);
         item.renew(now);
@@ -555,15 +627,24 @@ impl Model {
         (Ok(GetOutcome::Hit(view)), Some(item.version))
     }
 
-    fn delete(&mut self, c: &Delete<'_>, now: u64, book: &CasBook) -> DeleteOutcome {
+    fn delete(
+        &mut self,
+        c: &Delete<'_>,
+        now: u64,
+        book: &CasBook,
+    ) -> Result<DeleteOutcome, EngineError> {
         let slot = slot_of(c.key);
         if !self.lookup(slot, now) {
-            return DeleteOutcome::NotFound;
+            return Ok(DeleteOutcome::NotFound);
+        }
+        // A plain removal takes any type; the meta modes edit strings only.
+        if c.mode != DeleteMode::Remove && !self.items[&slot].is_string() {
+            return Err(EngineError::WrongType);
         }
         if c.cas
             .is_some_and(|cas| !book.matches(self.items[&slot].version, cas))
         {
-            return DeleteOutcome::Exists;
+            return Ok(DeleteOutcome::Exists);
         }
         match c.mode {
             DeleteMode::Remove => {
@@ -590,13 +671,16 @@ impl Model {
                 item.flags = 0;
             }
         }
-        DeleteOutcome::Deleted
+        Ok(DeleteOutcome::Deleted)
     }
 
-    fn touch(&mut self, c: &Touch<'_>, now: u64) -> TouchOutcome {
+    fn touch(&mut self, c: &Touch<'_>, now: u64) -> Result<TouchOutcome, EngineError> {
         let slot = slot_of(c.key);
         if !self.lookup(slot, now) {
-            return TouchOutcome::NotFound;
+            return Ok(TouchOutcome::NotFound);
+        }
+        if !self.items[&slot].is_string() {
+            return Err(EngineError::WrongType);
         }
         let item = self.item(slot);
         item.set_expiry(c.expiry, now);
@@ -610,7 +694,7 @@ impl Model {
             // A touch into the past ends the item now.
             self.items.remove(&slot);
         }
-        touched
+        Ok(touched)
     }
 
     fn arithmetic(
@@ -642,6 +726,9 @@ impl Model {
             return (Ok(created), Some(version));
         }
         let item = &self.items[&slot];
+        if !item.is_string() {
+            return (Err(EngineError::WrongType), None);
+        }
         if c.cas.is_some_and(|cas| !book.matches(item.version, cas)) {
             return (Ok(ArithmeticOutcome::Exists), None);
         }
@@ -685,10 +772,17 @@ impl Model {
         (Ok(updated), Some(version))
     }
 
-    fn read_session(&mut self, c: &ReadSession<'_>, now: u64) -> ReadSessionOutcome {
+    fn read_session(
+        &mut self,
+        c: &ReadSession<'_>,
+        now: u64,
+    ) -> Result<ReadSessionOutcome, EngineError> {
         let slot = slot_of(c.key);
         if !self.lookup(slot, now) {
-            return ReadSessionOutcome::NotFound;
+            return Ok(ReadSessionOutcome::NotFound);
+        }
+        if !self.items[&slot].is_string() {
+            return Err(EngineError::WrongType);
         }
         let item = self.item(slot);
         let initialize = std::mem::take(&mut item.uninitialized);
@@ -697,7 +791,7 @@ impl Model {
         item.fetched = true;
         if let Some(lock) = item.lock() {
             self.lock_contended += 1;
-            return ReadSessionOutcome::Locked { lock, initialize };
+            return Ok(ReadSessionOutcome::Locked { lock, initialize });
         }
         let mut cookie = None;
         if c.exclusive {
@@ -714,25 +808,32 @@ impl Model {
         if c.exclusive {
             self.lock_acquired += 1;
         }
-        found
+        Ok(found)
     }
 
-    fn release_lock(&mut self, c: &ReleaseLock<'_>, now: u64) -> ReleaseLockOutcome {
+    fn release_lock(
+        &mut self,
+        c: &ReleaseLock<'_>,
+        now: u64,
+    ) -> Result<ReleaseLockOutcome, EngineError> {
         let slot = slot_of(c.key);
         if !self.lookup(slot, now) {
-            return ReleaseLockOutcome::NotFound;
+            return Ok(ReleaseLockOutcome::NotFound);
+        }
+        if !self.items[&slot].is_string() {
+            return Err(EngineError::WrongType);
         }
         let item = self.item(slot);
         let initialize = std::mem::take(&mut item.uninitialized);
         item.renew(now);
-        match item.lock() {
+        Ok(match item.lock() {
             None => ReleaseLockOutcome::NotLocked { initialize },
             Some(lock) if lock.cookie == c.cookie => {
                 item.locked_at = None;
                 ReleaseLockOutcome::Released { initialize }
             }
             Some(lock) => ReleaseLockOutcome::Locked { lock, initialize },
-        }
+        })
     }
 
     fn write_session(
@@ -751,6 +852,9 @@ impl Model {
             }
             self.items.insert(slot, item);
             return (Ok(WriteSessionOutcome::Stored), Some(version));
+        }
+        if !self.items[&slot].is_string() {
+            return (Err(EngineError::WrongType), None);
         }
         let item = self.item(slot);
         if c.uninitialized {
@@ -779,29 +883,676 @@ impl Model {
         (Ok(WriteSessionOutcome::Stored), Some(version))
     }
 
-    fn remove_session(&mut self, c: &RemoveSession<'_>, now: u64) -> RemoveSessionOutcome {
+    fn remove_session(
+        &mut self,
+        c: &RemoveSession<'_>,
+        now: u64,
+    ) -> Result<RemoveSessionOutcome, EngineError> {
         let slot = slot_of(c.key);
         if !self.lookup(slot, now) {
-            return RemoveSessionOutcome::NotFound;
+            return Ok(RemoveSessionOutcome::NotFound);
+        }
+        if !self.items[&slot].is_string() {
+            return Err(EngineError::WrongType);
         }
         let item = self.item(slot);
         if let Some(lock) = item.lock()
             && c.cookie != Some(lock.cookie)
         {
             item.renew(now);
-            return RemoveSessionOutcome::Locked { lock };
+            return Ok(RemoveSessionOutcome::Locked { lock });
         }
         self.items.remove(&slot);
-        RemoveSessionOutcome::Removed
+        Ok(RemoveSessionOutcome::Removed)
     }
 
     fn reset_timeout(&mut self, c: &ResetTimeout<'_>, now: u64) -> ResetTimeoutOutcome {
         let slot = slot_of(c.key);
-        if !self.lookup(slot, now) {
+        // A collection is no session: not found.
+        if !self.lookup(slot, now) || !self.items[&slot].is_string() {
             return ResetTimeoutOutcome::NotFound;
         }
         self.item(slot).renew(now);
         ResetTimeoutOutcome::Renewed
+    }
+}
+
+/// Redis's `string2ll`, written out again: `0`, or an optional `-` and digits without a
+/// leading zero, in range.
+fn redis_integer(text: &[u8]) -> Option<i64> {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    let well_formed = text == b"0"
+        || (!digits.is_empty() && digits[0] != b'0' && digits.iter().all(u8::is_ascii_digit));
+    if !well_formed {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+fn in_range(min: ScoreBound, max: ScoreBound, score: f64) -> bool {
+    let above = match min {
+        ScoreBound::Inclusive(min) => score >= min,
+        ScoreBound::Exclusive(min) => score > min,
+    };
+    let below = match max {
+        ScoreBound::Inclusive(max) => score <= max,
+        ScoreBound::Exclusive(max) => score < max,
+    };
+    above && below
+}
+
+fn zset_insert(entries: &mut Vec<(f64, Vec<u8>)>, score: f64, member: &[u8]) {
+    entries.retain(|(_, m)| m != member);
+    // -0 is stored as 0.
+    let score = if score == 0.0 { 0.0 } else { score };
+    let position = entries
+        .iter()
+        .position(|(s, m)| (*s, m.as_slice()) > (score, member))
+        .unwrap_or(entries.len());
+    entries.insert(position, (score, member.to_vec()));
+}
+
+fn pairs_out(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<(Bytes, Bytes)> {
+    pairs
+        .iter()
+        .map(|(f, v)| (Bytes::from(f.clone()), Bytes::from(v.clone())))
+        .collect()
+}
+
+fn scored_out<'a>(entries: impl Iterator<Item = &'a (f64, Vec<u8>)>) -> Vec<(Bytes, f64)> {
+    entries.map(|(s, m)| (Bytes::from(m.clone()), *s)).collect()
+}
+
+/// The Redis-style commands and the value types.
+impl Model {
+    fn apply_typed(&mut self, command: &Command<'_>, now: u64) -> Outcome {
+        match command {
+            Command::WriteString(c) => Outcome::WriteString(self.write_string(c, now)),
+            Command::GetAndDelete(c) => Outcome::GetAndDelete(self.get_and_delete(c, now)),
+            Command::GetAndExpire(c) => Outcome::GetAndExpire(self.get_and_expire(c, now)),
+            Command::Increment(c) => Outcome::Increment(self.increment(c, now)),
+            Command::Append(c) => Outcome::Append(self.append(c, now)),
+            Command::Expire(c) => Outcome::Expire(Ok(self.expire(c, now))),
+            Command::Persist(c) => Outcome::Persist(Ok(self.persist(c, now))),
+            Command::Inspect(c) => Outcome::Inspect(self.inspect(c.key, now)),
+            Command::Length(c) => Outcome::Length(self.length(c, now)),
+            Command::Rename(c) => Outcome::Rename(self.rename(c, now)),
+            Command::HashWrite(c) => Outcome::HashWrite(self.hash_write(c, now)),
+            Command::HashRead(c) => Outcome::HashRead(self.hash_read(c, now)),
+            Command::HashReadAll(c) => Outcome::HashReadAll(
+                self.typed(c.key, ValueType::Hash, now)
+                    .map(|data| match data {
+                        Some(Data::Hash(pairs)) => pairs_out(&pairs),
+                        _ => Vec::new(),
+                    }),
+            ),
+            Command::HashDelete(c) => Outcome::HashDelete(self.hash_delete(c, now)),
+            Command::HashIncrement(c) => Outcome::HashIncrement(self.hash_increment(c, now)),
+            Command::SetAdd(c) => Outcome::SetAdd(self.set_edit(c.key, c.members, true, now)),
+            Command::SetRemove(c) => {
+                Outcome::SetRemove(self.set_edit(c.key, c.members, false, now))
+            }
+            Command::SetMembers(c) => Outcome::SetMembers(
+                self.typed(c.key, ValueType::Set, now)
+                    .map(|data| match data {
+                        Some(Data::Set(members)) => members.into_iter().map(Bytes::from).collect(),
+                        _ => Vec::new(),
+                    }),
+            ),
+            Command::SetContains(c) => {
+                Outcome::SetContains(self.typed(c.key, ValueType::Set, now).map(|data| {
+                    let members = match data {
+                        Some(Data::Set(members)) => members,
+                        _ => Vec::new(),
+                    };
+                    c.members
+                        .iter()
+                        .map(|m| members.iter().any(|x| x == m))
+                        .collect()
+                }))
+            }
+            Command::SortedSetAdd(c) => Outcome::SortedSetAdd(self.sorted_set_add(c, now)),
+            Command::SortedSetRemove(c) => {
+                Outcome::SortedSetRemove(
+                    self.sorted_set_remove(c.key, now, |_, member| c.members.contains(&member)),
+                )
+            }
+            Command::SortedSetRemoveByScore(c) => Outcome::SortedSetRemoveByScore(
+                self.sorted_set_remove(c.key, now, |score, _| in_range(c.min, c.max, score)),
+            ),
+            Command::SortedSetScores(c) => {
+                Outcome::SortedSetScores(self.zset(c.key, now).map(|entries| {
+                    let score = |m: &&[u8]| entries.iter().find(|(_, x)| x == m).map(|e| e.0);
+                    c.members.iter().map(score).collect()
+                }))
+            }
+            Command::SortedSetRangeByScore(c) => {
+                Outcome::SortedSetRangeByScore(self.zset(c.key, now).map(|entries| {
+                    let mut hits: Vec<_> = entries
+                        .iter()
+                        .filter(|(s, _)| in_range(c.min, c.max, *s))
+                        .collect();
+                    if c.reverse {
+                        hits.reverse();
+                    }
+                    let count = c.count.unwrap_or(usize::MAX);
+                    scored_out(hits.into_iter().skip(c.offset).take(count))
+                }))
+            }
+            Command::SortedSetRangeByIndex(c) => {
+                Outcome::SortedSetRangeByIndex(self.zset(c.key, now).map(|mut entries| {
+                    if c.reverse {
+                        entries.reverse();
+                    }
+                    let len = entries.len() as i64;
+                    let from_end = |i: i64| if i < 0 { len + i } else { i };
+                    let start = from_end(c.start).max(0);
+                    let stop = from_end(c.stop).min(len - 1);
+                    if start > stop {
+                        return Vec::new();
+                    }
+                    scored_out(entries[start as usize..=stop as usize].iter())
+                }))
+            }
+            other => unreachable!("not keyed: {other:?}"),
+        }
+    }
+
+    /// A live item's contents if it holds `value_type`; WrongType if it holds another.
+    fn typed(
+        &mut self,
+        key: Key<'_>,
+        value_type: ValueType,
+        now: u64,
+    ) -> Result<Option<Data>, EngineError> {
+        let slot = slot_of(key);
+        if !self.lookup(slot, now) {
+            return Ok(None);
+        }
+        let item = &self.items[&slot];
+        if item.data.value_type() != value_type {
+            return Err(EngineError::WrongType);
+        }
+        Ok(Some(item.data.clone()))
+    }
+
+    fn zset(&mut self, key: Key<'_>, now: u64) -> Result<Vec<(f64, Vec<u8>)>, EngineError> {
+        Ok(match self.typed(key, ValueType::SortedSet, now)? {
+            Some(Data::SortedSet(entries)) => entries,
+            _ => Vec::new(),
+        })
+    }
+
+    /// Stores a changed collection: replaces the item's contents (a new version, its expiry
+    /// kept, renewed if sliding), creates an item with no expiry, or removes an empty one.
+    fn put(&mut self, slot: Slot, found: bool, data: Data, now: u64) -> Result<(), EngineError> {
+        if data.len() == 0 {
+            if found {
+                self.items.remove(&slot);
+            }
+            return Ok(());
+        }
+        let new = charge(KEYS[slot.1].len(), data.encoded_len());
+        if found {
+            let old = Self::charge_of(slot, &self.items[&slot]);
+            if !self.fits(old, new) {
+                return Err(EngineError::OutOfMemory);
+            }
+            let version = self.new_version();
+            let item = self.item(slot);
+            item.value.clear();
+            item.data = data;
+            item.version = version;
+            item.renew(now);
+        } else {
+            let version = self.new_version();
+            let mut item = ModelItem::new(Vec::new(), 0, Expiry::Never, version, now);
+            item.data = data;
+            if !self.fits(0, new) {
+                return Err(EngineError::OutOfMemory);
+            }
+            self.items.insert(slot, item);
+        }
+        Ok(())
+    }
+
+    /// Writes a string item: replaces one (keeping its cookie counter) or creates one.
+    fn put_string(
+        &mut self,
+        slot: Slot,
+        found: bool,
+        value: Vec<u8>,
+        now: u64,
+    ) -> Result<(), EngineError> {
+        let new = charge(KEYS[slot.1].len(), value.len());
+        if found {
+            let old = Self::charge_of(slot, &self.items[&slot]);
+            if !self.fits(old, new) {
+                return Err(EngineError::OutOfMemory);
+            }
+            let version = self.new_version();
+            let item = self.item(slot);
+            item.value = value;
+            item.version = version;
+            item.renew(now);
+        } else {
+            let version = self.new_version();
+            let item = ModelItem::new(value, 0, Expiry::Never, version, now);
+            if !self.fits(0, new) {
+                return Err(EngineError::OutOfMemory);
+            }
+            self.items.insert(slot, item);
+        }
+        Ok(())
+    }
+
+    fn write_string(
+        &mut self,
+        c: &WriteString<'_>,
+        now: u64,
+    ) -> Result<WriteStringOutcome, EngineError> {
+        let slot = slot_of(c.key);
+        let live = self.lookup(slot, now);
+        let mut previous = None;
+        if live && c.previous {
+            let item = &self.items[&slot];
+            if !item.is_string() {
+                return Err(EngineError::WrongType);
+            }
+            previous = Some(Bytes::from(item.value.clone()));
+        }
+        let blocked = match c.condition {
+            WriteCondition::Always => false,
+            WriteCondition::IfAbsent => live,
+            WriteCondition::IfPresent => !live,
+        };
+        if blocked {
+            return Ok(WriteStringOutcome::NotWritten { previous });
+        }
+        let (deadline, sliding) = match c.expiry {
+            ExpiryUpdate::Set(expiry) => (deadline_of(expiry, now), sliding_of(expiry)),
+            ExpiryUpdate::Keep if live => {
+                let item = &self.items[&slot];
+                (item.deadline, item.sliding)
+            }
+            ExpiryUpdate::Keep => (None, None),
+        };
+        if deadline.is_some_and(|deadline| deadline <= now) {
+            self.items.remove(&slot);
+            return Ok(WriteStringOutcome::Written { previous });
+        }
+        let new = charge(KEYS[slot.1].len(), c.value.len());
+        let old = if live {
+            Self::charge_of(slot, &self.items[&slot])
+        } else {
+            0
+        };
+        if !self.fits(old, new) {
+            return Err(EngineError::OutOfMemory);
+        }
+        let version = self.new_version();
+        let mut item = ModelItem::new(c.value.to_vec(), 0, Expiry::Never, version, now);
+        item.deadline = deadline;
+        item.sliding = sliding;
+        if live {
+            item.cookie = self.items[&slot].cookie;
+        }
+        self.items.insert(slot, item);
+        Ok(WriteStringOutcome::Written { previous })
+    }
+
+    fn get_and_delete(
+        &mut self,
+        c: &GetAndDelete<'_>,
+        now: u64,
+    ) -> Result<Option<Bytes>, EngineError> {
+        let slot = slot_of(c.key);
+        if self.typed(c.key, ValueType::String, now)?.is_none() {
+            return Ok(None);
+        }
+        let item = self.items.remove(&slot).expect("live");
+        Ok(Some(Bytes::from(item.value)))
+    }
+
+    fn get_and_expire(
+        &mut self,
+        c: &GetAndExpire<'_>,
+        now: u64,
+    ) -> Result<Option<Bytes>, EngineError> {
+        let slot = slot_of(c.key);
+        if self.typed(c.key, ValueType::String, now)?.is_none() {
+            return Ok(None);
+        }
+        let item = self.item(slot);
+        let value = Bytes::from(item.value.clone());
+        item.renew(now);
+        item.last_access = now;
+        item.fetched = true;
+        if let ExpiryUpdate::Set(expiry) = c.expiry {
+            item.set_expiry(expiry, now);
+        }
+        if item.expired(now) {
+            self.items.remove(&slot);
+        }
+        Ok(Some(value))
+    }
+
+    fn increment(&mut self, c: &Increment<'_>, now: u64) -> Result<i64, EngineError> {
+        let slot = slot_of(c.key);
+        let found = self.typed(c.key, ValueType::String, now)?.is_some();
+        let current = if found {
+            redis_integer(&self.items[&slot].value).ok_or(EngineError::NotAnInteger)?
+        } else {
+            0
+        };
+        let value = current.checked_add(c.delta).ok_or(EngineError::Overflow)?;
+        self.put_string(slot, found, value.to_string().into_bytes(), now)?;
+        Ok(value)
+    }
+
+    fn append(&mut self, c: &Append<'_>, now: u64) -> Result<u64, EngineError> {
+        let slot = slot_of(c.key);
+        let found = self.typed(c.key, ValueType::String, now)?.is_some();
+        let mut value = if found {
+            self.items[&slot].value.clone()
+        } else {
+            Vec::new()
+        };
+        value.extend_from_slice(c.value);
+        let len = value.len() as u64;
+        self.put_string(slot, found, value, now)?;
+        Ok(len)
+    }
+
+    fn expire(&mut self, c: &Expire<'_>, now: u64) -> ExpireOutcome {
+        let slot = slot_of(c.key);
+        if !self.lookup(slot, now) {
+            return ExpireOutcome::NotFound;
+        }
+        let at = c.at.as_millis();
+        let current = self.items[&slot].deadline;
+        // No expiry counts as later than any deadline.
+        let applies = match c.condition {
+            ExpireCondition::Always => true,
+            ExpireCondition::IfNone => current.is_none(),
+            ExpireCondition::IfSome => current.is_some(),
+            ExpireCondition::IfLater => current.is_some_and(|current| at > current),
+            ExpireCondition::IfEarlier => current.is_none_or(|current| at < current),
+        };
+        if !applies {
+            return ExpireOutcome::NotSet;
+        }
+        if at <= now {
+            self.items.remove(&slot);
+            return ExpireOutcome::Removed;
+        }
+        self.item(slot).set_expiry(Expiry::At(c.at), now);
+        ExpireOutcome::Set
+    }
+
+    fn persist(&mut self, c: &Persist<'_>, now: u64) -> bool {
+        let slot = slot_of(c.key);
+        if !self.lookup(slot, now) || self.items[&slot].deadline.is_none() {
+            return false;
+        }
+        self.item(slot).set_expiry(Expiry::Never, now);
+        true
+    }
+
+    fn inspect(&mut self, key: Key<'_>, now: u64) -> Option<KeyInfo> {
+        let slot = slot_of(key);
+        if !self.lookup(slot, now) {
+            return None;
+        }
+        let item = &self.items[&slot];
+        Some(KeyInfo {
+            value_type: item.data.value_type(),
+            ttl: item.ttl(now),
+        })
+    }
+
+    fn length(&mut self, c: &Length<'_>, now: u64) -> Result<u64, EngineError> {
+        let slot = slot_of(c.key);
+        Ok(match self.typed(c.key, c.value_type, now)? {
+            None => 0,
+            Some(Data::String) => self.items[&slot].value.len() as u64,
+            Some(data) => data.len() as u64,
+        })
+    }
+
+    fn rename(&mut self, c: &Rename<'_>, now: u64) -> Result<RenameOutcome, EngineError> {
+        let (from, to) = (slot_of(c.from), slot_of(c.to));
+        if !self.lookup(from, now) {
+            return Ok(RenameOutcome::NotFound);
+        }
+        if from == to {
+            return Ok(if c.only_if_absent {
+                RenameOutcome::TargetExists
+            } else {
+                RenameOutcome::Renamed
+            });
+        }
+        let target = self.lookup(to, now);
+        if target && c.only_if_absent {
+            return Ok(RenameOutcome::TargetExists);
+        }
+        let len = self.items[&from].stored_len();
+        let mut old = charge(KEYS[from.1].len(), len);
+        if target {
+            old += Self::charge_of(to, &self.items[&to]);
+        }
+        if !self.fits(old, charge(KEYS[to.1].len(), len)) {
+            return Err(EngineError::OutOfMemory);
+        }
+        let mut item = self.items.remove(&from).expect("live");
+        item.version = self.new_version();
+        self.items.insert(to, item);
+        Ok(RenameOutcome::Renamed)
+    }
+
+    fn hash_write(&mut self, c: &HashWrite<'_>, now: u64) -> Result<u64, EngineError> {
+        let slot = slot_of(c.key);
+        let found = self.typed(c.key, ValueType::Hash, now)?;
+        let mut pairs = match &found {
+            Some(Data::Hash(pairs)) => pairs.clone(),
+            _ => Vec::new(),
+        };
+        let (mut added, mut changed) = (0, false);
+        for &(field, value) in c.fields {
+            match pairs.iter_mut().find(|(f, _)| f == field) {
+                Some(_) if c.only_if_absent => {}
+                Some((_, old)) => {
+                    *old = value.to_vec();
+                    changed = true;
+                }
+                None => {
+                    pairs.push((field.to_vec(), value.to_vec()));
+                    added += 1;
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            self.put(slot, found.is_some(), Data::Hash(pairs), now)?;
+        }
+        Ok(added)
+    }
+
+    fn hash_read(&mut self, c: &HashRead<'_>, now: u64) -> Result<Vec<Option<Bytes>>, EngineError> {
+        let pairs = match self.typed(c.key, ValueType::Hash, now)? {
+            Some(Data::Hash(pairs)) => pairs,
+            _ => Vec::new(),
+        };
+        let read = |field: &&[u8]| {
+            let pair = pairs.iter().find(|(f, _)| f == field);
+            pair.map(|(_, v)| Bytes::from(v.clone()))
+        };
+        Ok(c.fields.iter().map(read).collect())
+    }
+
+    fn hash_delete(&mut self, c: &HashDelete<'_>, now: u64) -> Result<u64, EngineError> {
+        let slot = slot_of(c.key);
+        let Some(Data::Hash(mut pairs)) = self.typed(c.key, ValueType::Hash, now)? else {
+            return Ok(0);
+        };
+        let before = pairs.len();
+        pairs.retain(|(f, _)| !c.fields.contains(&f.as_slice()));
+        let deleted = (before - pairs.len()) as u64;
+        if deleted > 0 {
+            self.put(slot, true, Data::Hash(pairs), now)?;
+        }
+        Ok(deleted)
+    }
+
+    fn hash_increment(&mut self, c: &HashIncrement<'_>, now: u64) -> Result<i64, EngineError> {
+        let slot = slot_of(c.key);
+        let found = self.typed(c.key, ValueType::Hash, now)?;
+        let mut pairs = match &found {
+            Some(Data::Hash(pairs)) => pairs.clone(),
+            _ => Vec::new(),
+        };
+        let current = match pairs.iter().find(|(f, _)| f == c.field) {
+            Some((_, text)) => redis_integer(text).ok_or(EngineError::NotAnInteger)?,
+            None => 0,
+        };
+        let value = current.checked_add(c.delta).ok_or(EngineError::Overflow)?;
+        let text = value.to_string().into_bytes();
+        match pairs.iter_mut().find(|(f, _)| f == c.field) {
+            Some((_, old)) => *old = text,
+            None => pairs.push((c.field.to_vec(), text)),
+        }
+        self.put(slot, found.is_some(), Data::Hash(pairs), now)?;
+        Ok(value)
+    }
+
+    fn set_edit(
+        &mut self,
+        key: Key<'_>,
+        members: &[&[u8]],
+        add: bool,
+        now: u64,
+    ) -> Result<u64, EngineError> {
+        let slot = slot_of(key);
+        let found = self.typed(key, ValueType::Set, now)?;
+        if found.is_none() && !add {
+            return Ok(0);
+        }
+        let mut set = match &found {
+            Some(Data::Set(set)) => set.clone(),
+            _ => Vec::new(),
+        };
+        let mut count = 0;
+        for &member in members {
+            let position = set.iter().position(|m| m == member);
+            match (add, position) {
+                (true, None) => set.push(member.to_vec()),
+                (false, Some(position)) => {
+                    set.remove(position);
+                }
+                _ => continue,
+            }
+            count += 1;
+        }
+        if count > 0 {
+            self.put(slot, found.is_some(), Data::Set(set), now)?;
+        }
+        Ok(count)
+    }
+
+    fn sorted_set_add(&mut self, c: &SortedSetAdd<'_>, now: u64) -> Result<u64, EngineError> {
+        if c.members.iter().any(|(score, _)| score.is_nan()) {
+            return Err(EngineError::NotANumber);
+        }
+        let slot = slot_of(c.key);
+        let found = self.typed(c.key, ValueType::SortedSet, now)?;
+        let mut entries = match &found {
+            Some(Data::SortedSet(entries)) => entries.clone(),
+            _ => Vec::new(),
+        };
+        use AddCondition::*;
+        let (mut added, mut changed) = (0, 0);
+        for &(score, member) in c.members {
+            match entries.iter().find(|(_, m)| m == member).map(|e| e.0) {
+                None if !matches!(c.condition, OnlyExisting | GreaterExisting | LessExisting) => {
+                    zset_insert(&mut entries, score, member);
+                    added += 1;
+                }
+                Some(current) if current != score => {
+                    let update = match c.condition {
+                        Always | OnlyExisting => true,
+                        OnlyNew => false,
+                        Greater | GreaterExisting => score > current,
+                        Less | LessExisting => score < current,
+                    };
+                    if update {
+                        zset_insert(&mut entries, score, member);
+                        changed += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if added + changed > 0 {
+            self.put(slot, found.is_some(), Data::SortedSet(entries), now)?;
+        }
+        Ok(if c.count_changed {
+            added + changed
+        } else {
+            added
+        })
+    }
+
+    fn sorted_set_remove(
+        &mut self,
+        key: Key<'_>,
+        now: u64,
+        doomed: impl Fn(f64, &[u8]) -> bool,
+    ) -> Result<u64, EngineError> {
+        let slot = slot_of(key);
+        let Some(Data::SortedSet(mut entries)) = self.typed(key, ValueType::SortedSet, now)? else {
+            return Ok(0);
+        };
+        let before = entries.len();
+        entries.retain(|(score, member)| !doomed(*score, member));
+        let removed = (before - entries.len()) as u64;
+        if removed > 0 {
+            self.put(slot, true, Data::SortedSet(entries), now)?;
+        }
+        Ok(removed)
+    }
+
+    /// A whole scan of `namespace` visits every shard (running due flushes) and removes the
+    /// namespace's expired items; it lists the live keys holding `value_type`.
+    fn scan(
+        &mut self,
+        namespace: NamespaceId,
+        value_type: Option<ValueType>,
+        now: u64,
+    ) -> Vec<Vec<u8>> {
+        self.drop_flushed();
+        let slots: Vec<Slot> = self
+            .items
+            .keys()
+            .copied()
+            .filter(|slot| NAMESPACES[slot.0] == namespace)
+            .collect();
+        let mut keys = Vec::new();
+        for slot in slots {
+            if self.items[&slot].expired(now) {
+                self.remove_expired(slot);
+            } else if value_type.is_none_or(|t| self.items[&slot].data.value_type() == t) {
+                keys.push(KEYS[slot.1].to_vec());
+            }
+        }
+        keys.sort();
+        keys
+    }
+
+    fn held_in(&self, namespace: NamespaceId) -> u64 {
+        self.items
+            .keys()
+            .filter(|slot| NAMESPACES[slot.0] == namespace)
+            .count() as u64
     }
 }
 
@@ -943,6 +1694,163 @@ enum Op {
     ExpireDue {
         budget: usize,
     },
+    Typed(TypedOp),
+}
+
+/// A bound of a generated score range: (score, inclusive).
+type Bound = (f64, bool);
+
+/// The Redis-style commands; fields and members are indexes into `FIELDS` and `MEMBERS`.
+#[derive(Clone, Debug)]
+enum TypedOp {
+    WriteString {
+        slot: Slot,
+        value: Vec<u8>,
+        condition: u8,
+        /// `None`: keep the expiry.
+        expiry: Option<Exp>,
+        previous: bool,
+    },
+    GetAndDelete {
+        slot: Slot,
+    },
+    GetAndExpire {
+        slot: Slot,
+        expiry: Option<Exp>,
+    },
+    Increment {
+        slot: Slot,
+        delta: i64,
+    },
+    Append {
+        slot: Slot,
+        value: Vec<u8>,
+    },
+    Expire {
+        slot: Slot,
+        /// Milliseconds from now.
+        offset: i64,
+        condition: u8,
+    },
+    Persist {
+        slot: Slot,
+    },
+    Inspect {
+        slot: Slot,
+    },
+    Length {
+        slot: Slot,
+        value_type: u8,
+    },
+    Rename {
+        from: Slot,
+        to: Slot,
+        only_if_absent: bool,
+    },
+    HashWrite {
+        slot: Slot,
+        fields: Vec<(usize, Vec<u8>)>,
+        only_if_absent: bool,
+    },
+    HashRead {
+        slot: Slot,
+        fields: Vec<usize>,
+    },
+    HashReadAll {
+        slot: Slot,
+    },
+    HashDelete {
+        slot: Slot,
+        fields: Vec<usize>,
+    },
+    HashIncrement {
+        slot: Slot,
+        field: usize,
+        delta: i64,
+    },
+    SetAdd {
+        slot: Slot,
+        members: Vec<usize>,
+    },
+    SetRemove {
+        slot: Slot,
+        members: Vec<usize>,
+    },
+    SetMembers {
+        slot: Slot,
+    },
+    SetContains {
+        slot: Slot,
+        members: Vec<usize>,
+    },
+    SortedSetAdd {
+        slot: Slot,
+        members: Vec<(f64, usize)>,
+        condition: u8,
+        count_changed: bool,
+    },
+    SortedSetRemove {
+        slot: Slot,
+        members: Vec<usize>,
+    },
+    SortedSetScores {
+        slot: Slot,
+        members: Vec<usize>,
+    },
+    SortedSetRangeByScore {
+        slot: Slot,
+        min: Bound,
+        max: Bound,
+        reverse: bool,
+        offset: usize,
+        count: Option<usize>,
+    },
+    SortedSetRangeByIndex {
+        slot: Slot,
+        start: i64,
+        stop: i64,
+        reverse: bool,
+    },
+    SortedSetRemoveByScore {
+        slot: Slot,
+        min: Bound,
+        max: Bound,
+    },
+    Scan {
+        namespace: usize,
+        count: usize,
+        value_type: Option<u8>,
+    },
+}
+
+const FIELDS: [&[u8]; 4] = [b"f", b"gg", b"", b"n"];
+const MEMBERS: [&[u8]; 4] = [b"m", b"nn", b"", b"o"];
+const SCORES: [f64; 8] = [
+    0.0,
+    -0.0,
+    1.0,
+    1.5,
+    -2.0,
+    3.0,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+];
+
+fn value_type_of(code: u8) -> ValueType {
+    [
+        ValueType::String,
+        ValueType::Hash,
+        ValueType::Set,
+        ValueType::SortedSet,
+    ][usize::from(code % 4)]
+}
+
+fn bound((score, inclusive): Bound) -> ScoreBound {
+    if inclusive {
+        ScoreBound::Inclusive(score)
+    } else {
+        ScoreBound::Exclusive(score)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -1130,6 +2038,196 @@ fn op() -> impl Strategy<Value = Op> {
         4 => reset,
         2 => flush,
         6 => expire,
+        70 => typed_op().prop_map(Op::Typed),
+    ]
+}
+
+fn integer_text() -> impl Strategy<Value = Vec<u8>> {
+    let specials = vec![
+        "9223372036854775807",
+        "9223372036854775806",
+        "-9223372036854775808",
+        "-0",
+        "01",
+        "0",
+        " 1",
+    ];
+    prop_oneof![
+        2 => value(),
+        2 => (-50i64..50).prop_map(|n| n.to_string().into_bytes()),
+        1 => any::<i64>().prop_map(|n| n.to_string().into_bytes()),
+        1 => prop::sample::select(specials).prop_map(|s| s.as_bytes().to_vec()),
+    ]
+}
+
+fn delta() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        4 => -10i64..10,
+        1 => any::<i64>(),
+        1 => prop::sample::select(vec![i64::MAX, i64::MIN, 1, -1]),
+    ]
+}
+
+fn score() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        30 => prop::sample::select(SCORES.to_vec()),
+        1 => Just(f64::NAN),
+    ]
+}
+
+fn score_bound() -> impl Strategy<Value = Bound> {
+    (prop::sample::select(SCORES.to_vec()), any::<bool>())
+}
+
+fn indexes(len: usize) -> impl Strategy<Value = Vec<usize>> {
+    vec(0..len, 1..5)
+}
+
+fn typed_op() -> impl Strategy<Value = TypedOp> {
+    let write_string = (
+        slot(),
+        integer_text(),
+        0u8..3,
+        prop::option::weighted(0.8, exp()),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(slot, value, condition, expiry, previous)| TypedOp::WriteString {
+                slot,
+                value,
+                condition,
+                expiry,
+                previous,
+            },
+        );
+    let get_and_delete = slot().prop_map(|slot| TypedOp::GetAndDelete { slot });
+    let get_and_expire = (slot(), prop::option::of(exp()))
+        .prop_map(|(slot, expiry)| TypedOp::GetAndExpire { slot, expiry });
+    let increment = (slot(), delta()).prop_map(|(slot, delta)| TypedOp::Increment { slot, delta });
+    let append = (slot(), value()).prop_map(|(slot, value)| TypedOp::Append { slot, value });
+    let expire =
+        (slot(), -1_500i64..12_000, 0u8..5).prop_map(|(slot, offset, condition)| TypedOp::Expire {
+            slot,
+            offset,
+            condition,
+        });
+    let persist = slot().prop_map(|slot| TypedOp::Persist { slot });
+    let inspect = slot().prop_map(|slot| TypedOp::Inspect { slot });
+    let length =
+        (slot(), 0u8..4).prop_map(|(slot, value_type)| TypedOp::Length { slot, value_type });
+    let rename =
+        (slot(), slot(), prop::bool::weighted(0.3)).prop_map(|(from, to, only_if_absent)| {
+            TypedOp::Rename {
+                from,
+                to,
+                only_if_absent,
+            }
+        });
+    let hash_write = (
+        slot(),
+        vec((0..FIELDS.len(), integer_text()), 1..4),
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(|(slot, fields, only_if_absent)| TypedOp::HashWrite {
+            slot,
+            fields,
+            only_if_absent,
+        });
+    let hash_read = (slot(), indexes(FIELDS.len()))
+        .prop_map(|(slot, fields)| TypedOp::HashRead { slot, fields });
+    let hash_read_all = slot().prop_map(|slot| TypedOp::HashReadAll { slot });
+    let hash_delete = (slot(), indexes(FIELDS.len()))
+        .prop_map(|(slot, fields)| TypedOp::HashDelete { slot, fields });
+    let hash_increment = (slot(), 0..FIELDS.len(), delta())
+        .prop_map(|(slot, field, delta)| TypedOp::HashIncrement { slot, field, delta });
+    let set_add = (slot(), indexes(MEMBERS.len()))
+        .prop_map(|(slot, members)| TypedOp::SetAdd { slot, members });
+    let set_remove = (slot(), indexes(MEMBERS.len()))
+        .prop_map(|(slot, members)| TypedOp::SetRemove { slot, members });
+    let set_members = slot().prop_map(|slot| TypedOp::SetMembers { slot });
+    let set_contains = (slot(), indexes(MEMBERS.len()))
+        .prop_map(|(slot, members)| TypedOp::SetContains { slot, members });
+    let sorted_set_add = (
+        slot(),
+        vec((score(), 0..MEMBERS.len()), 1..4),
+        0u8..7,
+        any::<bool>(),
+    )
+        .prop_map(
+            |(slot, members, condition, count_changed)| TypedOp::SortedSetAdd {
+                slot,
+                members,
+                condition,
+                count_changed,
+            },
+        );
+    let sorted_set_remove = (slot(), indexes(MEMBERS.len()))
+        .prop_map(|(slot, members)| TypedOp::SortedSetRemove { slot, members });
+    let sorted_set_scores = (slot(), indexes(MEMBERS.len()))
+        .prop_map(|(slot, members)| TypedOp::SortedSetScores { slot, members });
+    let by_score = (
+        slot(),
+        score_bound(),
+        score_bound(),
+        any::<bool>(),
+        prop_oneof![3 => Just(0usize), 1 => 0usize..4],
+        prop::option::of(0usize..4),
+    )
+        .prop_map(
+            |(slot, min, max, reverse, offset, count)| TypedOp::SortedSetRangeByScore {
+                slot,
+                min,
+                max,
+                reverse,
+                offset,
+                count,
+            },
+        );
+    let by_index =
+        (slot(), -5i64..5, -5i64..5, any::<bool>()).prop_map(|(slot, start, stop, reverse)| {
+            TypedOp::SortedSetRangeByIndex {
+                slot,
+                start,
+                stop,
+                reverse,
+            }
+        });
+    let remove_by_score = (slot(), score_bound(), score_bound())
+        .prop_map(|(slot, min, max)| TypedOp::SortedSetRemoveByScore { slot, min, max });
+    let scan = (0usize..3, 0usize..5, prop::option::weighted(0.3, 0u8..4)).prop_map(
+        |(namespace, count, value_type)| TypedOp::Scan {
+            namespace,
+            count,
+            value_type,
+        },
+    );
+    prop_oneof![
+        6 => write_string,
+        2 => get_and_delete,
+        2 => get_and_expire,
+        3 => increment,
+        2 => append,
+        4 => expire,
+        2 => persist,
+        2 => inspect,
+        2 => length,
+        4 => rename,
+        5 => hash_write,
+        2 => hash_read,
+        2 => hash_read_all,
+        3 => hash_delete,
+        2 => hash_increment,
+        4 => set_add,
+        3 => set_remove,
+        1 => set_members,
+        1 => set_contains,
+        5 => sorted_set_add,
+        2 => sorted_set_remove,
+        1 => sorted_set_scores,
+        2 => by_score,
+        2 => by_index,
+        2 => remove_by_score,
+        2 => scan,
     ]
 }
 
@@ -1159,7 +2257,75 @@ enum Call {
     WriteSession(WriteSession<'static>, Vec<u8>),
     /// Every other command (keys are static).
     Command(Command<'static>),
+    /// A command whose bytes and lists live beside it.
+    Owned(Box<Owned>),
     ExpireDue(usize),
+}
+
+/// A command with empty slices where its bytes and lists go, and those bytes and lists.
+#[derive(Clone, Debug)]
+struct Owned {
+    command: Command<'static>,
+    bytes: Vec<u8>,
+    names: Vec<&'static [u8]>,
+    pairs: Vec<(&'static [u8], Vec<u8>)>,
+    scored: Vec<(f64, &'static [u8])>,
+}
+
+impl Owned {
+    fn with_command<R>(&self, f: impl FnOnce(&Command<'_>) -> R) -> R {
+        let pairs: Vec<(&[u8], &[u8])> = self.pairs.iter().map(|(f, v)| (*f, &v[..])).collect();
+        let bytes = &self.bytes[..];
+        let names = &self.names[..];
+        let command = match &self.command {
+            Command::WriteString(c) => Command::WriteString(WriteString {
+                value: bytes,
+                ..c.clone()
+            }),
+            Command::Append(c) => Command::Append(Append {
+                value: bytes,
+                ..c.clone()
+            }),
+            Command::HashWrite(c) => Command::HashWrite(HashWrite {
+                fields: &pairs,
+                ..c.clone()
+            }),
+            Command::HashRead(c) => Command::HashRead(HashRead {
+                fields: names,
+                ..c.clone()
+            }),
+            Command::HashDelete(c) => Command::HashDelete(HashDelete {
+                fields: names,
+                ..c.clone()
+            }),
+            Command::SetAdd(c) => Command::SetAdd(SetAdd {
+                members: names,
+                ..c.clone()
+            }),
+            Command::SetRemove(c) => Command::SetRemove(SetRemove {
+                members: names,
+                ..c.clone()
+            }),
+            Command::SetContains(c) => Command::SetContains(SetContains {
+                members: names,
+                ..c.clone()
+            }),
+            Command::SortedSetAdd(c) => Command::SortedSetAdd(SortedSetAdd {
+                members: &self.scored,
+                ..c.clone()
+            }),
+            Command::SortedSetRemove(c) => Command::SortedSetRemove(SortedSetRemove {
+                members: names,
+                ..c.clone()
+            }),
+            Command::SortedSetScores(c) => Command::SortedSetScores(SortedSetScores {
+                members: names,
+                ..c.clone()
+            }),
+            other => other.clone(),
+        };
+        f(&command)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -1169,28 +2335,30 @@ enum CallResult {
 }
 
 impl Call {
-    fn command(&self) -> Option<Command<'_>> {
+    /// Runs `f` on the call's command; `None` for a sweep.
+    fn with_command<R>(&self, f: impl FnOnce(&Command<'_>) -> R) -> Option<R> {
         match self {
-            Call::Store(store, value) => Some(Command::Store(Store {
+            Call::Store(store, value) => Some(f(&Command::Store(Store {
                 value,
                 ..store.clone()
-            })),
-            Call::WriteSession(write, value) => Some(Command::WriteSession(WriteSession {
+            }))),
+            Call::WriteSession(write, value) => Some(f(&Command::WriteSession(WriteSession {
                 value,
                 ..write.clone()
-            })),
-            Call::Command(command) => Some(command.clone()),
+            }))),
+            Call::Command(command) => Some(f(command)),
+            Call::Owned(owned) => Some(owned.with_command(f)),
             Call::ExpireDue(_) => None,
         }
     }
 
     fn run(&self, engine: &Engine, now: u64) -> CallResult {
-        match (self, self.command()) {
-            (Call::ExpireDue(budget), _) => {
-                CallResult::Removed(engine.expire_due(ts(now), *budget))
+        match self {
+            Call::ExpireDue(budget) => CallResult::Removed(engine.expire_due(ts(now), *budget)),
+            call => {
+                let outcome = call.with_command(|command| engine.execute(command, ts(now)));
+                CallResult::Outcome(outcome.expect("a command"))
             }
-            (_, Some(command)) => CallResult::Outcome(engine.execute(&command, ts(now))),
-            (_, None) => unreachable!(),
         }
     }
 }
@@ -1207,7 +2375,32 @@ fn command_key<'a>(command: &Command<'a>) -> Key<'a> {
         Command::Store(c) => c.key,
         Command::Touch(c) => c.key,
         Command::WriteSession(c) => c.key,
-        other => unreachable!("not generated: {other:?}"),
+        Command::WriteString(c) => c.key,
+        Command::GetAndDelete(c) => c.key,
+        Command::GetAndExpire(c) => c.key,
+        Command::Increment(c) => c.key,
+        Command::Append(c) => c.key,
+        Command::Expire(c) => c.key,
+        Command::Persist(c) => c.key,
+        Command::Inspect(c) => c.key,
+        Command::Length(c) => c.key,
+        Command::Rename(c) => c.from,
+        Command::HashWrite(c) => c.key,
+        Command::HashRead(c) => c.key,
+        Command::HashReadAll(c) => c.key,
+        Command::HashDelete(c) => c.key,
+        Command::HashIncrement(c) => c.key,
+        Command::SetAdd(c) => c.key,
+        Command::SetRemove(c) => c.key,
+        Command::SetMembers(c) => c.key,
+        Command::SetContains(c) => c.key,
+        Command::SortedSetAdd(c) => c.key,
+        Command::SortedSetRemove(c) => c.key,
+        Command::SortedSetScores(c) => c.key,
+        Command::SortedSetRangeByScore(c) => c.key,
+        Command::SortedSetRangeByIndex(c) => c.key,
+        Command::SortedSetRemoveByScore(c) => c.key,
+        other => unreachable!("not keyed: {other:?}"),
     }
 }
 
@@ -1230,7 +2423,7 @@ fn explaining_subsets(model: &Model, candidates: &[Slot], stats: &EngineStats) -
                 if mask & (1 << bit) != 0 {
                     let item = &model.items[slot];
                     c += 1;
-                    b += (KEYS[slot.1].len() + item.value.len()) as u64;
+                    b += (KEYS[slot.1].len() + item.stored_len()) as u64;
                     m += Model::charge_of(*slot, item);
                 }
             }
@@ -1270,6 +2463,19 @@ impl Harness {
                 self.flush(namespace, at)?;
             }
             Op::ExpireDue { budget } => self.sweep(*budget)?,
+            Op::Typed(TypedOp::Scan {
+                namespace,
+                count,
+                value_type,
+            }) => {
+                let namespace = NAMESPACES.get(*namespace).copied();
+                let namespace = namespace.unwrap_or(NamespaceId(99));
+                self.scan(namespace, *count, value_type.map(value_type_of))?;
+            }
+            Op::Typed(op) => {
+                let call = self.concretize_typed(op);
+                self.keyed(call)?;
+            }
             op => {
                 let call = self.concretize(op);
                 self.keyed(call)?;
@@ -1434,15 +2640,279 @@ impl Harness {
             Op::ResetTimeout { slot } => {
                 Call::Command(Command::ResetTimeout(ResetTimeout { key: key(*slot) }))
             }
-            Op::Flush { .. } | Op::ExpireDue { .. } => unreachable!("not keyed"),
+            Op::Flush { .. } | Op::ExpireDue { .. } | Op::Typed(_) => {
+                unreachable!("not here")
+            }
         }
+    }
+
+    /// Turns a generated Redis-style operation into a concrete engine call.
+    fn concretize_typed(&self, op: &TypedOp) -> Call {
+        let now = self.now;
+        let names = |indexes: &[usize], pool: &[&'static [u8]]| -> Vec<&'static [u8]> {
+            indexes.iter().map(|&i| pool[i]).collect()
+        };
+        let mut owned = Owned {
+            command: Command::Inspect(Inspect { key: key((0, 0)) }),
+            bytes: Vec::new(),
+            names: Vec::new(),
+            pairs: Vec::new(),
+            scored: Vec::new(),
+        };
+        let expiry_update = |expiry: Option<Exp>| match expiry {
+            Some(expiry) => ExpiryUpdate::Set(expiry.at(now)),
+            None => ExpiryUpdate::Keep,
+        };
+        owned.command = match op {
+            TypedOp::WriteString {
+                slot,
+                value,
+                condition,
+                expiry,
+                previous,
+            } => {
+                owned.bytes = value.clone();
+                Command::WriteString(WriteString {
+                    key: key(*slot),
+                    value: &[],
+                    condition: [
+                        WriteCondition::Always,
+                        WriteCondition::IfAbsent,
+                        WriteCondition::IfPresent,
+                    ][usize::from(*condition % 3)],
+                    expiry: expiry_update(*expiry),
+                    previous: *previous,
+                })
+            }
+            TypedOp::GetAndDelete { slot } => {
+                Command::GetAndDelete(GetAndDelete { key: key(*slot) })
+            }
+            TypedOp::GetAndExpire { slot, expiry } => Command::GetAndExpire(GetAndExpire {
+                key: key(*slot),
+                expiry: expiry_update(*expiry),
+            }),
+            TypedOp::Increment { slot, delta } => Command::Increment(Increment {
+                key: key(*slot),
+                delta: *delta,
+            }),
+            TypedOp::Append { slot, value } => {
+                owned.bytes = value.clone();
+                Command::Append(Append {
+                    key: key(*slot),
+                    value: &[],
+                })
+            }
+            TypedOp::Expire {
+                slot,
+                offset,
+                condition,
+            } => Command::Expire(Expire {
+                key: key(*slot),
+                at: ts(now.saturating_add_signed(*offset)),
+                condition: [
+                    ExpireCondition::Always,
+                    ExpireCondition::IfNone,
+                    ExpireCondition::IfSome,
+                    ExpireCondition::IfLater,
+                    ExpireCondition::IfEarlier,
+                ][usize::from(*condition % 5)],
+            }),
+            TypedOp::Persist { slot } => Command::Persist(Persist { key: key(*slot) }),
+            TypedOp::Inspect { slot } => Command::Inspect(Inspect { key: key(*slot) }),
+            TypedOp::Length { slot, value_type } => Command::Length(Length {
+                key: key(*slot),
+                value_type: value_type_of(*value_type),
+            }),
+            TypedOp::Rename {
+                from,
+                to,
+                only_if_absent,
+            } => Command::Rename(Rename {
+                from: key(*from),
+                to: key(*to),
+                only_if_absent: *only_if_absent,
+            }),
+            TypedOp::HashWrite {
+                slot,
+                fields,
+                only_if_absent,
+            } => {
+                owned.pairs = fields
+                    .iter()
+                    .map(|(field, value)| (FIELDS[*field], value.clone()))
+                    .collect();
+                Command::HashWrite(HashWrite {
+                    key: key(*slot),
+                    fields: &[],
+                    only_if_absent: *only_if_absent,
+                })
+            }
+            TypedOp::HashRead { slot, fields } => {
+                owned.names = names(fields, &FIELDS);
+                Command::HashRead(HashRead {
+                    key: key(*slot),
+                    fields: &[],
+                })
+            }
+            TypedOp::HashReadAll { slot } => Command::HashReadAll(HashReadAll { key: key(*slot) }),
+            TypedOp::HashDelete { slot, fields } => {
+                owned.names = names(fields, &FIELDS);
+                Command::HashDelete(HashDelete {
+                    key: key(*slot),
+                    fields: &[],
+                })
+            }
+            TypedOp::HashIncrement { slot, field, delta } => {
+                Command::HashIncrement(HashIncrement {
+                    key: key(*slot),
+                    field: FIELDS[*field],
+                    delta: *delta,
+                })
+            }
+            TypedOp::SetAdd { slot, members } => {
+                owned.names = names(members, &MEMBERS);
+                Command::SetAdd(SetAdd {
+                    key: key(*slot),
+                    members: &[],
+                })
+            }
+            TypedOp::SetRemove { slot, members } => {
+                owned.names = names(members, &MEMBERS);
+                Command::SetRemove(SetRemove {
+                    key: key(*slot),
+                    members: &[],
+                })
+            }
+            TypedOp::SetMembers { slot } => Command::SetMembers(SetMembers { key: key(*slot) }),
+            TypedOp::SetContains { slot, members } => {
+                owned.names = names(members, &MEMBERS);
+                Command::SetContains(SetContains {
+                    key: key(*slot),
+                    members: &[],
+                })
+            }
+            TypedOp::SortedSetAdd {
+                slot,
+                members,
+                condition,
+                count_changed,
+            } => {
+                owned.scored = members
+                    .iter()
+                    .map(|&(score, member)| (score, MEMBERS[member]))
+                    .collect();
+                Command::SortedSetAdd(SortedSetAdd {
+                    key: key(*slot),
+                    members: &[],
+                    condition: [
+                        AddCondition::Always,
+                        AddCondition::OnlyNew,
+                        AddCondition::OnlyExisting,
+                        AddCondition::Greater,
+                        AddCondition::GreaterExisting,
+                        AddCondition::Less,
+                        AddCondition::LessExisting,
+                    ][usize::from(*condition % 7)],
+                    count_changed: *count_changed,
+                })
+            }
+            TypedOp::SortedSetRemove { slot, members } => {
+                owned.names = names(members, &MEMBERS);
+                Command::SortedSetRemove(SortedSetRemove {
+                    key: key(*slot),
+                    members: &[],
+                })
+            }
+            TypedOp::SortedSetScores { slot, members } => {
+                owned.names = names(members, &MEMBERS);
+                Command::SortedSetScores(SortedSetScores {
+                    key: key(*slot),
+                    members: &[],
+                })
+            }
+            TypedOp::SortedSetRangeByScore {
+                slot,
+                min,
+                max,
+                reverse,
+                offset,
+                count,
+            } => Command::SortedSetRangeByScore(SortedSetRangeByScore {
+                key: key(*slot),
+                min: bound(*min),
+                max: bound(*max),
+                reverse: *reverse,
+                offset: *offset,
+                count: *count,
+            }),
+            TypedOp::SortedSetRangeByIndex {
+                slot,
+                start,
+                stop,
+                reverse,
+            } => Command::SortedSetRangeByIndex(SortedSetRangeByIndex {
+                key: key(*slot),
+                start: *start,
+                stop: *stop,
+                reverse: *reverse,
+            }),
+            TypedOp::SortedSetRemoveByScore { slot, min, max } => {
+                Command::SortedSetRemoveByScore(SortedSetRemoveByScore {
+                    key: key(*slot),
+                    min: bound(*min),
+                    max: bound(*max),
+                })
+            }
+            TypedOp::Scan { .. } => unreachable!("not keyed"),
+        };
+        Call::Owned(Box::new(owned))
+    }
+
+    /// A whole scan, page by page: every live key of the namespace (of the type) exactly once.
+    fn scan(
+        &mut self,
+        namespace: NamespaceId,
+        count: usize,
+        value_type: Option<ValueType>,
+    ) -> Result<(), TestCaseError> {
+        let expected = self.model.scan(namespace, value_type, self.now);
+        let mut scan = Scan {
+            namespace,
+            cursor: 0,
+            count,
+            value_type,
+        };
+        let mut keys = Vec::new();
+        loop {
+            let result = self.call(Call::Command(Command::Scan(scan.clone())));
+            let CallResult::Outcome(Outcome::Scan(page)) = result else {
+                unreachable!()
+            };
+            prop_assert!(page.keys.len() <= count.max(1));
+            keys.extend(page.keys.iter().map(|key| key.to_vec()));
+            if page.cursor == 0 {
+                break;
+            }
+            scan.cursor = page.cursor;
+        }
+        let returned = keys.len();
+        keys.sort();
+        keys.dedup();
+        prop_assert_eq!(returned, keys.len(), "a key returned twice");
+        prop_assert_eq!(keys, expected, "scan of {:?} at {}", namespace, self.now);
+        self.check_stats()
     }
 
     /// Runs a keyed command on both and compares.
     fn keyed(&mut self, call: Call) -> Result<(), TestCaseError> {
+        let owned = call.clone();
+        let run = owned.with_command(|command| self.keyed_command(call, command));
+        run.expect("keyed")
+    }
+
+    fn keyed_command(&mut self, call: Call, command: &Command<'_>) -> Result<(), TestCaseError> {
         let now = self.now;
-        let command = call.command().expect("keyed");
-        let slot = slot_of(command_key(&command));
+        let slot = slot_of(command_key(command));
 
         // The engine drops the flushed ghosts of this key's shard before the command; which
         // ones those are is unknown. If that could decide a write's refusal, flush everywhere.
@@ -1450,15 +2920,15 @@ impl Harness {
             let mut none_held = self.model.clone();
             none_held.drop_flushed();
             let mut all_held = self.model.clone();
-            let a = none_held.apply(&command, now, &self.book).0;
-            let b = all_held.apply(&command, now, &self.book).0;
+            let a = none_held.apply(command, now, &self.book).0;
+            let b = all_held.apply(command, now, &self.book).0;
             if a != b {
                 self.flush_everywhere()?;
             }
         }
 
-        let (expected, version) = self.model.apply(&command, now, &self.book);
-        let result = self.call(call.clone());
+        let (expected, version) = self.model.apply(command, now, &self.book);
+        let result = self.call(call);
         let CallResult::Outcome(outcome) = result else {
             unreachable!()
         };
@@ -1603,6 +3073,14 @@ impl Harness {
         );
         prop_assert_eq!(stats.counters.lock_acquired, self.model.lock_acquired);
         prop_assert_eq!(stats.counters.lock_contended, self.model.lock_contended);
+        for namespace in NAMESPACES {
+            prop_assert_eq!(
+                self.engine.key_count(namespace),
+                self.model.held_in(namespace),
+                "key count of {:?}",
+                namespace
+            );
+        }
         Ok(())
     }
 
@@ -1638,6 +3116,26 @@ impl Harness {
             durable_state(&restored, ts(self.now)),
             durable_state(&fork, ts(self.now))
         );
+        // Type, time to live and contents, which change nothing a later read sees.
+        for slot in all_slots() {
+            let key = key(slot);
+            let reads = [
+                Command::Inspect(Inspect { key }),
+                Command::HashReadAll(HashReadAll { key }),
+                Command::SetMembers(SetMembers { key }),
+                Command::SortedSetRangeByIndex(SortedSetRangeByIndex {
+                    key,
+                    start: 0,
+                    stop: -1,
+                    reverse: false,
+                }),
+            ];
+            for read in reads {
+                let expected = self.model.clone().apply(&read, self.now, &self.book).0;
+                let actual = fork.execute(&read, ts(self.now));
+                prop_assert_eq!(&actual, &expected, "{:?} at {}", read, self.now);
+            }
+        }
         for slot in all_slots() {
             let get = Command::Get(Get::new(key(slot)));
             let (expected, version) = self.model.clone().apply(&get, self.now, &self.book);

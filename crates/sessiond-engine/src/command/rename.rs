@@ -77,9 +77,9 @@ impl Rename<'_> {
             unreachable!("the source was just looked up");
         };
         let destination = shards.get(to.0);
-        if let Some(index) = target {
-            destination.detach(index);
-        }
+        // Held until the new item is allocated: the journal tells a value changed by its
+        // allocation's address, which a freed allocation could hand to the new one.
+        let _replaced = target.and_then(|index| destination.detach(index));
         item.cas = destination.next_cas();
         let value = item.value.clone();
         // The detaches just freed a slot, so the slab has room: this cannot fail.
