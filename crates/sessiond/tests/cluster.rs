@@ -423,6 +423,7 @@ fn a_cluster_node_holds_its_data_directory_and_snapshots_on_request() {
         ("--cluster-listen", free_port()),
         ("--memcache-listen", free_port()),
         ("--aspnet-listen", free_port()),
+        ("--resp-listen", free_port()),
     ] {
         let at = second.iter().position(|arg| arg == flag).unwrap() + 1;
         second[at] = format!("127.0.0.1:{port}");

@@ -18,6 +18,8 @@ pub struct Node {
     pub memcache: SocketAddr,
     /// Its ASP.NET State Server listener.
     pub aspnet: SocketAddr,
+    /// Its Redis listener.
+    pub resp: SocketAddr,
     /// Its cluster listener (peers and `sessiond cluster --node`).
     pub cluster: SocketAddr,
     /// The arguments it is started with, every time.
@@ -28,22 +30,22 @@ pub struct Node {
 }
 
 /// `size` nodes with ids 1..=size that form one cluster with the shared `secret`: every node
-/// gets the same `--peers`, one worker thread, a memcached and an ASP.NET listener.
+/// gets the same `--peers`, one worker thread, a memcached, an ASP.NET and a Redis listener.
 /// None is started yet.
 pub fn cluster(size: usize, secret: &str) -> Vec<Node> {
-    let ports: Vec<(u16, u16, u16)> = (0..size)
-        .map(|_| (free_port(), free_port(), free_port()))
+    let ports: Vec<(u16, u16, u16, u16)> = (0..size)
+        .map(|_| (free_port(), free_port(), free_port(), free_port()))
         .collect();
     let peers = ports
         .iter()
         .enumerate()
-        .map(|(index, (cluster, _, _))| format!("{}=127.0.0.1:{cluster}", index + 1))
+        .map(|(index, (cluster, _, _, _))| format!("{}=127.0.0.1:{cluster}", index + 1))
         .collect::<Vec<_>>()
         .join(",");
     ports
         .iter()
         .enumerate()
-        .map(|(index, &(cluster, memcache, aspnet))| {
+        .map(|(index, &(cluster, memcache, aspnet, resp))| {
             let dir = tempfile::tempdir().unwrap();
             let args = [
                 "--node-id",
@@ -61,7 +63,7 @@ pub fn cluster(size: usize, secret: &str) -> Vec<Node> {
                 "--sharedance-listen",
                 "off",
                 "--resp-listen",
-                "off",
+                &format!("127.0.0.1:{resp}"),
                 "--threads",
                 "1",
                 "--data-dir",
@@ -73,6 +75,7 @@ pub fn cluster(size: usize, secret: &str) -> Vec<Node> {
                 id: index as u64 + 1,
                 memcache: ([127, 0, 0, 1], memcache).into(),
                 aspnet: ([127, 0, 0, 1], aspnet).into(),
+                resp: ([127, 0, 0, 1], resp).into(),
                 cluster: ([127, 0, 0, 1], cluster).into(),
                 args,
                 server: None,
