@@ -374,3 +374,65 @@ fn client_list_shows_every_connection() {
         error("ERR wrong number of arguments for 'client|setname' command")
     );
 }
+
+#[test]
+fn string_commands_refuse_another_type_as_redis_does() {
+    let bench = Bench::new();
+    // No hash command in this slice: the hash is made through the engine, in database 0.
+    let key = sessiond_engine::Key::new(NamespaceId(16), b"h");
+    let write = sessiond_engine::HashWrite {
+        key,
+        fields: &[(&b"field"[..], &b"value"[..])],
+        only_if_absent: false,
+    };
+    bench.engine.run(&write, bench.now).unwrap();
+    let mut c = bench.connect();
+    let wrongtype = error("WRONGTYPE Operation against a key holding the wrong kind of value");
+    for command in [
+        "GET h",
+        "GETSET h v",
+        "SET h v GET",
+        "GETDEL h",
+        "GETEX h",
+        "GETEX h EX x",
+        "APPEND h v",
+        "STRLEN h",
+        "INCR h",
+        "DECRBY h 2",
+    ] {
+        assert_eq!(bench.one(&mut c, command), wrongtype, "{command}");
+    }
+    assert_eq!(
+        bench.send(
+            &mut c,
+            &[
+                "MGET h nokey",
+                "TYPE h",
+                "EXISTS h",
+                "TTL h",
+                "EXPIRE h 10",
+                "TTL h"
+            ]
+        ),
+        vec![
+            Value::Array(vec![Value::NullBulk, Value::NullBulk]),
+            Value::Simple(b"hash".to_vec()),
+            Value::Integer(1),
+            Value::Integer(-1),
+            Value::Integer(1),
+            Value::Integer(10),
+        ]
+    );
+    let Value::Array(scan) = bench.one(&mut c, "SCAN 0 TYPE hash") else {
+        panic!()
+    };
+    assert_eq!(scan[1], Value::Array(vec![bulk("h")]));
+    // A plain SET replaces a value of any type, and a rename moves it with its type.
+    assert_eq!(bench.one(&mut c, "RENAME h h2"), ok());
+    assert_eq!(
+        bench.one(&mut c, "TYPE h2"),
+        Value::Simple(b"hash".to_vec())
+    );
+    assert_eq!(bench.one(&mut c, "SET h2 v"), ok());
+    assert_eq!(bench.one(&mut c, "GET h2"), bulk("v"));
+}
