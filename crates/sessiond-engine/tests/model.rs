@@ -1278,6 +1278,7 @@ impl Model {
             ExpireCondition::IfSome => current.is_some(),
             ExpireCondition::IfLater => current.is_some_and(|current| at > current),
             ExpireCondition::IfEarlier => current.is_none_or(|current| at < current),
+            ExpireCondition::IfSomeEarlier => current.is_some_and(|current| at < current),
         };
         if !applies {
             return ExpireOutcome::NotSet;
@@ -2106,7 +2107,7 @@ fn typed_op() -> impl Strategy<Value = TypedOp> {
     let increment = (slot(), delta()).prop_map(|(slot, delta)| TypedOp::Increment { slot, delta });
     let append = (slot(), value()).prop_map(|(slot, value)| TypedOp::Append { slot, value });
     let expire =
-        (slot(), -1_500i64..12_000, 0u8..5).prop_map(|(slot, offset, condition)| TypedOp::Expire {
+        (slot(), -1_500i64..12_000, 0u8..6).prop_map(|(slot, offset, condition)| TypedOp::Expire {
             slot,
             offset,
             condition,
@@ -2715,7 +2716,8 @@ impl Harness {
                     ExpireCondition::IfSome,
                     ExpireCondition::IfLater,
                     ExpireCondition::IfEarlier,
-                ][usize::from(*condition % 5)],
+                    ExpireCondition::IfSomeEarlier,
+                ][usize::from(*condition % 6)],
             }),
             TypedOp::Persist { slot } => Command::Persist(Persist { key: key(*slot) }),
             TypedOp::Inspect { slot } => Command::Inspect(Inspect { key: key(*slot) }),

@@ -22,6 +22,9 @@ pub enum ExpireCondition {
     /// Only if the new deadline is earlier than the current one (`LT`; always for a key with
     /// no expiry).
     IfEarlier,
+    /// Only if the key has an expiry and the new deadline is earlier (`LT XX`). (`GT XX` is
+    /// [`IfLater`](ExpireCondition::IfLater): it already fails without an expiry.)
+    IfSomeEarlier,
 }
 
 /// Sets a key's expiry to an absolute deadline, whatever the key holds; a sliding item stops
@@ -71,6 +74,8 @@ impl Apply for Expire<'_> {
             (ExpireCondition::IfLater, None) => false,
             (ExpireCondition::IfEarlier, Some(current)) => self.at < current,
             (ExpireCondition::IfEarlier, None) => true,
+            (ExpireCondition::IfSomeEarlier, Some(current)) => self.at < current,
+            (ExpireCondition::IfSomeEarlier, None) => false,
         };
         if !applies {
             return Ok(ExpireOutcome::NotSet);
@@ -124,6 +129,7 @@ mod tests {
         set(&engine, KEY, b"v", secs(10));
         assert_eq!(expire(&engine, 100, IfLater), ExpireOutcome::NotSet);
         assert_eq!(expire(&engine, 100, IfSome), ExpireOutcome::NotSet);
+        assert_eq!(expire(&engine, 100, IfSomeEarlier), ExpireOutcome::NotSet);
         assert_eq!(expire(&engine, 100, IfEarlier), ExpireOutcome::Set);
         assert_eq!(ttl(&engine), Some(Duration::from_secs(90)));
         assert_eq!(expire(&engine, 50, IfLater), ExpireOutcome::NotSet);
@@ -137,6 +143,9 @@ mod tests {
         assert_eq!(expire(&engine, 20, IfSome), ExpireOutcome::Set);
         assert_eq!(ttl(&engine), Some(Duration::from_secs(10)));
         assert_eq!(expire(&engine, 30, IfEarlier), ExpireOutcome::NotSet);
+        assert_eq!(expire(&engine, 30, IfSomeEarlier), ExpireOutcome::NotSet);
+        assert_eq!(expire(&engine, 15, IfSomeEarlier), ExpireOutcome::Set);
+        assert_eq!(ttl(&engine), Some(Duration::from_secs(5)));
     }
 
     #[test]
