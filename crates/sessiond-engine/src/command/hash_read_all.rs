@@ -44,3 +44,23 @@ impl Apply for HashReadAll<'_> {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{engine, hash_with, secs, set};
+
+    #[test]
+    fn reads_every_field_in_insertion_order() {
+        let engine = engine();
+        let key = Key::default_namespace(b"h");
+        let all = || engine.run(&HashReadAll { key }, secs(1));
+        assert_eq!(all(), Ok(Vec::new()));
+        hash_with(&engine, key, &[(b"b", b"2"), (b"a", b"1")], secs(1));
+        let pair =
+            |f: &'static [u8], v: &'static [u8]| (Bytes::from_static(f), Bytes::from_static(v));
+        assert_eq!(all(), Ok(vec![pair(b"b", b"2"), pair(b"a", b"1")]));
+        set(&engine, key, b"s", secs(1));
+        assert_eq!(all(), Err(EngineError::WrongType));
+    }
+}

@@ -44,3 +44,38 @@ impl Apply for SetMembers<'_> {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SetAdd;
+    use crate::testing::{engine, hash_with, secs};
+
+    #[test]
+    fn reads_members_in_insertion_order() {
+        let engine = engine();
+        let key = Key::default_namespace(b"s");
+        let members = || engine.run(&SetMembers { key }, secs(1));
+        assert_eq!(members(), Ok(Vec::new()));
+        let added: &[&[u8]] = &[b"z", b"", b"a"];
+        engine
+            .run(
+                &SetAdd {
+                    key,
+                    members: added,
+                },
+                secs(1),
+            )
+            .unwrap();
+        assert_eq!(
+            members(),
+            Ok(vec![
+                Bytes::from_static(b"z"),
+                Bytes::new(),
+                Bytes::from_static(b"a")
+            ])
+        );
+        hash_with(&engine, key, &[(b"f", b"v")], secs(1));
+        assert_eq!(members(), Err(EngineError::WrongType));
+    }
+}

@@ -54,3 +54,32 @@ impl Apply for SortedSetRemove<'_> {
         Some(Err(error))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{engine, inspect, secs, set};
+    use crate::{AddCondition, SortedSetAdd};
+
+    #[test]
+    fn removes_members_then_the_key_and_refuses_other_types() {
+        let engine = engine();
+        let key = Key::default_namespace(b"z");
+        let members: &[(f64, &[u8])] = &[(1.0, b"a"), (2.0, b"b")];
+        let add = SortedSetAdd {
+            key,
+            members,
+            condition: AddCondition::Always,
+            count_changed: false,
+        };
+        engine.run(&add, secs(1)).unwrap();
+        let remove = |members: &[&[u8]]| engine.run(&SortedSetRemove { key, members }, secs(1));
+        assert_eq!(remove(&[b"a", b"a", b"x"]), Ok(1));
+        assert!(inspect(&engine, key, secs(1)).is_some());
+        assert_eq!(remove(&[b"b"]), Ok(1));
+        assert_eq!(inspect(&engine, key, secs(1)), None);
+        assert_eq!(remove(&[b"b"]), Ok(0));
+        set(&engine, key, b"s", secs(1));
+        assert_eq!(remove(&[b"b"]), Err(EngineError::WrongType));
+    }
+}
