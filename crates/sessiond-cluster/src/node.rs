@@ -403,7 +403,12 @@ fn ready_leadership(
     (applied.leader_id == leader).then_some(leader)
 }
 
-/// Proposes the journal's batches while `epoch` lasts.
+/// Proposes the journal's batches while `epoch` lasts, one at a time, each until it is
+/// committed. A batch openraft refuses (its leader lease ran out while cut off, say) is
+/// proposed again, never skipped: were a later batch committed instead, the committed lsn
+/// would pass the refused batch's records and acknowledge writes the group never had. While
+/// one batch commits the next gathers everything recorded meanwhile, so concurrent clients
+/// still share a round.
 async fn propose(
     raft: Raft,
     journal: Arc<ClusterJournal>,
@@ -412,10 +417,28 @@ async fn propose(
     now_ms: Arc<dyn Fn() -> u64 + Send + Sync>,
 ) {
     while let Some(batch) = journal.next_batch(epoch, || now_ms()).await {
-        // Fire and forget: the state machine reports what committed; a write refused
-        // because leadership changed is what the epoch's end deals with.
-        if raft.write(batch).with_leader(leader).await.is_err() {
-            break;
+        loop {
+            let (responder, committed) = openraft::impls::ProgressResponder::complete_only();
+            let proposed = raft
+                .write(batch.clone())
+                .with_leader(leader)
+                .responder(responder)
+                .await;
+            if proposed.is_err() {
+                // Raft stopped: the epoch's waits end with the node.
+                return;
+            }
+            if matches!(committed.await, Ok(Ok(_))) {
+                break;
+            }
+            // Refused, or leadership moved (then following leadership ends the epoch).
+            if journal.epoch() != epoch {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(RETRY_MS)).await;
         }
     }
 }
+
+/// How long the proposer waits before offering a refused batch again.
+const RETRY_MS: u64 = 50;
