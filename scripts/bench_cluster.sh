@@ -70,6 +70,13 @@ command -v python3 >/dev/null || die "python3 is needed (free ports, CPU samplin
 log "building sessiond and sessiond-loadgen (release)"
 cargo build --release -p sessiond -p sessiond-loadgen
 
+# Every client listener but the memcached one is off (whichever this build has): a default
+# port such as Redis's 6379 would be taken by the first node, or by another program.
+OFF_LISTENERS=()
+for flag in $("$SESSIOND" --help | grep -o -- '--[a-z]*-listen' | sort -u); do
+    [[ $flag == --memcache-listen || $flag == --cluster-listen ]] || OFF_LISTENERS+=("$flag" off)
+done
+
 RUN_LIMIT=$(( $(to_secs "$DURATION") + $(to_secs "$WARMUP") + 180 ))
 
 mkdir -p "$OUT_DIR/logs"
@@ -120,7 +127,7 @@ spawn_sessiond() {
     local dir
     dir=$(mktemp -d "$TMP_BASE/sessiond-cluster-bench.XXXXXX")
     DIRS+=("$dir")
-    "$SESSIOND" "$@" --data-dir "$dir" --aspnet-listen off --sharedance-listen off \
+    "$SESSIOND" "$@" --data-dir "$dir" "${OFF_LISTENERS[@]}" \
         --threads "$THREADS" --max-memory "${MAX_MEMORY_MB}MiB" >"$log_file" 2>&1 &
     local pid=$!
     PIDS+=("$pid")

@@ -15,6 +15,7 @@ pub mod aspnet;
 pub mod cluster;
 pub mod php;
 pub mod redis;
+pub mod redis_pair;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
