@@ -37,7 +37,8 @@ MAX_MEMORY_MB=${MAX_MEMORY_MB:-4096}
 OUT_DIR=${OUT_DIR:-bench-results}
 
 LOADGEN=$ROOT/target/release/sessiond-loadgen
-SESSIOND=$ROOT/target/release/sessiond
+# SESSIOND may name another build of sessiond, to compare two builds in turn.
+SESSIOND=${SESSIOND:-$ROOT/target/release/sessiond}
 # The session-mix-4k scenario of scripts/bench.sh.
 WORKLOAD=(--value-size 4096 --set-ratio 1 --get-ratio 4)
 
@@ -109,7 +110,7 @@ start_server() {
         *)
             local persistence=(--data-dir "$SERVER_DIR" --fsync "$name")
             [[ $name == inmem ]] && persistence=(--in-memory)
-            "$SESSIOND" --memcache-listen 127.0.0.1:0 --aspnet-listen off \
+            "$SESSIOND" --memcache-listen 127.0.0.1:0 --aspnet-listen off --resp-listen off \
                 --sharedance-listen off --threads "$THREADS" \
                 --max-memory "${MAX_MEMORY_MB}MiB" "${persistence[@]}" >"$SERVER_LOG" 2>&1 &
             SERVER_PID=$!

@@ -44,6 +44,11 @@ pub struct Progress {
     /// Bumped whenever this node starts or stops leading: a wait that began in another
     /// epoch can no longer be satisfied by this node.
     pub epoch: u64,
+    /// This node leads and accepts commands in `epoch`.
+    pub leading: bool,
+    /// The last leadership ended with changes the group never committed still in the
+    /// engine, and the engine is not rebuilt yet: no snapshot may copy it.
+    pub rebuilding: bool,
 }
 
 /// Why a wait for the group ended without the records committed.
@@ -103,6 +108,7 @@ impl ClusterJournal {
         self.progress.send_modify(|progress| {
             progress.committed = committed;
             progress.epoch = epoch;
+            progress.leading = true;
         });
         self.accepting.store(true, Ordering::Release);
         epoch
@@ -119,13 +125,29 @@ impl ClusterJournal {
         let epoch = pending.epoch;
         let recorded = pending.next_lsn - 1;
         drop(pending);
-        let mut committed = 0;
+        let mut dirty = false;
         self.progress.send_modify(|progress| {
+            dirty = recorded > progress.committed;
             progress.epoch = epoch;
-            committed = progress.committed;
+            progress.rebuilding |= progress.leading && dirty;
+            progress.leading = false;
         });
         self.arrived.notify_waiters();
-        recorded > committed
+        dirty
+    }
+
+    /// The engine no longer holds uncommitted changes (rebuilt after [`ClusterJournal::close`]
+    /// said it did).
+    pub fn rebuilt(&self) {
+        self.progress
+            .send_if_modified(|progress| std::mem::replace(&mut progress.rebuilding, false));
+    }
+
+    /// Waits until the engine holds no uncommitted changes of an ended leadership.
+    pub async fn wait_rebuilt(&self) {
+        let mut progress = self.progress.subscribe();
+        // The sender lives as long as `self`.
+        let _ = progress.wait_for(|progress| !progress.rebuilding).await;
     }
 
     /// Whether commands are accepted (this node leads and is ready).

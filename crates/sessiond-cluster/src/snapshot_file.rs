@@ -48,6 +48,11 @@ impl SnapshotHeader {
     }
 }
 
+/// The extension of a snapshot [`write`] has not put in place yet.
+const TEMPORARY: &str = "tmp";
+/// The extension of a snapshot being received from the leader.
+pub const RECEIVED: &str = "received";
+
 /// The file name of the snapshot at `log_id`.
 pub fn file_name(log_id: Option<&LogId>) -> String {
     match log_id {
@@ -56,11 +61,13 @@ pub fn file_name(log_id: Option<&LogId>) -> String {
     }
 }
 
-/// Writes the engine's current state with `header` into `dir`, returning the file's path.
-/// Shards are copied one at a time (values shared, not copied), so the engine keeps serving.
+/// Writes the engine's current state with `header` into a temporary file in `dir`, flushed,
+/// and returns its path; [`keep`] puts it in place. Shards are copied one at a time (values
+/// shared, not copied), so the engine keeps serving.
 pub fn write(dir: &Path, header: &SnapshotHeader, engine: &Engine) -> io::Result<PathBuf> {
-    let path = dir.join(file_name(header.last_log_id.as_ref()));
-    let temporary = path.with_extension("tmp");
+    let temporary = dir
+        .join(file_name(header.last_log_id.as_ref()))
+        .with_extension(TEMPORARY);
     let file = File::create(&temporary)?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     write_header(&mut out, header)?;
@@ -98,8 +105,14 @@ pub fn write(dir: &Path, header: &SnapshotHeader, engine: &Engine) -> io::Result
     out.write_all(&count.to_le_bytes())?;
     let file = out.into_inner().map_err(|error| error.into_error())?;
     file.sync_all()?;
-    drop(file);
-    fs::rename(&temporary, &path)?;
+    Ok(temporary)
+}
+
+/// Puts a snapshot [`write`] left at `temporary` in place under its own name, durably, and
+/// returns its path.
+pub fn keep(dir: &Path, temporary: &Path) -> io::Result<PathBuf> {
+    let path = temporary.with_extension("snap");
+    fs::rename(temporary, &path)?;
     File::open(dir)?.sync_all()?;
     Ok(path)
 }
@@ -164,7 +177,7 @@ pub fn newest(dir: &Path) -> io::Result<Option<(PathBuf, SnapshotHeader)>> {
         match path.extension().and_then(|extension| extension.to_str()) {
             Some("snap") => found.push(path),
             // A snapshot whose writer died before the rename.
-            Some("tmp") => {
+            Some(TEMPORARY | RECEIVED) => {
                 let _ = fs::remove_file(&path);
             }
             _ => {}

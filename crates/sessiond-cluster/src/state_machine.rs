@@ -9,7 +9,9 @@
 //! Snapshots are fuzzy, as the single-node ones are: shards are copied one at a time while
 //! commands go on, so a copy may hold effects newer than the snapshot's log id; applying the
 //! log after that id again only reassigns them. On the leader those newer effects may not be
-//! committed yet, so a snapshot is finished only once they are.
+//! committed yet, so a snapshot is kept only once they are. A copy that spans the end of a
+//! leadership is thrown away and taken again once the engine is rebuilt: building never
+//! fails for that, since openraft takes a failed build for a broken disk and stops the node.
 
 use std::fs::{self, File};
 use std::io::{self, Seek};
@@ -50,6 +52,10 @@ struct Shared {
     /// the node's clock, which never runs behind it.
     time: Arc<AtomicU64>,
     state: Mutex<State>,
+    /// Held while the engine is replaced wholesale (rebuilt, or loaded from a received
+    /// snapshot) and while a snapshot copies it or is put in place: a copy of a half-loaded
+    /// engine would lose sessions.
+    gate: tokio::sync::Mutex<()>,
 }
 
 struct State {
@@ -104,6 +110,7 @@ impl StateMachine {
                 dir: dir.to_owned(),
                 time,
                 state: Mutex::new(state),
+                gate: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -138,6 +145,7 @@ impl StateMachine {
             )
         };
         tracing::warn!("rebuilding the engine: it holds changes the cluster did not commit");
+        let _gate = self.shared.gate.lock().await;
         let engine = &self.shared.engine;
         engine.clear();
         let mut from = 0;
@@ -157,6 +165,7 @@ impl StateMachine {
             }
         }
         self.shared.state.lock().last_lsn = last_lsn;
+        self.shared.journal.rebuilt();
         Ok(())
     }
 
@@ -173,9 +182,14 @@ impl StateMachine {
                 if batch.last_lsn > 0 {
                     state.last_lsn = state.last_lsn.max(batch.last_lsn);
                 }
-                self.shared
-                    .journal
-                    .publish_committed(state.last_lsn, batch.records.len());
+                // A later leader's batch, applied before this node saw it lose leadership,
+                // numbers its records afresh: its lsns must not answer this leadership's
+                // waits for records the group may never commit.
+                if own || state.leading.is_none() {
+                    self.shared
+                        .journal
+                        .publish_committed(state.last_lsn, batch.records.len());
+                }
             }
             EntryPayload::Membership(membership) => {
                 state.membership = StoredMembership::new(Some(entry.log_id), membership.clone());
@@ -238,6 +252,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         mut file: File,
     ) -> Result<(), io::Error> {
         let shared = &self.shared;
+        let _gate = shared.gate.lock().await;
         let header = snapshot_file::read_header(&mut file)?;
         if header.last_log_id != meta.last_log_id {
             return Err(io::Error::new(
@@ -249,7 +264,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let path = shared
             .dir
             .join(snapshot_file::file_name(header.last_log_id.as_ref()));
-        let temporary = path.with_extension("tmp");
+        // Not `write`'s temporary name: a copy of this node's own may be waiting under it.
+        let temporary = path.with_extension(snapshot_file::RECEIVED);
         {
             let mut out = File::create(&temporary)?;
             file.seek(io::SeekFrom::Start(0))?;
@@ -294,39 +310,70 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     type SnapshotData = File;
 
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
-        let shared = Arc::clone(&self.shared);
+        loop {
+            if let Some(snapshot) = self.try_build().await? {
+                return Ok(snapshot);
+            }
+            // Leadership ended while the engine was copied: copy it again once it holds
+            // only what the group committed.
+            self.shared.journal.wait_rebuilt().await;
+        }
+    }
+}
+
+impl SnapshotBuilder {
+    /// Copies the engine and keeps the copy; `None` when leadership changed meanwhile, so
+    /// the copy may hold changes the group never committed.
+    async fn try_build(&self) -> io::Result<Option<Snapshot>> {
+        let shared = &self.shared;
+        let journal = &shared.journal;
+        let gate = shared.gate.lock().await;
+        let start = journal.progress();
+        if start.rebuilding {
+            return Ok(None);
+        }
+        let copier = Arc::clone(shared);
         let header = self.header.clone();
-        let epoch = shared.journal.epoch();
-        let written = tokio::task::spawn_blocking(move || {
-            let path = snapshot_file::write(&shared.dir, &header, &shared.engine)?;
+        let (temporary, captured) = tokio::task::spawn_blocking(move || {
+            let temporary = snapshot_file::write(&copier.dir, &header, &copier.engine)?;
             // Everything the copy may hold was recorded by now.
-            let captured = shared.journal.last_recorded();
-            Ok::<_, io::Error>((path, captured))
+            Ok::<_, io::Error>((temporary, copier.journal.last_recorded()))
         })
         .await
         .map_err(io::Error::other)??;
-        let (path, captured) = written;
-        // On the leader the copy may hold effects not yet committed: the snapshot may only
-        // be kept once they are, or it could carry writes the cluster never accepted. Lsns
+        drop(gate);
+        // A follower's engine changes only by applying committed entries. On the leader the
+        // copy may hold effects not yet committed: it may only be kept once they are. Lsns
         // restart with each leadership, so a copy taken across a change of epoch is never
         // kept, even when the new epoch's committed lsn is numerically past it.
-        let journal = &self.shared.journal;
-        let committed = journal.epoch() == epoch
-            && (journal.progress().committed >= captured
-                || journal.wait_committed(captured, epoch).await.is_ok());
-        if !committed {
-            let _ = fs::remove_file(&path);
-            return Err(io::Error::other(
-                "leadership changed while the snapshot was taken",
-            ));
+        let committed = journal.epoch() == start.epoch
+            && (!start.leading
+                || journal.progress().committed >= captured
+                || journal.wait_committed(captured, start.epoch).await.is_ok());
+        let _gate = shared.gate.lock().await;
+        if !committed || journal.epoch() != start.epoch {
+            let _ = fs::remove_file(&temporary);
+            return Ok(None);
         }
-        snapshot_file::remove_others(&self.shared.dir, &path)?;
+        let mut state = shared.state.lock();
+        if let Some((path, current)) = &state.snapshot
+            && current.last_log_id >= self.header.last_log_id
+        {
+            // A snapshot received from the leader meanwhile is newer: keep it.
+            let _ = fs::remove_file(&temporary);
+            return Ok(Some(Snapshot {
+                meta: current.meta(),
+                snapshot: File::open(path)?,
+            }));
+        }
+        let path = snapshot_file::keep(&shared.dir, &temporary)?;
+        snapshot_file::remove_others(&shared.dir, &path)?;
         let file = File::open(&path)?;
-        self.shared.state.lock().snapshot = Some((path, self.header.clone()));
-        Ok(Snapshot {
+        state.snapshot = Some((path, self.header.clone()));
+        Ok(Some(Snapshot {
             meta: self.header.meta(),
             snapshot: file,
-        })
+        }))
     }
 }
 

@@ -210,6 +210,89 @@ async fn waits_end_when_leadership_does() {
     assert!(!leader.journal.is_open());
 }
 
+#[tokio::test]
+async fn a_later_leaders_batch_does_not_answer_this_leaderships_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut machine, engine, journal) = replica(dir.path());
+    let epoch = journal.open(0);
+    machine.lead(*log_id(2, 0).committed_leader_id());
+    let command = Store::new(
+        Key::new(NamespaceId(0), b"mine"),
+        b"never committed",
+        0,
+        Expiry::Never,
+        StoreMode::Set,
+    );
+    engine.run(&command, NOW).unwrap();
+    let (_, lsn) = sessiond_cluster::journal::take_thread_lsn();
+
+    // The next leader numbers its records from its own committed lsn: its first batch
+    // carries the same lsn as this node's uncommitted record. This node applies it before it
+    // notices it no longer leads.
+    let next = Leader::new();
+    next.store("theirs", "1", Expiry::Never);
+    let batch = next.batch().await;
+    assert_eq!(batch.last_lsn, lsn);
+    apply(&mut machine, vec![entry(3, 1, batch)]).await;
+
+    assert_eq!(journal.progress().committed, 0);
+    assert!(
+        futures_util::FutureExt::now_or_never(journal.wait_committed(lsn, epoch)).is_none(),
+        "the client's write must not be acknowledged"
+    );
+    assert!(journal.close());
+}
+
+#[tokio::test]
+async fn a_snapshot_copied_while_leadership_ends_is_taken_again_from_the_rebuilt_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut machine, engine, journal) = replica(dir.path());
+    let epoch = journal.open(0);
+    machine.lead(*log_id(2, 0).committed_leader_id());
+    let store = |name: &str| {
+        let key = Key::new(NamespaceId(0), name.as_bytes());
+        let command = Store::new(key, b"value", 0, Expiry::Never, StoreMode::Set);
+        engine.run(&command, NOW).unwrap();
+    };
+    store("kept");
+    let committed = journal.next_batch(epoch, || NOW.as_millis()).await.unwrap();
+    let log = vec![entry(2, 1, committed)];
+    apply(&mut machine, log.clone()).await;
+    store("lost");
+
+    // The copy holds "lost", so it waits for that to commit; leadership ends instead.
+    let mut builder = machine.get_snapshot_builder().await;
+    let build = tokio::spawn(async move { builder.build_snapshot().await });
+    while !has_file_ending(dir.path(), ".tmp") {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let dirty = journal.close();
+    assert!(dirty);
+    machine.step_down(dirty, &mut VecLog(log)).await.unwrap();
+    let snapshot = build.await.unwrap().expect("building must not fail");
+
+    assert_eq!(snapshot.meta.last_log_id, Some(log_id(2, 1)));
+    let other_dir = tempfile::tempdir().unwrap();
+    let (mut other, other_engine, _) = replica(other_dir.path());
+    other
+        .install_snapshot(&snapshot.meta, snapshot.snapshot)
+        .await
+        .unwrap();
+    let names: Vec<Vec<u8>> = contents(&other_engine).into_keys().collect();
+    assert_eq!(names, [Key::new(NamespaceId(0), b"kept").name.to_vec()]);
+    assert!(!has_file_ending(dir.path(), ".tmp"));
+}
+
+fn has_file_ending(dir: &std::path::Path, suffix: &str) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|entry| {
+        entry
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(suffix)
+    })
+}
+
 /// A log held in memory, for the rebuild.
 struct VecLog(Vec<Entry>);
 
