@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::Duration;
 
-use support::redis::{Client, Redis, Reply, encode};
-use support::redis_pair::{Pair, compare, transcript, words};
+use support::redis::{Client, Reply};
+use support::redis_pair::Pair;
 
 #[test]
 fn connection_commands_answer_as_redis() {
