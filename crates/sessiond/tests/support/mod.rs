@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod php;
 pub mod redis;
 pub mod redis_pair;
+pub mod web;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
