@@ -201,11 +201,14 @@ impl Engine {
     ///
     /// The block must not call the engine itself: a command on a locked shard would wait for
     /// the block forever.
-    pub fn atomically<R>(
-        &self,
-        keys: &[Key<'_>],
+    ///
+    /// The transaction's lifetimes are the caller's (the engine's borrow and the keys'), so a
+    /// caller can keep it beside other borrows of its own, as the Redis protocol's `EXEC` does.
+    pub fn atomically<'e, 'k, R>(
+        &'e self,
+        keys: &'k [Key<'k>],
         now: Timestamp,
-        block: impl FnOnce(&mut Transaction<'_, '_>) -> R,
+        block: impl FnOnce(&mut Transaction<'e, 'k>) -> R,
     ) -> R {
         let mut transaction = Transaction {
             engine: self,

@@ -20,6 +20,8 @@ use crate::time::Timestamp;
 
 mod durable;
 
+pub(crate) use durable::Durable;
+
 /// What looking a key up found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Lookup {

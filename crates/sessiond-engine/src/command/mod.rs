@@ -15,7 +15,8 @@
 //!
 //! The commands that Redis-style protocols need are written to work for any protocol:
 //! strings ([`WriteString`], [`GetAndDelete`], [`GetAndExpire`], [`Increment`], [`Append`]),
-//! any key ([`Expire`], [`Persist`], [`Inspect`], [`Length`], [`Rename`], [`Scan`]), hashes
+//! any key ([`Expire`], [`Persist`], [`Inspect`], [`Length`], [`Rename`], [`Scan`],
+//! [`ReadVersion`]), hashes
 //! ([`HashWrite`], [`HashRead`], [`HashReadAll`], [`HashDelete`], [`HashIncrement`]), sets
 //! ([`SetAdd`], [`SetRemove`], [`SetMembers`], [`SetContains`]) and sorted sets
 //! ([`SortedSetAdd`], [`SortedSetRemove`], [`SortedSetRangeByScore`],
@@ -43,6 +44,7 @@ mod inspect;
 mod length;
 mod persist;
 mod read_session;
+mod read_version;
 mod release_lock;
 mod remove_session;
 mod rename;
@@ -81,6 +83,7 @@ pub use inspect::{Inspect, KeyInfo};
 pub use length::Length;
 pub use persist::Persist;
 pub use read_session::{ReadSession, ReadSessionOutcome};
+pub use read_version::{ItemVersion, ReadVersion};
 pub use release_lock::{ReleaseLock, ReleaseLockOutcome};
 pub use remove_session::{RemoveSession, RemoveSessionOutcome};
 pub use rename::{Rename, RenameOutcome};
@@ -411,6 +414,7 @@ mod sealed {
     impl Sealed for super::SortedSetRemoveByScore<'_> {}
     impl Sealed for super::SortedSetScores<'_> {}
     impl Sealed for super::ReadSession<'_> {}
+    impl Sealed for super::ReadVersion<'_> {}
     impl Sealed for super::ReleaseLock<'_> {}
     impl Sealed for super::RemoveSession<'_> {}
     impl Sealed for super::ResetTimeout<'_> {}

@@ -27,7 +27,7 @@ pub(crate) struct Durable {
 }
 
 impl Durable {
-    fn of(item: &Item) -> Durable {
+    pub(crate) fn of(item: &Item) -> Durable {
         Durable {
             value: (item.value.as_ptr() as usize, item.value.len()),
             flags: item.flags,
@@ -37,6 +37,15 @@ impl Durable {
             cookie: item.cookie,
             locked_at: item.locked_at,
             bits: item.bits.bits() & ItemBits::DURABLE,
+        }
+    }
+
+    /// The state without a sliding item's deadline, which every access moves: what is left
+    /// changes only when a command changes the item.
+    pub(crate) fn without_renewal(self) -> Durable {
+        Durable {
+            deadline: self.deadline.filter(|_| self.sliding.is_none()),
+            ..self
         }
     }
 
