@@ -20,6 +20,9 @@ const LIMITS: Limits = Limits {
     max_request_len: 512,
     unauthenticated_max_multibulk_len: 3,
     unauthenticated_max_bulk_len: 8,
+    max_queued_commands: 4,
+    max_transaction_bytes: 256,
+    max_atomic_keys: 4,
 };
 
 /// The commands a connection runs, and the error that ends it, if one does.

@@ -13,6 +13,7 @@ use crate::error::Close;
 use crate::limits::Access;
 use crate::parser::Parser;
 use crate::shared::Shared;
+use crate::transaction::Multi;
 use crate::{Context, Flow, OUTPUT_HIGH_WATER};
 
 /// One client connection's protocol state.
@@ -23,7 +24,7 @@ pub struct Connection {
 }
 
 /// What a connection remembers between commands: its protocol version, its database,
-/// whether it has authenticated, its entry in the client list.
+/// whether it has authenticated, its entry in the client list, its transaction.
 #[derive(Debug)]
 pub(crate) struct Session {
     /// The reply protocol (`HELLO 2`/`HELLO 3`).
@@ -38,6 +39,9 @@ pub(crate) struct Session {
     clients: Arc<Clients>,
     /// The connection ends after the replies written so far (`QUIT`).
     pub(crate) closing: bool,
+    /// The transaction under way and the watched keys (`MULTI`, `WATCH`); dropped with the
+    /// connection.
+    pub(crate) multi: Multi,
 }
 
 impl Drop for Session {
@@ -77,6 +81,7 @@ impl Connection {
                 client,
                 clients: Arc::clone(&shared.clients),
                 closing: false,
+                multi: Multi::default(),
             },
         }
     }

@@ -24,6 +24,8 @@
 //!   1024 × 1024 of them (Redis 7: 2^31 − 1), and a request may take up to 16 MiB of buffer,
 //!   refused as soon as its declared lengths pass that, with a close and no reply, as Redis
 //!   closes a client past its 1 GiB query buffer limit.
+//! - A transaction queues at most [`Limits::max_queued_commands`] commands and
+//!   [`Limits::max_transaction_bytes`] bytes (Redis: no limit).
 //!
 //! # Commands
 //! Each command answers as redis-server 7.0 answers it, errors included, byte for byte; the
@@ -40,9 +42,11 @@
 //!
 //! # Layout
 //! - `connection`: [`Connection`], a client's session state and the command loop.
-//! - `commands`: the command table and dispatch (unknown commands, arity, authentication),
-//!   then one module per command or family; `reply`: the errors they answer; `args`: reading
-//!   integers and options as Redis does; `glob`: Redis's pattern matching.
+//! - `commands`: the command table and dispatch (unknown commands, arity, authentication,
+//!   queueing inside a transaction), then one module per command or family; `reply`: the
+//!   errors they answer; `args`: reading integers and options as Redis does; `glob`: Redis's
+//!   pattern matching.
+//! - `transaction`: a connection's `MULTI` queue and watched keys.
 //! - `shared`: [`Shared`], what all connections share ([`Config`], keyspace settings);
 //!   `clients`: [`Clients`], the client list.
 //! - `parser`: [`Parser`], which finds each command and keeps what a partial one has shown.
@@ -72,6 +76,7 @@ mod number;
 mod parser;
 mod reply;
 mod shared;
+mod transaction;
 
 pub use clients::{Clients, Peer};
 pub use command::{Args, Command};

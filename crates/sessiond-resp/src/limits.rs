@@ -1,9 +1,12 @@
-//! How much one request may hold, and whether the peer has authenticated yet.
+//! How much one request, and one transaction, may hold, and whether the peer has
+//! authenticated yet.
 
-/// Bounds on what one request may hold. Each is checked as soon as the bytes that declare a
-/// size arrive, so no request makes the server buffer more than the limits allow.
+/// Bounds on what one request, and one transaction, may hold. A request's are checked as soon
+/// as the bytes that declare a size arrive, so no request makes the server buffer more than
+/// the limits allow; a transaction's as each command is queued or key watched.
 ///
-/// The error a limit gives is the one Redis gives for its own limit of the same kind.
+/// The error a request limit gives is the one Redis gives for its own limit of the same kind;
+/// Redis has no transaction limits, so theirs are sessiond's own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// The largest bulk string (one argument) a multibulk request may declare (Redis's
@@ -31,6 +34,19 @@ pub struct Limits {
     /// The largest argument before the peer authenticates (Redis: 16384 bytes, fixed). Over it:
     /// `unauthenticated bulk length`.
     pub unauthenticated_max_bulk_len: usize,
+    /// The most commands one transaction (`MULTI`) may queue. The command past it is answered
+    /// with an error and the transaction aborted: `EXEC` answers `EXECABORT`, as after any
+    /// refused command. Default 100 000.
+    pub max_queued_commands: usize,
+    /// The most bytes one connection's transaction may hold: its queued commands' arguments
+    /// and its watched keys, each with a small fixed overhead. A queued command past it aborts
+    /// the transaction as above; a `WATCH` past it is refused. Default 32 MiB.
+    pub max_transaction_bytes: usize,
+    /// The most distinct keys (queued commands' and watched ones) an `EXEC` locks together to
+    /// run as one atomic step. A transaction over more keys runs its commands one after
+    /// another, each atomic on its own, so a client cannot lock the whole store for a long
+    /// time. Default 1024.
+    pub max_atomic_keys: usize,
 }
 
 impl Default for Limits {
@@ -42,6 +58,9 @@ impl Default for Limits {
             max_request_len: 16 << 20,
             unauthenticated_max_multibulk_len: 10,
             unauthenticated_max_bulk_len: 16 << 10,
+            max_queued_commands: 100_000,
+            max_transaction_bytes: 32 << 20,
+            max_atomic_keys: 1024,
         }
     }
 }

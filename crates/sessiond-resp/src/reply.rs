@@ -67,6 +67,9 @@ pub(crate) enum CommandError {
     Overflow,
     /// A string grown past the value size limit.
     TooLarge,
+    /// `-EXECABORT`: the transaction was discarded, because a command was refused while it
+    /// was queued (`None`), or because `EXEC` itself was refused, for this reason.
+    ExecAbort(Option<Box<CommandError>>),
     /// Any other `-ERR` reply, with its text after `ERR `.
     Message(Cow<'static, str>),
 }
@@ -79,6 +82,20 @@ impl CommandError {
 
     /// Writes the error reply: the same bytes in RESP2 and RESP3.
     pub(crate) fn write<B: BufMut>(&self, out: &mut B) {
+        let mut line = self.line();
+        out.put_u8(b'-');
+        // Redis replaces CR and LF in an error with spaces, so the reply stays one line.
+        for byte in &mut line {
+            if matches!(*byte, b'\r' | b'\n') {
+                *byte = b' ';
+            }
+        }
+        out.put_slice(&line);
+        out.put_slice(b"\r\n");
+    }
+
+    /// The reply's line, without its `-` and its line end.
+    fn line(&self) -> Vec<u8> {
         let mut line = Vec::with_capacity(64);
         match self {
             CommandError::UnknownCommand { name, args } => {
@@ -132,17 +149,17 @@ impl CommandError {
                 line.extend_from_slice(b"ERR ");
                 line.extend_from_slice(text.as_bytes());
             }
+            CommandError::ExecAbort(None) => line
+                .extend_from_slice(b"EXECABORT Transaction discarded because of previous errors."),
+            CommandError::ExecAbort(Some(reason)) => {
+                // Redis's `execCommandAbort`: the reason's text, without an `ERR ` code.
+                line.extend_from_slice(b"EXECABORT Transaction discarded because of: ");
+                let reason = reason.line();
+                line.extend_from_slice(reason.strip_prefix(b"ERR ").unwrap_or(&reason));
+            }
             fixed => line.extend_from_slice(fixed.fixed_text()),
         }
-        out.put_u8(b'-');
-        // Redis replaces CR and LF in an error with spaces, so the reply stays one line.
-        for byte in &mut line {
-            if matches!(*byte, b'\r' | b'\n') {
-                *byte = b' ';
-            }
-        }
-        out.put_slice(&line);
-        out.put_slice(b"\r\n");
+        line
     }
 
     /// The text of an error whose text never varies.
@@ -244,6 +261,25 @@ mod tests {
             "b".repeat(25)
         );
         assert_eq!(text(&long), expected);
+    }
+
+    #[test]
+    fn an_aborted_exec_gives_its_reason_without_the_err_code() {
+        let arity = CommandError::ExecAbort(Some(Box::new(CommandError::WrongArity("exec"))));
+        assert_eq!(
+            text(&arity),
+            "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' \
+             command\r\n"
+        );
+        let auth = CommandError::ExecAbort(Some(Box::new(CommandError::NoAuth)));
+        assert_eq!(
+            text(&auth),
+            "-EXECABORT Transaction discarded because of: NOAUTH Authentication required.\r\n"
+        );
+        assert_eq!(
+            text(&CommandError::ExecAbort(None)),
+            "-EXECABORT Transaction discarded because of previous errors.\r\n"
+        );
     }
 
     #[test]

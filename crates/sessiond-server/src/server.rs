@@ -175,6 +175,9 @@ impl Server {
             limits: sessiond_resp::Limits {
                 max_bulk_len: to_usize(config.resp.max_bulk_len.0),
                 max_request_len: to_usize(config.resp.max_request_size.0),
+                max_queued_commands: config.resp.max_queued_commands,
+                max_transaction_bytes: to_usize(config.resp.max_transaction_size.0),
+                max_atomic_keys: config.resp.max_atomic_keys,
                 ..sessiond_resp::Limits::default()
             },
             tcp_port: resp_port,

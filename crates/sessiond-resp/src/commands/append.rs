@@ -11,7 +11,7 @@ pub(crate) fn append(call: &mut Call<'_, '_>) -> Outcome {
         key: call.key(1),
         value: call.arg(2),
     };
-    let len = call.engine().run(&append, call.now())?;
+    let len = call.run(&append)??;
     call.reply().integer(i64::try_from(len).unwrap_or(i64::MAX));
     Ok(())
 }

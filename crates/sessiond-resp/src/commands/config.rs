@@ -197,7 +197,7 @@ fn value(call: &Call<'_, '_>, name: &str) -> String {
         "appendonly" | "cluster-enabled" => "no".into(),
         "databases" => config.databases.len().to_string(),
         "maxclients" => config.max_clients.to_string(),
-        "maxmemory" => call.engine().stats().limit_maxbytes.to_string(),
+        "maxmemory" => call.store().stats().limit_maxbytes.to_string(),
         "maxmemory-policy" => "noeviction".into(),
         "notify-keyspace-events" => format_events(call.ctx.shared.keyspace_events()),
         "port" => config.tcp_port.to_string(),

@@ -4,13 +4,12 @@
 
 use sessiond_engine::{Delete, DeleteOutcome, Key};
 
-use super::multi::each_key;
 use super::{Call, Outcome};
 
 /// Removes keys.
 pub(crate) fn del(call: &mut Call<'_, '_>) -> Outcome {
     let keys: Vec<Key<'_>> = (1..call.argc()).map(|index| call.key(index)).collect();
-    let removed = each_key(call.engine(), call.now(), &keys, |runner, _, key| {
+    let removed = call.each_key(&keys, |runner, _, key| {
         Ok(runner.run(&Delete::new(key))?? == DeleteOutcome::Deleted)
     })?;
     let count = removed.iter().filter(|&&removed| removed).count();

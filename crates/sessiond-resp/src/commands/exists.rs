@@ -1,14 +1,17 @@
 //! `EXISTS key [key ...]`: how many of the keys exist, a key named twice counted twice
 //! (phpredis's strict session mode wants exactly `:1`).
 
-use sessiond_engine::Key;
+use sessiond_engine::{Inspect, Key};
 
 use super::{Call, Outcome};
 
-/// Counts existing keys.
+/// Counts existing keys, as one atomic step for a moderate number of keys.
 pub(crate) fn exists(call: &mut Call<'_, '_>) -> Outcome {
     let keys: Vec<Key<'_>> = (1..call.argc()).map(|index| call.key(index)).collect();
-    let count = call.engine().count_existing(&keys, call.now());
+    let found = call.each_key(&keys, |runner, _, key| {
+        Ok(runner.run(&Inspect { key })?.is_some())
+    })?;
+    let count = found.iter().filter(|&&found| found).count();
     call.reply().integer(count as i64);
     Ok(())
 }

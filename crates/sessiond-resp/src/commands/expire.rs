@@ -4,7 +4,7 @@
 //! connect-redis touches sessions with `EXPIRE`, phpredis with `EXPIRE`, Spring Session with
 //! `PEXPIRE` and `PEXPIREAT`.
 
-use sessiond_engine::{Expire, ExpireCondition, ExpireOutcome, Inspect, Timestamp};
+use sessiond_engine::{Expire, ExpireCondition, ExpireOutcome, Timestamp};
 
 use super::{Call, Outcome};
 use crate::args;
@@ -77,23 +77,7 @@ fn run(call: &mut Call<'_, '_>, seconds: bool, absolute: bool, name: &'static st
         // GT already fails for a key without an expiry, which is all XX adds.
         ExpireCondition::IfLater
     } else if lt && xx {
-        // Only a key with an expiry, and only earlier: two checks the engine does not have as
-        // one, so both run in one atomic step.
-        let outcome = call.engine().atomically(&[key], call.now(), |block| {
-            let has_expiry = block
-                .run(&Inspect { key })?
-                .is_some_and(|info| info.ttl.is_some());
-            if !has_expiry {
-                return Ok(ExpireOutcome::NotSet);
-            }
-            let expire = Expire {
-                key,
-                at,
-                condition: ExpireCondition::IfEarlier,
-            };
-            block.run(&expire)?
-        });
-        return reply(call, outcome?);
+        ExpireCondition::IfSomeEarlier
     } else if lt {
         ExpireCondition::IfEarlier
     } else if xx {
@@ -101,9 +85,7 @@ fn run(call: &mut Call<'_, '_>, seconds: bool, absolute: bool, name: &'static st
     } else {
         ExpireCondition::Always
     };
-    let outcome = call
-        .engine()
-        .run(&Expire { key, at, condition }, call.now())?;
+    let outcome = call.run(&Expire { key, at, condition })??;
     reply(call, outcome)
 }
 

@@ -6,10 +6,7 @@ use super::{Call, Outcome};
 
 /// Takes a string.
 pub(crate) fn getdel(call: &mut Call<'_, '_>) -> Outcome {
-    match call
-        .engine()
-        .run(&GetAndDelete { key: call.key(1) }, call.now())?
-    {
+    match call.run(&GetAndDelete { key: call.key(1) })?? {
         Some(value) => call.reply().bulk(&value),
         None => call.reply().null(),
     };

@@ -16,7 +16,7 @@ pub(crate) fn getex(call: &mut Call<'_, '_>) -> Outcome {
             // Redis looks the key up before it reads the expiry: a missing key answers null
             // and another type WRONGTYPE, whatever the expiry says.
             Err(error) => {
-                return match call.engine().run(&Inspect { key: call.key(1) }, call.now()) {
+                return match call.run(&Inspect { key: call.key(1) })? {
                     None => {
                         call.reply().null();
                         Ok(())
@@ -35,7 +35,7 @@ pub(crate) fn getex(call: &mut Call<'_, '_>) -> Outcome {
         key: call.key(1),
         expiry,
     };
-    match call.engine().run(&read, call.now())? {
+    match call.run(&read)?? {
         Some(value) => call.reply().bulk(&value),
         None => call.reply().null(),
     };

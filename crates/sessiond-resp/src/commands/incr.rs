@@ -35,13 +35,10 @@ pub(crate) fn decrby(call: &mut Call<'_, '_>) -> Outcome {
 
 /// Adds `delta` and answers the new value.
 fn add(call: &mut Call<'_, '_>, delta: i64) -> Outcome {
-    let value = call.engine().run(
-        &Increment {
-            key: call.key(1),
-            delta,
-        },
-        call.now(),
-    )?;
+    let value = call.run(&Increment {
+        key: call.key(1),
+        delta,
+    })??;
     call.reply().integer(value);
     Ok(())
 }

@@ -113,7 +113,7 @@ fn write_section(call: &Call<'_, '_>, index: usize, out: &mut String) {
             line(format_args!("clients_in_timeout_table:0"));
         }
         "memory" => {
-            let stats = call.engine().stats();
+            let stats = call.store().stats();
             line(format_args!("# Memory"));
             line(format_args!("used_memory:{}", stats.memory_used));
             line(format_args!(
@@ -144,7 +144,7 @@ fn write_section(call: &Call<'_, '_>, index: usize, out: &mut String) {
             line(format_args!("aof_last_write_status:ok"));
         }
         "stats" => {
-            let counters = call.engine().stats().counters;
+            let counters = call.store().stats().counters;
             line(format_args!("# Stats"));
             line(format_args!(
                 "total_connections_received:{}",
@@ -175,7 +175,7 @@ fn write_section(call: &Call<'_, '_>, index: usize, out: &mut String) {
         "keyspace" => {
             line(format_args!("# Keyspace"));
             for (db, &namespace) in config.databases.iter().enumerate() {
-                let keys = call.engine().key_count(namespace);
+                let keys = call.store().key_count(namespace);
                 if keys > 0 {
                     // The engine does not count keys with an expiry per namespace; 0 rather
                     // than a guess.

@@ -6,7 +6,7 @@ use super::{Call, Outcome};
 
 /// Names what a key holds.
 pub(crate) fn key_type(call: &mut Call<'_, '_>) -> Outcome {
-    let name = match call.engine().run(&Inspect { key: call.key(1) }, call.now()) {
+    let name = match call.run(&Inspect { key: call.key(1) })? {
         Some(info) => info.value_type.name(),
         None => "none",
     };

@@ -2,14 +2,13 @@
 
 use sessiond_engine::{Get, GetOutcome, Key};
 
-use super::multi::each_key;
 use super::{Call, Outcome};
 use crate::reply::CommandError;
 
 /// Reads several strings, as one atomic step for a moderate number of keys.
 pub(crate) fn mget(call: &mut Call<'_, '_>) -> Outcome {
     let keys: Vec<Key<'_>> = (1..call.argc()).map(|index| call.key(index)).collect();
-    let values = each_key(call.engine(), call.now(), &keys, |runner, _, key| {
+    let values = call.each_key(&keys, |runner, _, key| {
         match runner.run(&Get::new(key))? {
             Ok(GetOutcome::Hit(view)) => Ok(Some(view.value)),
             // A key of another type reads as missing, as in Redis.

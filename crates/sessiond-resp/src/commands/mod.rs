@@ -4,6 +4,10 @@
 //! Each command lives in its own module (a few closely related ones share one), as in
 //! mini-redis: a handler takes a [`Call`] and writes its reply, or returns a
 //! [`CommandError`] that [`run`] writes.
+//!
+//! A handler runs its keyed engine commands through the call ([`Call::run`] and the other
+//! methods in `multi`), never on the engine directly: the same handler then runs alone or
+//! inside an atomic block (the commands of an `EXEC`), whichever the call says.
 
 mod append;
 mod auth;
@@ -37,10 +41,11 @@ mod select;
 mod set;
 mod strlen;
 mod table;
+mod transaction;
 mod ttl;
 
 use bytes::BytesMut;
-use sessiond_engine::{Engine, Key, NamespaceId, Timestamp};
+use sessiond_engine::{Engine, Key, NamespaceId, Timestamp, Transaction};
 
 use crate::command::Command;
 use crate::connection::Session;
@@ -48,6 +53,7 @@ use crate::encoder::Encoder;
 use crate::reply::CommandError;
 use crate::{Context, args};
 
+pub(crate) use select::database;
 pub(crate) use table::{COMMANDS, Spec};
 
 /// What a command handler returns: its reply is written, or its error is.
@@ -67,9 +73,13 @@ pub(crate) struct Call<'c, 'a> {
     pub(crate) ctx: &'c Context<'a>,
     /// Where the reply goes.
     pub(crate) out: &'c mut BytesMut,
+    /// The atomic block the command runs in (a command of an `EXEC`), if any: its keyed
+    /// engine commands must go through it, as any other call on the engine would wait for
+    /// the block's own locks.
+    pub(crate) block: Option<&'c mut Transaction<'a, 'a>>,
 }
 
-impl<'c> Call<'c, '_> {
+impl<'c, 'a> Call<'c, 'a> {
     /// An encoder for the reply, in the connection's current protocol version.
     pub(crate) fn reply(&mut self) -> Encoder<'_, BytesMut> {
         Encoder::new(self.out, self.session.version)
@@ -100,8 +110,10 @@ impl<'c> Call<'c, '_> {
         Key::new(self.namespace(), self.arg(index))
     }
 
-    /// The store.
-    pub(crate) fn engine(&self) -> &'c Engine {
+    /// The whole store, for the commands about no given key (`FLUSHDB`, `SCAN`, `DBSIZE`,
+    /// `INFO`). Keyed engine commands go through [`Call::run`] instead. A transaction never
+    /// runs a command that needs this inside its atomic block.
+    pub(crate) fn store(&self) -> &'a Engine {
         self.ctx.engine
     }
 
@@ -116,24 +128,80 @@ impl<'c> Call<'c, '_> {
     }
 }
 
-/// Runs one (non-empty) command and writes its reply or its error to `out`.
+/// Runs one (non-empty) command and writes its reply or its error to `out`; inside a
+/// transaction, queues it instead.
 ///
 /// The checks come in Redis 7.0's order (`processCommand`): `QUIT` first, whatever its
 /// arguments; then an unknown command or subcommand; then the number of arguments; then
 /// authentication, except for the commands a client may send before it (`AUTH`, `HELLO`,
-/// `RESET`).
+/// `RESET`). A command refused by them aborts the transaction under way; a refused `EXEC`
+/// discards it at once.
 pub(crate) fn run(
     command: &Command<'_>,
     session: &mut Session,
     ctx: &Context<'_>,
     out: &mut BytesMut,
 ) {
-    let name = command.name().unwrap_or_default();
-    let Some((spec, index)) = find(command) else {
-        let error = unknown(command, name);
-        error.write(out);
-        return;
+    let found = find(command);
+    let checked = match found {
+        Some((spec, index)) => check(spec, command, session).map(|()| (spec, index)),
+        None => Err(unknown(command, command.name().unwrap_or_default())),
     };
+    let (spec, index) = match checked {
+        Ok(found) => found,
+        Err(error) => {
+            session.multi.abort();
+            let error = if found.is_some_and(|(spec, _)| spec.name == "exec") {
+                session.multi.discard();
+                CommandError::ExecAbort(Some(Box::new(error)))
+            } else {
+                error
+            };
+            error.write(out);
+            return;
+        }
+    };
+    session.client.ran(index, ctx.now);
+    if session.multi.queues(spec) {
+        match session
+            .multi
+            .queue(spec, command, &ctx.shared.config.limits)
+        {
+            Ok(()) => {
+                Encoder::new(out, session.version).simple(b"QUEUED");
+            }
+            Err(error) => error.write(out),
+        }
+        return;
+    }
+    execute(spec, command, session, ctx, out, None);
+}
+
+/// Runs a command that passed the checks, inside `block` when one is given (the commands of
+/// an `EXEC`), and writes its reply or its error.
+pub(crate) fn execute<'a>(
+    spec: &Spec,
+    command: &Command<'_>,
+    session: &mut Session,
+    ctx: &Context<'a>,
+    out: &mut BytesMut,
+    block: Option<&mut Transaction<'a, 'a>>,
+) {
+    let mut call = Call {
+        args: *command,
+        session,
+        ctx,
+        out,
+        block,
+    };
+    if let Err(error) = (spec.run)(&mut call) {
+        error.write(call.out);
+    }
+}
+
+/// The checks after the command is found: the number of arguments, authentication, and
+/// whether a transaction may hold it.
+fn check(spec: &Spec, command: &Command<'_>, session: &Session) -> Result<(), CommandError> {
     let argc = command.len();
     let arity_ok = if spec.arity >= 0 {
         argc == spec.arity.unsigned_abs() as usize
@@ -141,23 +209,17 @@ pub(crate) fn run(
         argc >= spec.arity.unsigned_abs() as usize
     };
     if !arity_ok {
-        CommandError::WrongArity(spec.name).write(out);
-        return;
+        return Err(CommandError::WrongArity(spec.name));
     }
     if !session.authenticated && !spec.flags.contains(&"no_auth") {
-        CommandError::NoAuth.write(out);
-        return;
+        return Err(CommandError::NoAuth);
     }
-    session.client.ran(index, ctx.now);
-    let mut call = Call {
-        args: *command,
-        session,
-        ctx,
-        out,
-    };
-    if let Err(error) = (spec.run)(&mut call) {
-        error.write(call.out);
+    if session.multi.active() && spec.flags.contains(&"no_multi") {
+        return Err(CommandError::message(
+            "Command not allowed inside a transaction",
+        ));
     }
+    Ok(())
 }
 
 /// The error for a command that is not in the table: an unknown subcommand of a container,

@@ -2,7 +2,6 @@
 
 use sessiond_engine::{Expiry, Key, WriteString};
 
-use super::multi::each_key;
 use super::{Call, Outcome};
 use crate::reply::CommandError;
 
@@ -21,7 +20,7 @@ pub(crate) fn mset(call: &mut Call<'_, '_>) -> Outcome {
         .step_by(2)
         .map(|index| call.arg(index))
         .collect();
-    each_key(call.engine(), call.now(), &keys, |runner, index, key| {
+    call.each_key(&keys, |runner, index, key| {
         let value = values.get(index).copied().unwrap_or_default();
         runner.run(&WriteString::new(key, value, Expiry::Never))??;
         Ok(())

@@ -6,9 +6,7 @@ use super::{Call, Outcome};
 
 /// Makes a key never expire.
 pub(crate) fn persist(call: &mut Call<'_, '_>) -> Outcome {
-    let removed = call
-        .engine()
-        .run(&Persist { key: call.key(1) }, call.now())?;
+    let removed = call.run(&Persist { key: call.key(1) })??;
     call.reply().integer(i64::from(removed));
     Ok(())
 }

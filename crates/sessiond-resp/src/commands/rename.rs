@@ -32,11 +32,11 @@ pub(crate) fn renamenx(call: &mut Call<'_, '_>) -> Outcome {
     }
 }
 
-fn run(call: &Call<'_, '_>, only_if_absent: bool) -> Result<RenameOutcome, CommandError> {
+fn run(call: &mut Call<'_, '_>, only_if_absent: bool) -> Result<RenameOutcome, CommandError> {
     let rename = Rename {
         from: call.key(1),
         to: call.key(2),
         only_if_absent,
     };
-    Ok(call.engine().rename(&rename, call.now())?)
+    call.runner().rename(&rename)
 }

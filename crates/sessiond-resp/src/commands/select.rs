@@ -6,13 +6,18 @@ use crate::reply::CommandError;
 
 /// Selects a database.
 pub(crate) fn select(call: &mut Call<'_, '_>) -> Outcome {
-    let index = args::int(call.arg(1))?;
-    let databases = call.ctx.shared.config.databases.len();
-    let db = usize::try_from(index)
-        .ok()
-        .filter(|&db| db < databases)
-        .ok_or(CommandError::DbIndexOutOfRange)?;
+    let db = database(call.arg(1), call.ctx.shared.config.databases.len())?;
     call.session.select(db);
     call.reply().ok();
     Ok(())
+}
+
+/// The database `SELECT` would select among `count`: a transaction reads it to know which
+/// database the keys of the commands queued after a `SELECT` are in.
+pub(crate) fn database(arg: &[u8], count: usize) -> Result<usize, CommandError> {
+    let index = args::int(arg)?;
+    usize::try_from(index)
+        .ok()
+        .filter(|&db| db < count)
+        .ok_or(CommandError::DbIndexOutOfRange)
 }

@@ -34,7 +34,7 @@ pub(crate) fn set(call: &mut Call<'_, '_>) -> Outcome {
         expiry,
         previous: options.get,
     };
-    let outcome = call.engine().run(&write, call.now())?;
+    let outcome = call.run(&write)??;
     let mut reply = call.reply();
     match outcome {
         WriteStringOutcome::Written { previous } | WriteStringOutcome::NotWritten { previous }
@@ -69,7 +69,7 @@ pub(crate) fn psetex(call: &mut Call<'_, '_>) -> Outcome {
 fn set_with_expiry(call: &mut Call<'_, '_>, unit: Unit, name: &'static str) -> Outcome {
     let at = expiry::deadline(call, unit, call.arg(2), name)?;
     let write = WriteString::new(call.key(1), call.arg(3), Expiry::At(at));
-    call.engine().run(&write, call.now())?;
+    call.run(&write)??;
     call.reply().ok();
     Ok(())
 }
@@ -80,10 +80,7 @@ pub(crate) fn setnx(call: &mut Call<'_, '_>) -> Outcome {
         condition: WriteCondition::IfAbsent,
         ..WriteString::new(call.key(1), call.arg(2), Expiry::Never)
     };
-    let written = matches!(
-        call.engine().run(&write, call.now())?,
-        WriteStringOutcome::Written { .. }
-    );
+    let written = matches!(call.run(&write)??, WriteStringOutcome::Written { .. });
     call.reply().integer(i64::from(written));
     Ok(())
 }
@@ -95,7 +92,7 @@ pub(crate) fn getset(call: &mut Call<'_, '_>) -> Outcome {
         ..WriteString::new(call.key(1), call.arg(2), Expiry::Never)
     };
     let (WriteStringOutcome::Written { previous } | WriteStringOutcome::NotWritten { previous }) =
-        call.engine().run(&write, call.now())?;
+        call.run(&write)??;
     match previous {
         Some(value) => call.reply().bulk(&value),
         None => call.reply().null(),

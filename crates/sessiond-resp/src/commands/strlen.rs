@@ -10,7 +10,7 @@ pub(crate) fn strlen(call: &mut Call<'_, '_>) -> Outcome {
         key: call.key(1),
         value_type: ValueType::String,
     };
-    let len = call.engine().run(&length, call.now())?;
+    let len = call.run(&length)??;
     call.reply().integer(i64::try_from(len).unwrap_or(i64::MAX));
     Ok(())
 }

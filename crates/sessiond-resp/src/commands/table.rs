@@ -6,7 +6,7 @@
 use super::{
     Handler, append, auth, client, command, config, dbsize, del, echo, exists, expire, flush, get,
     getdel, getex, hello, incr, info, key_type, mget, mset, persist, ping, quit, rename, reset,
-    scan, select, set, strlen, ttl,
+    scan, select, set, strlen, transaction, ttl,
 };
 
 /// One command (or subcommand) of the table.
@@ -200,6 +200,17 @@ pub(crate) static COMMANDS: &[Spec] = &[
         del::del
     ),
     spec!(
+        "discard",
+        1,
+        ["noscript", "loading", "stale", "fast", "allow_busy"],
+        NO_KEYS,
+        ["fast", "transaction"],
+        "transactions",
+        "2.0.0",
+        "Discard all commands issued after MULTI",
+        transaction::discard
+    ),
+    spec!(
         "echo",
         2,
         ["fast"],
@@ -209,6 +220,17 @@ pub(crate) static COMMANDS: &[Spec] = &[
         "1.0.0",
         "Returns the given string.",
         echo::echo
+    ),
+    spec!(
+        "exec",
+        1,
+        ["noscript", "loading", "stale", "skip_slowlog"],
+        NO_KEYS,
+        ["slow", "transaction"],
+        "transactions",
+        "1.2.0",
+        "Execute all commands issued after MULTI",
+        transaction::exec
     ),
     spec!(
         "exists",
@@ -403,6 +425,17 @@ pub(crate) static COMMANDS: &[Spec] = &[
         "1.0.1",
         "Atomically creates or modifies the string values of one or more keys.",
         mset::mset
+    ),
+    spec!(
+        "multi",
+        1,
+        ["noscript", "loading", "stale", "fast", "allow_busy"],
+        NO_KEYS,
+        ["fast", "transaction"],
+        "transactions",
+        "1.2.0",
+        "Mark the start of a transaction block",
+        transaction::multi
     ),
     spec!(
         "persist",
@@ -637,6 +670,28 @@ pub(crate) static COMMANDS: &[Spec] = &[
         "4.0.0",
         "Asynchronously deletes one or more keys.",
         del::del
+    ),
+    spec!(
+        "unwatch",
+        1,
+        ["noscript", "loading", "stale", "fast", "allow_busy"],
+        NO_KEYS,
+        ["fast", "transaction"],
+        "transactions",
+        "2.2.0",
+        "Forget about all watched keys",
+        transaction::unwatch
+    ),
+    spec!(
+        "watch",
+        -2,
+        ["noscript", "loading", "stale", "fast", "allow_busy"],
+        ALL_KEYS,
+        ["fast", "transaction"],
+        "transactions",
+        "2.2.0",
+        "Watch the given keys to determine execution of the MULTI/EXEC block",
+        transaction::watch
     ),
 ];
 

@@ -28,7 +28,7 @@ pub(crate) fn pexpiretime(call: &mut Call<'_, '_>) -> Outcome {
 /// Redis's `ttlGenericCommand`: what is left (or the deadline), seconds rounded as
 /// `(ms + 500) / 1000`.
 fn answer(call: &mut Call<'_, '_>, millis: bool, absolute: bool) -> Outcome {
-    let Some(info) = call.engine().run(&Inspect { key: call.key(1) }, call.now()) else {
+    let Some(info) = call.run(&Inspect { key: call.key(1) })? else {
         call.reply().integer(-2);
         return Ok(());
     };

@@ -11,18 +11,18 @@ use sessiond_resp::{Config, Connection, Context, Flow, OUTPUT_HIGH_WATER, Peer, 
 use crate::support::{Value, read_replies};
 
 /// An engine and the shared state of a Redis listener, at a time the test sets.
-struct Bench {
-    engine: Engine,
+pub(crate) struct Bench {
+    pub(crate) engine: Engine,
     shared: Shared,
-    now: Timestamp,
+    pub(crate) now: Timestamp,
 }
 
 impl Bench {
-    fn new() -> Bench {
+    pub(crate) fn new() -> Bench {
         Bench::with(Config::new(NamespaceId(16)), 1 << 30)
     }
 
-    fn with(config: Config, max_memory: u64) -> Bench {
+    pub(crate) fn with(config: Config, max_memory: u64) -> Bench {
         let now = Timestamp::from_secs(1_700_000_000);
         Bench {
             engine: Engine::new(EngineConfig { max_memory }),
@@ -31,12 +31,16 @@ impl Bench {
         }
     }
 
-    fn connect(&self) -> Connection {
+    pub(crate) fn connect(&self) -> Connection {
         Connection::new(&self.shared, Peer::default(), self.now)
     }
 
     /// Sends raw bytes; the replies, whether the connection closes, and what stays buffered.
-    fn raw(&self, connection: &mut Connection, bytes: &[u8]) -> (Vec<Value>, Flow, usize) {
+    pub(crate) fn raw(
+        &self,
+        connection: &mut Connection,
+        bytes: &[u8],
+    ) -> (Vec<Value>, Flow, usize) {
         let ctx = Context {
             engine: &self.engine,
             now: self.now,
@@ -56,7 +60,7 @@ impl Bench {
     }
 
     /// Sends commands (words split on spaces) pipelined; their replies.
-    fn send(&self, connection: &mut Connection, commands: &[&str]) -> Vec<Value> {
+    pub(crate) fn send(&self, connection: &mut Connection, commands: &[&str]) -> Vec<Value> {
         let bytes: Vec<u8> = commands
             .iter()
             .flat_map(|command| encode(command))
@@ -67,13 +71,13 @@ impl Bench {
     }
 
     /// One command's reply.
-    fn one(&self, connection: &mut Connection, command: &str) -> Value {
+    pub(crate) fn one(&self, connection: &mut Connection, command: &str) -> Value {
         let mut replies = self.send(connection, &[command]);
         assert_eq!(replies.len(), 1, "{command}: {replies:?}");
         replies.remove(0)
     }
 
-    fn advance(&mut self, millis: u64) {
+    pub(crate) fn advance(&mut self, millis: u64) {
         self.now = Timestamp::from_millis(self.now.as_millis() + millis);
     }
 }
@@ -87,15 +91,15 @@ fn encode(command: &str) -> Vec<u8> {
     out
 }
 
-fn ok() -> Value {
+pub(crate) fn ok() -> Value {
     Value::Simple(b"OK".to_vec())
 }
 
-fn bulk(text: &str) -> Value {
+pub(crate) fn bulk(text: &str) -> Value {
     Value::Bulk(text.as_bytes().to_vec())
 }
 
-fn error(text: &str) -> Value {
+pub(crate) fn error(text: &str) -> Value {
     Value::Error(text.as_bytes().to_vec())
 }
 

@@ -12,3 +12,4 @@ mod inline;
 mod multibulk;
 mod props;
 mod support;
+mod transaction;

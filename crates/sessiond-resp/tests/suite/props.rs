@@ -15,6 +15,9 @@ fn small_limits() -> Limits {
         max_request_len: 48,
         unauthenticated_max_multibulk_len: 2,
         unauthenticated_max_bulk_len: 3,
+        max_queued_commands: 4,
+        max_transaction_bytes: 256,
+        max_atomic_keys: 4,
     }
 }
 

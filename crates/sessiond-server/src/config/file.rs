@@ -111,6 +111,9 @@ struct FileResp {
     password: Option<String>,
     max_bulk_len: Option<ByteSize>,
     max_request_size: Option<ByteSize>,
+    max_queued_commands: Option<usize>,
+    max_transaction_size: Option<ByteSize>,
+    max_atomic_keys: Option<usize>,
 }
 
 impl FileConfig {
@@ -179,6 +182,9 @@ impl FileConfig {
             set(&mut resp.password, file.password.map(Some));
             set(&mut resp.max_bulk_len, file.max_bulk_len);
             set(&mut resp.max_request_size, file.max_request_size);
+            set(&mut resp.max_queued_commands, file.max_queued_commands);
+            set(&mut resp.max_transaction_size, file.max_transaction_size);
+            set(&mut resp.max_atomic_keys, file.max_atomic_keys);
         }
         if let Some(file) = self.sharedance {
             let sharedance = &mut config.sharedance;

@@ -212,6 +212,15 @@ pub struct RespConfig {
     /// The most buffer one request may take, its arguments together; more closes the
     /// connection (Redis's `client-query-buffer-limit`).
     pub max_request_size: ByteSize,
+    /// The most commands one transaction (`MULTI`) may queue; one more aborts it. Redis has
+    /// no such limit.
+    pub max_queued_commands: usize,
+    /// The most bytes one connection's transaction may hold, its queued commands and watched
+    /// keys together; more aborts it (or refuses the `WATCH`). Redis has no such limit.
+    pub max_transaction_size: ByteSize,
+    /// The most distinct keys an `EXEC` locks together to run as one atomic step; a
+    /// transaction over more keys runs command after command.
+    pub max_atomic_keys: usize,
 }
 
 /// The password never reaches a log line through `{:?}`.
@@ -224,6 +233,9 @@ impl std::fmt::Debug for RespConfig {
             .field("password", &self.password.as_ref().map(|_| "<hidden>"))
             .field("max_bulk_len", &self.max_bulk_len)
             .field("max_request_size", &self.max_request_size)
+            .field("max_queued_commands", &self.max_queued_commands)
+            .field("max_transaction_size", &self.max_transaction_size)
+            .field("max_atomic_keys", &self.max_atomic_keys)
             .finish()
     }
 }
@@ -284,6 +296,9 @@ impl Default for Config {
                 password: None,
                 max_bulk_len: ByteSize(8 << 20),
                 max_request_size: ByteSize(16 << 20),
+                max_queued_commands: 100_000,
+                max_transaction_size: ByteSize(32 << 20),
+                max_atomic_keys: 1024,
             },
             tls: TlsConfig::default(),
         }
@@ -540,6 +555,15 @@ impl Config {
                 "must be at least resp.max_bulk_len plus 64KiB, and at most 1GiB",
             );
         }
+        if !(1..=1 << 24).contains(&resp.max_queued_commands) {
+            return invalid("resp.max_queued_commands", "must be between 1 and 16777216");
+        }
+        if !(1024..=4 << 30).contains(&resp.max_transaction_size.0) {
+            return invalid("resp.max_transaction_size", "must be between 1KiB and 4GiB");
+        }
+        if !(1..=1 << 20).contains(&resp.max_atomic_keys) {
+            return invalid("resp.max_atomic_keys", "must be between 1 and 1048576");
+        }
         if !(10..=1 << 30).contains(&sharedance.max_request_size.0) {
             return invalid(
                 "sharedance.max_request_size",
@@ -662,11 +686,15 @@ mod tests {
         assert_eq!(config.resp.password, None);
         let config = load_text(
             "[resp]\nlisten = \"off\"\npassword = \"s3cret\"\nallow = [\"10.0.0.0/8\"]\n\
-             max_bulk_len = \"1MiB\"\nmax_request_size = \"2MiB\"\n",
+             max_bulk_len = \"1MiB\"\nmax_request_size = \"2MiB\"\n\
+             max_queued_commands = 50\nmax_transaction_size = \"1MiB\"\nmax_atomic_keys = 8\n",
             &Overrides::default(),
         )
         .unwrap();
         assert_eq!(config.resp.listen, Listen::Off);
+        assert_eq!(config.resp.max_queued_commands, 50);
+        assert_eq!(config.resp.max_transaction_size, ByteSize(1 << 20));
+        assert_eq!(config.resp.max_atomic_keys, 8);
         assert_eq!(config.resp.password.as_deref(), Some("s3cret"));
         assert_eq!(config.resp.max_bulk_len, ByteSize(1 << 20));
         assert!(
@@ -688,6 +716,11 @@ mod tests {
         .unwrap_err();
         assert!(
             error.to_string().starts_with("resp.max_request_size: "),
+            "{error}"
+        );
+        let error = load_text("[resp]\nmax_atomic_keys = 0\n", &Overrides::default()).unwrap_err();
+        assert!(
+            error.to_string().starts_with("resp.max_atomic_keys: "),
             "{error}"
         );
     }

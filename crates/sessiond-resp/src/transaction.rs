@@ -1,0 +1,303 @@
+//! A connection's transaction state (`MULTI`, `WATCH`): the commands queued until `EXEC`,
+//! the keys watched and the version each had, and which keys an `EXEC` must lock.
+//!
+//! Redis queues a command after `MULTI` once it has passed the checks every command passes
+//! (known, right number of arguments, authenticated), answering `+QUEUED`; a command refused
+//! there marks the transaction, and `EXEC` then discards it (`EXECABORT`). `EXEC`, `DISCARD`,
+//! `MULTI`, `WATCH`, `QUIT` and `RESET` are never queued. Redis bounds none of this; sessiond
+//! bounds the queue by count and bytes ([`Limits`]), and a command past either is refused,
+//! which aborts the transaction the same way.
+//!
+//! `WATCH` remembers each key's [`ItemVersion`]; `EXEC` reads them again inside its atomic
+//! block, and any difference (a write by any client or protocol, an expiry) makes it answer
+//! a null array and run nothing.
+
+use std::collections::HashSet;
+use std::iter::StepBy;
+use std::mem::size_of;
+use std::ops::Range;
+
+use sessiond_engine::{ItemVersion, Key, NamespaceId};
+
+use crate::command::{Command, Span};
+use crate::commands::{Spec, database};
+use crate::limits::Limits;
+use crate::reply::CommandError;
+
+/// What one queued argument costs besides its bytes.
+const ARG_OVERHEAD: usize = size_of::<Span>();
+
+/// What one queued command or watched key costs besides its arguments.
+const ENTRY_OVERHEAD: usize = 64;
+
+/// A connection's `MULTI` and `WATCH` state.
+#[derive(Debug, Default)]
+pub(crate) struct Multi {
+    /// The transaction under way, between `MULTI` and `EXEC` or `DISCARD` (boxed: most
+    /// connections never start one, and each connection's state stays small).
+    queue: Option<Box<Queue>>,
+    /// The watched keys, each once, with the version it had when first watched.
+    watched: Vec<Watched>,
+    /// What the watched keys hold in bytes, overheads included.
+    watched_bytes: usize,
+}
+
+/// The commands queued since `MULTI`, their arguments copied out of the input buffer.
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    /// Every queued argument, one after the other.
+    bytes: Vec<u8>,
+    /// Where each argument is in `bytes`.
+    spans: Vec<Span>,
+    /// Each command: its table entry and its arguments' spans.
+    commands: Vec<(&'static Spec, Range<usize>)>,
+    /// What the queue holds, overheads included.
+    size: usize,
+    /// A command was refused while queueing: `EXEC` discards the transaction.
+    aborted: bool,
+}
+
+/// A watched key and what it was.
+#[derive(Debug)]
+pub(crate) struct Watched {
+    namespace: NamespaceId,
+    name: Vec<u8>,
+    version: Option<ItemVersion>,
+}
+
+impl Multi {
+    /// Whether a transaction is under way (after `MULTI`).
+    pub(crate) fn active(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    /// Starts a transaction (`MULTI`; the caller has checked none is under way).
+    pub(crate) fn begin(&mut self) {
+        self.queue = Some(Box::default());
+    }
+
+    /// Marks the transaction under way, if any, so that `EXEC` discards it: a command was
+    /// refused (Redis's `flagTransaction`).
+    pub(crate) fn abort(&mut self) {
+        if let Some(queue) = &mut self.queue {
+            queue.aborted = true;
+        }
+    }
+
+    /// Whether `spec` is queued rather than run: inside a transaction, every command but
+    /// those that act on the transaction itself or on the connection's end.
+    pub(crate) fn queues(&self, spec: &Spec) -> bool {
+        self.active()
+            && !matches!(
+                spec.name,
+                "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+            )
+    }
+
+    /// Queues `command`, which runs `spec`, within `limits`. Past a limit the command is
+    /// refused and the transaction aborted. Once aborted, nothing more is kept: `EXEC` will
+    /// run none of it (Redis answers `+QUEUED` all the same).
+    pub(crate) fn queue(
+        &mut self,
+        spec: &'static Spec,
+        command: &Command<'_>,
+        limits: &Limits,
+    ) -> Result<(), CommandError> {
+        let Some(queue) = &mut self.queue else {
+            return Ok(());
+        };
+        if queue.aborted {
+            return Ok(());
+        }
+        let size = command
+            .args()
+            .map(|arg| arg.len() + ARG_OVERHEAD)
+            .sum::<usize>()
+            + ENTRY_OVERHEAD;
+        let refusal = if queue.commands.len() >= limits.max_queued_commands {
+            Some(format!(
+                "transaction discarded: more than {} queued commands",
+                limits.max_queued_commands
+            ))
+        } else if queue.size + self.watched_bytes + size > limits.max_transaction_bytes {
+            Some(format!(
+                "transaction discarded: more than {} bytes queued",
+                limits.max_transaction_bytes
+            ))
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            // What was queued is of no use any more: give the memory back now.
+            **queue = Queue {
+                aborted: true,
+                ..Queue::default()
+            };
+            return Err(CommandError::message(refusal));
+        }
+        let first = queue.spans.len();
+        for arg in command.args() {
+            let start = queue.bytes.len();
+            queue.bytes.extend_from_slice(arg);
+            queue.spans.push(Span {
+                start,
+                end: queue.bytes.len(),
+            });
+        }
+        queue.commands.push((spec, first..queue.spans.len()));
+        queue.size += size;
+        Ok(())
+    }
+
+    /// Ends the transaction under way, handing over its queue (`EXEC`). The watched keys
+    /// stay until [`Multi::unwatch`].
+    pub(crate) fn take(&mut self) -> Option<Box<Queue>> {
+        self.queue.take()
+    }
+
+    /// Ends the transaction under way, if any, and forgets the watched keys (`DISCARD`,
+    /// `RESET`, an `EXEC` refused).
+    pub(crate) fn discard(&mut self) {
+        self.queue = None;
+        self.unwatch();
+    }
+
+    /// Watches `key`, which has `version` now, unless it is watched already (the first
+    /// version counts, as in Redis). Refused past [`Limits::max_transaction_bytes`].
+    pub(crate) fn watch(
+        &mut self,
+        key: Key<'_>,
+        version: Option<ItemVersion>,
+        limits: &Limits,
+    ) -> Result<(), CommandError> {
+        if self.watches(key) {
+            return Ok(());
+        }
+        let size = key.name.len() + ENTRY_OVERHEAD;
+        if self.watched_bytes + size > limits.max_transaction_bytes {
+            return Err(CommandError::message(format!(
+                "the watched keys would take more than {} bytes",
+                limits.max_transaction_bytes
+            )));
+        }
+        self.watched.push(Watched {
+            namespace: key.namespace,
+            name: key.name.to_vec(),
+            version,
+        });
+        self.watched_bytes += size;
+        Ok(())
+    }
+
+    /// Whether `key` is watched already.
+    pub(crate) fn watches(&self, key: Key<'_>) -> bool {
+        self.watched
+            .iter()
+            .any(|watched| watched.namespace == key.namespace && watched.name == key.name)
+    }
+
+    /// Forgets the watched keys, handing them over.
+    pub(crate) fn unwatch(&mut self) -> Vec<Watched> {
+        self.watched_bytes = 0;
+        std::mem::take(&mut self.watched)
+    }
+}
+
+impl Queue {
+    /// Whether a command was refused while the transaction was queued.
+    pub(crate) fn aborted(&self) -> bool {
+        self.aborted
+    }
+
+    /// How many commands are queued.
+    pub(crate) fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// The queued commands in order, each with its table entry.
+    pub(crate) fn commands(&self) -> impl Iterator<Item = (&'static Spec, Command<'_>)> {
+        self.commands.iter().map(|(spec, spans)| {
+            let spans = self.spans.get(spans.clone()).unwrap_or_default();
+            (*spec, Command::new(&self.bytes, spans, 0))
+        })
+    }
+
+    /// Every key the transaction touches, each once (with the watched keys), for `EXEC` to
+    /// lock together; `None` when it cannot run as one atomic block: a command works on the
+    /// whole store rather than on given keys (`FLUSHDB`, `SCAN`, `DBSIZE`, ...), or there are
+    /// more than `max_keys` keys.
+    ///
+    /// `db` is the connection's database and `databases` their namespaces: a queued `SELECT`
+    /// moves the commands after it to another database, as it will when they run.
+    pub(crate) fn keys<'q>(
+        &'q self,
+        watched: &'q [Watched],
+        mut db: usize,
+        databases: &[NamespaceId],
+        max_keys: usize,
+    ) -> Option<Vec<Key<'q>>> {
+        let mut keys: HashSet<Key<'q>> = watched.iter().map(Watched::key).collect();
+        for (spec, command) in self.commands() {
+            let positions = key_positions(spec, command.len());
+            if positions.len() == 0 {
+                if !runs_beside_keys(spec) {
+                    return None;
+                }
+                if spec.name == "select" {
+                    let arg = command.get(1).unwrap_or_default();
+                    db = database(arg, databases.len()).unwrap_or(db);
+                }
+                continue;
+            }
+            let namespace = *databases.get(db)?;
+            for position in positions {
+                keys.insert(Key::new(namespace, command.get(position)?));
+            }
+            if keys.len() > max_keys {
+                return None;
+            }
+        }
+        (keys.len() <= max_keys).then(|| keys.into_iter().collect())
+    }
+}
+
+impl Watched {
+    /// The watched key.
+    pub(crate) fn key(&self) -> Key<'_> {
+        Key::new(self.namespace, &self.name)
+    }
+
+    /// The version it had when it was watched.
+    pub(crate) fn version(&self) -> Option<ItemVersion> {
+        self.version
+    }
+}
+
+/// The argument positions of `spec`'s keys in a command of `argc` arguments, from the
+/// table's first key, last key (negative: counted from the end) and step.
+pub(crate) fn key_positions(spec: &Spec, argc: usize) -> StepBy<Range<usize>> {
+    let [first, last, step] = spec.keys;
+    let step = usize::try_from(step).unwrap_or(1).max(1);
+    if first <= 0 {
+        return (0..0).step_by(step);
+    }
+    let last = if last < 0 {
+        argc as i64 + i64::from(last)
+    } else {
+        i64::from(last)
+    };
+    let first = first as usize;
+    let end = usize::try_from(last + 1).unwrap_or(0).min(argc);
+    (first..end.max(first)).step_by(step)
+}
+
+/// Whether a command without keys may run inside an atomic block: one about the connection
+/// or the transaction (`PING`, `ECHO`, `SELECT`, `CLIENT ...`, `UNWATCH`), which never calls
+/// the engine. Any other (`FLUSHDB`, `SCAN`, `DBSIZE`, `INFO`, `CONFIG`, and commands added
+/// later until they say otherwise) may lock shards of its own, which inside a block would
+/// wait for the block forever.
+fn runs_beside_keys(spec: &Spec) -> bool {
+    spec.acl
+        .iter()
+        .any(|category| matches!(*category, "connection" | "transaction"))
+}
