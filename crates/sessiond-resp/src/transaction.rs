@@ -301,3 +301,129 @@ fn runs_beside_keys(spec: &Spec) -> bool {
         .iter()
         .any(|category| matches!(*category, "connection" | "transaction"))
 }
+
+#[cfg(test)]
+mod tests {
+    use sessiond_engine::{Key, NamespaceId};
+
+    use super::*;
+    use crate::commands::find;
+    use crate::limits::Access;
+    use crate::parser::Parser;
+
+    const DATABASES: [NamespaceId; 3] = [NamespaceId(16), NamespaceId(17), NamespaceId(18)];
+
+    /// A transaction that queued `commands` (words split on spaces).
+    fn queued(commands: &[&str]) -> Multi {
+        let limits = Limits::default();
+        let mut multi = Multi::default();
+        multi.begin();
+        let mut parser = Parser::new(limits);
+        for command in commands {
+            let input = format!("{command}\r\n");
+            let parsed = parser
+                .parse(input.as_bytes(), Access::Authenticated)
+                .expect("parsed")
+                .expect("complete");
+            let (spec, _) = find(&parsed).expect("a known command");
+            multi.queue(spec, &parsed, &limits).expect("queued");
+        }
+        multi
+    }
+
+    /// The keys `EXEC` would lock, as (database, name), sorted.
+    fn keys(multi: &mut Multi, max_keys: usize) -> Option<Vec<(u32, String)>> {
+        let watched = multi.unwatch();
+        let queue = multi.take().expect("a transaction");
+        let keys = queue.keys(&watched, 0, &DATABASES, max_keys)?;
+        let mut keys: Vec<(u32, String)> = keys
+            .iter()
+            .map(|key: &Key<'_>| {
+                let name = String::from_utf8_lossy(key.name).into_owned();
+                (key.namespace.0 - 16, name)
+            })
+            .collect();
+        keys.sort();
+        Some(keys)
+    }
+
+    fn names(keys: &[(u32, &str)]) -> Vec<(u32, String)> {
+        keys.iter()
+            .map(|&(db, name)| (db, name.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn exec_locks_every_key_of_every_command_once() {
+        let mut multi = queued(&[
+            "GET a",
+            "MSET b 1 c 2",
+            "DEL a d",
+            "RENAME e f",
+            "PING",
+            "ECHO x",
+        ]);
+        let limits = Limits::default();
+        multi
+            .watch(Key::new(NamespaceId(16), b"w"), None, &limits)
+            .unwrap();
+        assert_eq!(
+            keys(&mut multi, 100),
+            Some(names(&[
+                (0, "a"),
+                (0, "b"),
+                (0, "c"),
+                (0, "d"),
+                (0, "e"),
+                (0, "f"),
+                (0, "w")
+            ]))
+        );
+    }
+
+    #[test]
+    fn a_queued_select_moves_the_keys_after_it() {
+        let mut multi = queued(&[
+            "GET a", "SELECT 2", "GET a", "SELECT 9", "GET b", "SELECT x",
+        ]);
+        assert_eq!(
+            keys(&mut multi, 100),
+            Some(names(&[(0, "a"), (2, "a"), (2, "b")]))
+        );
+    }
+
+    #[test]
+    fn store_wide_commands_or_too_many_keys_run_without_one_block() {
+        for store_wide in [
+            "FLUSHDB",
+            "DBSIZE",
+            "SCAN 0",
+            "KEYS *",
+            "INFO",
+            "CONFIG GET save",
+        ] {
+            let mut multi = queued(&["GET a", store_wide]);
+            assert_eq!(keys(&mut multi, 100), None, "{store_wide}");
+        }
+        let mut multi = queued(&["MSET a 1 b 2 c 3"]);
+        assert_eq!(keys(&mut multi, 2), None);
+        let mut multi = queued(&["MSET a 1 b 2 c 3", "CLIENT SETNAME x", "UNWATCH"]);
+        assert_eq!(keys(&mut multi, 3).map(|keys| keys.len()), Some(3));
+    }
+
+    #[test]
+    fn a_key_is_watched_once_and_counted_against_the_limit() {
+        let limits = Limits {
+            max_transaction_bytes: 2 * ENTRY_OVERHEAD + 2,
+            ..Limits::default()
+        };
+        let mut multi = Multi::default();
+        let key = |name: &'static [u8]| Key::new(NamespaceId(16), name);
+        multi.watch(key(b"a"), None, &limits).unwrap();
+        multi.watch(key(b"a"), None, &limits).unwrap();
+        multi.watch(key(b"b"), None, &limits).unwrap();
+        assert!(multi.watch(key(b"c"), None, &limits).is_err());
+        assert_eq!(multi.unwatch().len(), 2);
+        multi.watch(key(b"c"), None, &limits).unwrap();
+    }
+}

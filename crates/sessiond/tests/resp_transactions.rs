@@ -115,6 +115,44 @@ fn queued_commands_and_their_errors_answer_as_redis() {
 }
 
 #[test]
+fn transactions_before_and_after_authentication_answer_as_redis() {
+    let pair = Pair::with_password(Some("secret"));
+    pair.same(&[
+        "EXEC",
+        "MULTI",
+        "WATCH a",
+        "DISCARD",
+        "UNWATCH",
+        "AUTH secret",
+        "MULTI",
+        "AUTH wrong",
+        "SET a 1",
+        "EXEC",
+        "MULTI",
+        "GET a",
+        "RESET",
+        "EXEC",
+        "MULTI",
+    ]);
+}
+
+#[test]
+fn a_long_pipelined_transaction_answers_as_redis() {
+    let pair = Pair::start();
+    let mut commands = vec!["MULTI".to_owned()];
+    for i in 0..300 {
+        commands.push(format!("SET key:{i} {i}"));
+        commands.push(format!("INCR key:{i}"));
+    }
+    commands.push("MGET key:0 key:150 key:299".to_owned());
+    commands.push("DEL key:0 key:1 key:2".to_owned());
+    commands.push("EXEC".to_owned());
+    commands.push("DBSIZE".to_owned());
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    pair.same(&commands);
+}
+
+#[test]
 fn resp3_transactions_answer_as_redis() {
     let pair = Pair::start();
     pair.same(&[

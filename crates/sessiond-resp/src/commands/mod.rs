@@ -240,7 +240,7 @@ fn unknown(command: &Command<'_>, name: &[u8]) -> CommandError {
 /// The command's entry and its index for the client list: a top-level command, or the
 /// subcommand a container's second argument names (a container alone is its own entry, whose
 /// arity check then fails).
-fn find(command: &Command<'_>) -> Option<(&'static Spec, u32)> {
+pub(crate) fn find(command: &Command<'_>) -> Option<(&'static Spec, u32)> {
     let name = command.name()?;
     let position = position(COMMANDS, name)?;
     let spec = &COMMANDS[position];
