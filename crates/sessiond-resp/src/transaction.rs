@@ -12,7 +12,7 @@
 //! block, and any difference (a write by any client or protocol, an expiry) makes it answer
 //! a null array and run nothing.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::iter::StepBy;
 use std::mem::size_of;
 use std::ops::Range;
@@ -36,10 +36,8 @@ pub(crate) struct Multi {
     /// The transaction under way, between `MULTI` and `EXEC` or `DISCARD` (boxed: most
     /// connections never start one, and each connection's state stays small).
     queue: Option<Box<Queue>>,
-    /// The watched keys, each once, with the version it had when first watched.
-    watched: Vec<Watched>,
-    /// What the watched keys hold in bytes, overheads included.
-    watched_bytes: usize,
+    /// The watched keys.
+    watched: Watched,
 }
 
 /// The commands queued since `MULTI`, their arguments copied out of the input buffer.
@@ -57,12 +55,13 @@ pub(crate) struct Queue {
     aborted: bool,
 }
 
-/// A watched key and what it was.
-#[derive(Debug)]
+/// The watched keys, each once, with the version it had when first watched (kept in a hash
+/// map: a `WATCH` of many keys costs time in proportion to them, not to their square).
+#[derive(Debug, Default)]
 pub(crate) struct Watched {
-    namespace: NamespaceId,
-    name: Vec<u8>,
-    version: Option<ItemVersion>,
+    versions: HashMap<NamespaceId, HashMap<Vec<u8>, Option<ItemVersion>>>,
+    /// What the keys hold in bytes, overheads included.
+    bytes: usize,
 }
 
 impl Multi {
@@ -77,10 +76,14 @@ impl Multi {
     }
 
     /// Marks the transaction under way, if any, so that `EXEC` discards it: a command was
-    /// refused (Redis's `flagTransaction`).
+    /// refused (Redis's `flagTransaction`). What was queued is of no use any more: its memory
+    /// goes back at once.
     pub(crate) fn abort(&mut self) {
         if let Some(queue) = &mut self.queue {
-            queue.aborted = true;
+            **queue = Queue {
+                aborted: true,
+                ..Queue::default()
+            };
         }
     }
 
@@ -119,7 +122,7 @@ impl Multi {
                 "transaction discarded: more than {} queued commands",
                 limits.max_queued_commands
             ))
-        } else if queue.size + self.watched_bytes + size > limits.max_transaction_bytes {
+        } else if queue.size + self.watched.bytes + size > limits.max_transaction_bytes {
             Some(format!(
                 "transaction discarded: more than {} bytes queued",
                 limits.max_transaction_bytes
@@ -128,11 +131,7 @@ impl Multi {
             None
         };
         if let Some(refusal) = refusal {
-            // What was queued is of no use any more: give the memory back now.
-            **queue = Queue {
-                aborted: true,
-                ..Queue::default()
-            };
+            self.abort();
             return Err(CommandError::message(refusal));
         }
         let first = queue.spans.len();
@@ -173,32 +172,30 @@ impl Multi {
         if self.watches(key) {
             return Ok(());
         }
+        let watched = &mut self.watched;
         let size = key.name.len() + ENTRY_OVERHEAD;
-        if self.watched_bytes + size > limits.max_transaction_bytes {
+        if watched.bytes + size > limits.max_transaction_bytes {
             return Err(CommandError::message(format!(
                 "the watched keys would take more than {} bytes",
                 limits.max_transaction_bytes
             )));
         }
-        self.watched.push(Watched {
-            namespace: key.namespace,
-            name: key.name.to_vec(),
-            version,
-        });
-        self.watched_bytes += size;
+        let names = watched.versions.entry(key.namespace).or_default();
+        names.insert(key.name.to_vec(), version);
+        watched.bytes += size;
         Ok(())
     }
 
     /// Whether `key` is watched already.
     pub(crate) fn watches(&self, key: Key<'_>) -> bool {
         self.watched
-            .iter()
-            .any(|watched| watched.namespace == key.namespace && watched.name == key.name)
+            .versions
+            .get(&key.namespace)
+            .is_some_and(|names| names.contains_key(key.name))
     }
 
     /// Forgets the watched keys, handing them over.
-    pub(crate) fn unwatch(&mut self) -> Vec<Watched> {
-        self.watched_bytes = 0;
+    pub(crate) fn unwatch(&mut self) -> Watched {
         std::mem::take(&mut self.watched)
     }
 }
@@ -231,12 +228,12 @@ impl Queue {
     /// moves the commands after it to another database, as it will when they run.
     pub(crate) fn keys<'q>(
         &'q self,
-        watched: &'q [Watched],
+        watched: &'q Watched,
         mut db: usize,
         databases: &[NamespaceId],
         max_keys: usize,
     ) -> Option<Vec<Key<'q>>> {
-        let mut keys: HashSet<Key<'q>> = watched.iter().map(Watched::key).collect();
+        let mut keys: HashSet<Key<'q>> = watched.iter().map(|(key, _)| key).collect();
         for (spec, command) in self.commands() {
             let positions = key_positions(spec, command.len());
             if positions.len() == 0 {
@@ -262,14 +259,13 @@ impl Queue {
 }
 
 impl Watched {
-    /// The watched key.
-    pub(crate) fn key(&self) -> Key<'_> {
-        Key::new(self.namespace, &self.name)
-    }
-
-    /// The version it had when it was watched.
-    pub(crate) fn version(&self) -> Option<ItemVersion> {
-        self.version
+    /// Each watched key and the version it had when it was watched.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Key<'_>, Option<ItemVersion>)> {
+        self.versions.iter().flat_map(|(&namespace, names)| {
+            names
+                .iter()
+                .map(move |(name, &version)| (Key::new(namespace, name), version))
+        })
     }
 }
 
@@ -423,7 +419,8 @@ mod tests {
         multi.watch(key(b"a"), None, &limits).unwrap();
         multi.watch(key(b"b"), None, &limits).unwrap();
         assert!(multi.watch(key(b"c"), None, &limits).is_err());
-        assert_eq!(multi.unwatch().len(), 2);
+        assert_eq!(multi.unwatch().iter().count(), 2);
+        assert!(!multi.watches(key(b"a")));
         multi.watch(key(b"c"), None, &limits).unwrap();
     }
 }

@@ -100,7 +100,7 @@ pub(crate) fn unwatch(call: &mut Call<'_, '_>) -> Outcome {
 /// Checks the watched keys, then runs the queued commands, inside `block` when given.
 fn run<'a>(
     queue: &Queue,
-    watched: &[Watched],
+    watched: &Watched,
     session: &mut Session,
     ctx: &Context<'a>,
     out: &mut BytesMut,
@@ -110,9 +110,8 @@ fn run<'a>(
         Some(block) => Runner::Block(block),
         None => Runner::Engine(ctx.engine, ctx.now),
     };
-    for watched in watched {
-        let now = runner.run(&ReadVersion { key: watched.key() })?;
-        if now != watched.version() {
+    for (key, version) in watched.iter() {
+        if runner.run(&ReadVersion { key })? != version {
             Encoder::new(out, session.version).null_array();
             return Ok(());
         }
