@@ -33,11 +33,11 @@ const ENTRY_OVERHEAD: usize = 64;
 /// A connection's `MULTI` and `WATCH` state.
 #[derive(Debug, Default)]
 pub(crate) struct Multi {
-    /// The transaction under way, between `MULTI` and `EXEC` or `DISCARD` (boxed: most
-    /// connections never start one, and each connection's state stays small).
+    /// The transaction under way, between `MULTI` and `EXEC` or `DISCARD`. (Both are boxed:
+    /// most connections never use them, and each connection's state stays small.)
     queue: Option<Box<Queue>>,
-    /// The watched keys.
-    watched: Watched,
+    /// The watched keys, if any.
+    watched: Option<Box<Watched>>,
 }
 
 /// The commands queued since `MULTI`, their arguments copied out of the input buffer.
@@ -106,6 +106,7 @@ impl Multi {
         command: &Command<'_>,
         limits: &Limits,
     ) -> Result<(), CommandError> {
+        let watched_bytes = self.watched_bytes();
         let Some(queue) = &mut self.queue else {
             return Ok(());
         };
@@ -122,7 +123,7 @@ impl Multi {
                 "transaction discarded: more than {} queued commands",
                 limits.max_queued_commands
             ))
-        } else if queue.size + self.watched.bytes + size > limits.max_transaction_bytes {
+        } else if queue.size + watched_bytes + size > limits.max_transaction_bytes {
             Some(format!(
                 "transaction discarded: more than {} bytes queued",
                 limits.max_transaction_bytes
@@ -172,14 +173,14 @@ impl Multi {
         if self.watches(key) {
             return Ok(());
         }
-        let watched = &mut self.watched;
         let size = key.name.len() + ENTRY_OVERHEAD;
-        if watched.bytes + size > limits.max_transaction_bytes {
+        if self.watched_bytes() + size > limits.max_transaction_bytes {
             return Err(CommandError::message(format!(
                 "the watched keys would take more than {} bytes",
                 limits.max_transaction_bytes
             )));
         }
+        let watched = self.watched.get_or_insert_default();
         let names = watched.versions.entry(key.namespace).or_default();
         names.insert(key.name.to_vec(), version);
         watched.bytes += size;
@@ -188,15 +189,24 @@ impl Multi {
 
     /// Whether `key` is watched already.
     pub(crate) fn watches(&self, key: Key<'_>) -> bool {
-        self.watched
-            .versions
-            .get(&key.namespace)
-            .is_some_and(|names| names.contains_key(key.name))
+        self.watched.as_ref().is_some_and(|watched| {
+            watched
+                .versions
+                .get(&key.namespace)
+                .is_some_and(|names| names.contains_key(key.name))
+        })
     }
 
     /// Forgets the watched keys, handing them over.
     pub(crate) fn unwatch(&mut self) -> Watched {
-        std::mem::take(&mut self.watched)
+        self.watched
+            .take()
+            .map_or_else(Watched::default, |watched| *watched)
+    }
+
+    /// What the watched keys hold in bytes.
+    fn watched_bytes(&self) -> usize {
+        self.watched.as_ref().map_or(0, |watched| watched.bytes)
     }
 }
 
