@@ -18,6 +18,10 @@ pub enum EngineError {
     /// The value (a string, or a hash field) is not a signed 64-bit decimal integer.
     #[error("not an integer: the value is not a decimal integer in range")]
     NotAnInteger,
+    /// The value (a hash field) is not a number as Redis reads one (`strtold`'s syntax, no
+    /// leading space, nothing after it, not NaN, in range).
+    #[error("not a float: the value is not a number")]
+    NotAFloat,
     /// An increment would take the number past the signed 64-bit range.
     #[error("overflow: the increment would take the number out of range")]
     Overflow,

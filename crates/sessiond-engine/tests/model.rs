@@ -42,14 +42,15 @@ use sessiond_engine::{
     AddCondition, Append, Arithmetic, ArithmeticOutcome, Command, Delete, DeleteMode,
     DeleteOutcome, Direction, Engine, EngineConfig, EngineError, EngineStats, Expire,
     ExpireCondition, ExpireOutcome, Expiry, ExpiryUpdate, Flush, Get, GetAndDelete, GetAndExpire,
-    GetOutcome, HashDelete, HashIncrement, HashRead, HashReadAll, HashWrite, Increment, Inspect,
-    ItemView, Key, KeyInfo, Length, LockCookie, LockInfo, NamespaceId, Outcome, Persist,
-    ReadSession, ReadSessionOutcome, ReleaseLock, ReleaseLockOutcome, RemoveSession,
+    GetOutcome, HashDelete, HashIncrement, HashIncrementFloat, HashRead, HashReadAll, HashWrite,
+    Increment, Inspect, ItemView, Key, KeyInfo, Length, LockCookie, LockInfo, NamespaceId, Outcome,
+    Persist, ReadSession, ReadSessionOutcome, ReleaseLock, ReleaseLockOutcome, RemoveSession,
     RemoveSessionOutcome, Rename, RenameOutcome, ResetTimeout, ResetTimeoutOutcome, Scan,
-    ScoreBound, SetAdd, SetContains, SetMembers, SetRemove, SortedSetAdd, SortedSetRangeByIndex,
-    SortedSetRangeByScore, SortedSetRemove, SortedSetRemoveByScore, SortedSetScores, Store,
-    StoreMode, StoreOutcome, Timestamp, Touch, TouchOutcome, ValueType, Vivify, WriteCondition,
-    WriteSession, WriteSessionOutcome, WriteString, WriteStringOutcome, charge,
+    ScoreBound, SetAdd, SetContains, SetMembers, SetRemove, SortedSetAdd, SortedSetIncrement,
+    SortedSetRangeByIndex, SortedSetRangeByScore, SortedSetRemove, SortedSetRemoveByScore,
+    SortedSetScores, Store, StoreMode, StoreOutcome, Timestamp, Touch, TouchOutcome, ValueType,
+    Vivify, WriteCondition, WriteSession, WriteSessionOutcome, WriteString, WriteStringOutcome,
+    charge,
 };
 use sessiond_engine::{Change, Effect, ItemState, Journal, SHARD_COUNT, SnapshotItem};
 
@@ -988,6 +989,9 @@ impl Model {
             ),
             Command::HashDelete(c) => Outcome::HashDelete(self.hash_delete(c, now)),
             Command::HashIncrement(c) => Outcome::HashIncrement(self.hash_increment(c, now)),
+            Command::HashIncrementFloat(c) => {
+                Outcome::HashIncrementFloat(self.hash_increment_float(c, now))
+            }
             Command::SetAdd(c) => Outcome::SetAdd(self.set_edit(c.key, c.members, true, now)),
             Command::SetRemove(c) => {
                 Outcome::SetRemove(self.set_edit(c.key, c.members, false, now))
@@ -1012,6 +1016,9 @@ impl Model {
                 }))
             }
             Command::SortedSetAdd(c) => Outcome::SortedSetAdd(self.sorted_set_add(c, now)),
+            Command::SortedSetIncrement(c) => {
+                Outcome::SortedSetIncrement(self.sorted_set_increment(c, now))
+            }
             Command::SortedSetRemove(c) => {
                 Outcome::SortedSetRemove(
                     self.sorted_set_remove(c.key, now, |_, member| c.members.contains(&member)),
@@ -1406,24 +1413,66 @@ impl Model {
     }
 
     fn hash_increment(&mut self, c: &HashIncrement<'_>, now: u64) -> Result<i64, EngineError> {
-        let slot = slot_of(c.key);
-        let found = self.typed(c.key, ValueType::Hash, now)?;
+        let mut value = 0;
+        self.update_field(c.key, c.field, now, |old| {
+            let current = match old {
+                Some(text) => redis_integer(text).ok_or(EngineError::NotAnInteger)?,
+                None => 0,
+            };
+            value = current.checked_add(c.delta).ok_or(EngineError::Overflow)?;
+            Ok(value.to_string().into_bytes())
+        })?;
+        Ok(value)
+    }
+
+    fn hash_increment_float(
+        &mut self,
+        c: &HashIncrementFloat<'_>,
+        now: u64,
+    ) -> Result<Bytes, EngineError> {
+        if !c.delta.is_finite() {
+            return Err(EngineError::NotANumber);
+        }
+        let text = self.update_field(c.key, c.field, now, |old| {
+            let current = match old {
+                Some(text) => sessiond_engine::parse_float(text).ok_or(EngineError::NotAFloat)?,
+                None => 0.0,
+            };
+            let value = current + c.delta;
+            if !value.is_finite() {
+                return Err(EngineError::NotANumber);
+            }
+            Ok(sessiond_engine::human_float(value).into_bytes())
+        })?;
+        Ok(Bytes::from(text))
+    }
+
+    /// Sets a hash field to what `update` makes of its old value, creating the hash as
+    /// needed; the new value.
+    fn update_field(
+        &mut self,
+        key: Key<'_>,
+        field: &[u8],
+        now: u64,
+        update: impl FnOnce(Option<&[u8]>) -> Result<Vec<u8>, EngineError>,
+    ) -> Result<Vec<u8>, EngineError> {
+        let slot = slot_of(key);
+        let found = self.typed(key, ValueType::Hash, now)?;
         let mut pairs = match &found {
             Some(Data::Hash(pairs)) => pairs.clone(),
             _ => Vec::new(),
         };
-        let current = match pairs.iter().find(|(f, _)| f == c.field) {
-            Some((_, text)) => redis_integer(text).ok_or(EngineError::NotAnInteger)?,
-            None => 0,
-        };
-        let value = current.checked_add(c.delta).ok_or(EngineError::Overflow)?;
-        let text = value.to_string().into_bytes();
-        match pairs.iter_mut().find(|(f, _)| f == c.field) {
-            Some((_, old)) => *old = text,
-            None => pairs.push((c.field.to_vec(), text)),
+        let old = pairs
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, v)| v.as_slice());
+        let text = update(old)?;
+        match pairs.iter_mut().find(|(f, _)| f == field) {
+            Some((_, old)) => *old = text.clone(),
+            None => pairs.push((field.to_vec(), text.clone())),
         }
         self.put(slot, found.is_some(), Data::Hash(pairs), now)?;
-        Ok(value)
+        Ok(text)
     }
 
     fn set_edit(
@@ -1501,6 +1550,51 @@ impl Model {
         } else {
             added
         })
+    }
+
+    fn sorted_set_increment(
+        &mut self,
+        c: &SortedSetIncrement<'_>,
+        now: u64,
+    ) -> Result<Option<f64>, EngineError> {
+        if c.delta.is_nan() {
+            return Err(EngineError::NotANumber);
+        }
+        let slot = slot_of(c.key);
+        let found = self.typed(c.key, ValueType::SortedSet, now)?;
+        let mut entries = match &found {
+            Some(Data::SortedSet(entries)) => entries.clone(),
+            _ => Vec::new(),
+        };
+        use AddCondition::*;
+        let score = match entries.iter().find(|(_, m)| m == c.member).map(|e| e.0) {
+            None if matches!(c.condition, OnlyExisting | GreaterExisting | LessExisting) => {
+                return Ok(None);
+            }
+            None => c.delta,
+            Some(_) if c.condition == OnlyNew => return Ok(None),
+            Some(current) => {
+                let sum = current + c.delta;
+                if sum.is_nan() {
+                    return Err(EngineError::NotANumber);
+                }
+                let allowed = match c.condition {
+                    Greater | GreaterExisting => sum > current,
+                    Less | LessExisting => sum < current,
+                    _ => true,
+                };
+                if !allowed {
+                    return Ok(None);
+                }
+                if sum == current {
+                    return Ok(Some(sum));
+                }
+                sum
+            }
+        };
+        zset_insert(&mut entries, score, c.member);
+        self.put(slot, found.is_some(), Data::SortedSet(entries), now)?;
+        Ok(Some(score))
     }
 
     fn sorted_set_remove(
@@ -1769,6 +1863,11 @@ enum TypedOp {
         field: usize,
         delta: i64,
     },
+    HashIncrementFloat {
+        slot: Slot,
+        field: usize,
+        delta: f64,
+    },
     SetAdd {
         slot: Slot,
         members: Vec<usize>,
@@ -1789,6 +1888,12 @@ enum TypedOp {
         members: Vec<(f64, usize)>,
         condition: u8,
         count_changed: bool,
+    },
+    SortedSetIncrement {
+        slot: Slot,
+        member: usize,
+        delta: f64,
+        condition: u8,
     },
     SortedSetRemove {
         slot: Slot,
@@ -1824,6 +1929,15 @@ enum TypedOp {
     },
 }
 
+const CONDITIONS: [AddCondition; 7] = [
+    AddCondition::Always,
+    AddCondition::OnlyNew,
+    AddCondition::OnlyExisting,
+    AddCondition::Greater,
+    AddCondition::GreaterExisting,
+    AddCondition::Less,
+    AddCondition::LessExisting,
+];
 const FIELDS: [&[u8]; 4] = [b"f", b"gg", b"", b"n"];
 const MEMBERS: [&[u8]; 4] = [b"m", b"nn", b"", b"o"];
 const SCORES: [f64; 8] = [
@@ -2141,6 +2255,17 @@ fn typed_op() -> impl Strategy<Value = TypedOp> {
         .prop_map(|(slot, fields)| TypedOp::HashDelete { slot, fields });
     let hash_increment = (slot(), 0..FIELDS.len(), delta())
         .prop_map(|(slot, field, delta)| TypedOp::HashIncrement { slot, field, delta });
+    let hash_increment_float = (slot(), 0..FIELDS.len(), score())
+        .prop_map(|(slot, field, delta)| TypedOp::HashIncrementFloat { slot, field, delta });
+    let sorted_set_increment =
+        (slot(), 0..MEMBERS.len(), score(), 0u8..7).prop_map(|(slot, member, delta, condition)| {
+            TypedOp::SortedSetIncrement {
+                slot,
+                member,
+                delta,
+                condition,
+            }
+        });
     let set_add = (slot(), indexes(MEMBERS.len()))
         .prop_map(|(slot, members)| TypedOp::SetAdd { slot, members });
     let set_remove = (slot(), indexes(MEMBERS.len()))
@@ -2218,6 +2343,8 @@ fn typed_op() -> impl Strategy<Value = TypedOp> {
         2 => hash_read_all,
         3 => hash_delete,
         2 => hash_increment,
+        2 => hash_increment_float,
+        2 => sorted_set_increment,
         4 => set_add,
         3 => set_remove,
         1 => set_members,
@@ -2391,6 +2518,8 @@ fn command_key<'a>(command: &Command<'a>) -> Key<'a> {
         Command::HashReadAll(c) => c.key,
         Command::HashDelete(c) => c.key,
         Command::HashIncrement(c) => c.key,
+        Command::HashIncrementFloat(c) => c.key,
+        Command::SortedSetIncrement(c) => c.key,
         Command::SetAdd(c) => c.key,
         Command::SetRemove(c) => c.key,
         Command::SetMembers(c) => c.key,
@@ -2771,6 +2900,24 @@ impl Harness {
                     delta: *delta,
                 })
             }
+            TypedOp::HashIncrementFloat { slot, field, delta } => {
+                Command::HashIncrementFloat(HashIncrementFloat {
+                    key: key(*slot),
+                    field: FIELDS[*field],
+                    delta: *delta,
+                })
+            }
+            TypedOp::SortedSetIncrement {
+                slot,
+                member,
+                delta,
+                condition,
+            } => Command::SortedSetIncrement(SortedSetIncrement {
+                key: key(*slot),
+                member: MEMBERS[*member],
+                delta: *delta,
+                condition: CONDITIONS[usize::from(*condition % 7)],
+            }),
             TypedOp::SetAdd { slot, members } => {
                 owned.names = names(members, &MEMBERS);
                 Command::SetAdd(SetAdd {
@@ -2806,15 +2953,7 @@ impl Harness {
                 Command::SortedSetAdd(SortedSetAdd {
                     key: key(*slot),
                     members: &[],
-                    condition: [
-                        AddCondition::Always,
-                        AddCondition::OnlyNew,
-                        AddCondition::OnlyExisting,
-                        AddCondition::Greater,
-                        AddCondition::GreaterExisting,
-                        AddCondition::Less,
-                        AddCondition::LessExisting,
-                    ][usize::from(*condition % 7)],
+                    condition: CONDITIONS[usize::from(*condition % 7)],
                     count_changed: *count_changed,
                 })
             }

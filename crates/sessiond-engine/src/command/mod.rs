@@ -16,10 +16,10 @@
 //! The commands that Redis-style protocols need are written to work for any protocol:
 //! strings ([`WriteString`], [`GetAndDelete`], [`GetAndExpire`], [`Increment`], [`Append`]),
 //! any key ([`Expire`], [`Persist`], [`Inspect`], [`Length`], [`Rename`], [`Scan`],
-//! [`ReadVersion`]), hashes
-//! ([`HashWrite`], [`HashRead`], [`HashReadAll`], [`HashDelete`], [`HashIncrement`]), sets
+//! [`ReadVersion`]), hashes ([`HashWrite`], [`HashRead`], [`HashReadAll`], [`HashDelete`],
+//! [`HashIncrement`], [`HashIncrementFloat`]), sets
 //! ([`SetAdd`], [`SetRemove`], [`SetMembers`], [`SetContains`]) and sorted sets
-//! ([`SortedSetAdd`], [`SortedSetRemove`], [`SortedSetRangeByScore`],
+//! ([`SortedSetAdd`], [`SortedSetIncrement`], [`SortedSetRemove`], [`SortedSetRangeByScore`],
 //! [`SortedSetRangeByIndex`], [`SortedSetScores`], [`SortedSetRemoveByScore`]). Their reads
 //! do not renew sliding deadlines: Redis items have none, and a type or time-to-live query
 //! must not extend what it looks at.
@@ -36,6 +36,7 @@ mod get_and_delete;
 mod get_and_expire;
 mod hash_delete;
 mod hash_increment;
+mod hash_increment_float;
 mod hash_read;
 mod hash_read_all;
 mod hash_write;
@@ -55,6 +56,7 @@ mod set_contains;
 mod set_members;
 mod set_remove;
 mod sorted_set_add;
+mod sorted_set_increment;
 mod sorted_set_range_by_index;
 mod sorted_set_range_by_score;
 mod sorted_set_remove;
@@ -75,6 +77,7 @@ pub use get_and_delete::GetAndDelete;
 pub use get_and_expire::GetAndExpire;
 pub use hash_delete::HashDelete;
 pub use hash_increment::HashIncrement;
+pub use hash_increment_float::HashIncrementFloat;
 pub use hash_read::HashRead;
 pub use hash_read_all::HashReadAll;
 pub use hash_write::HashWrite;
@@ -94,6 +97,7 @@ pub use set_contains::SetContains;
 pub use set_members::SetMembers;
 pub use set_remove::SetRemove;
 pub use sorted_set_add::{AddCondition, SortedSetAdd};
+pub use sorted_set_increment::SortedSetIncrement;
 pub use sorted_set_range_by_index::SortedSetRangeByIndex;
 pub use sorted_set_range_by_score::SortedSetRangeByScore;
 pub use sorted_set_remove::SortedSetRemove;
@@ -136,6 +140,8 @@ pub enum Command<'a> {
     HashDelete(HashDelete<'a>),
     /// See [`HashIncrement`].
     HashIncrement(HashIncrement<'a>),
+    /// See [`HashIncrementFloat`].
+    HashIncrementFloat(HashIncrementFloat<'a>),
     /// See [`HashRead`].
     HashRead(HashRead<'a>),
     /// See [`HashReadAll`].
@@ -164,6 +170,8 @@ pub enum Command<'a> {
     SetRemove(SetRemove<'a>),
     /// See [`SortedSetAdd`].
     SortedSetAdd(SortedSetAdd<'a>),
+    /// See [`SortedSetIncrement`].
+    SortedSetIncrement(SortedSetIncrement<'a>),
     /// See [`SortedSetRangeByIndex`].
     SortedSetRangeByIndex(SortedSetRangeByIndex<'a>),
     /// See [`SortedSetRangeByScore`].
@@ -215,6 +223,8 @@ pub enum Outcome {
     HashDelete(Result<u64, EngineError>),
     /// The outcome of a [`HashIncrement`] command: the field's new number.
     HashIncrement(Result<i64, EngineError>),
+    /// The outcome of a [`HashIncrementFloat`] command: the field's new text.
+    HashIncrementFloat(Result<Bytes, EngineError>),
     /// The outcome of a [`HashRead`] command: each field's value.
     HashRead(Result<Vec<Option<Bytes>>, EngineError>),
     /// The outcome of a [`HashReadAll`] command: every (field, value).
@@ -243,6 +253,8 @@ pub enum Outcome {
     SetRemove(Result<u64, EngineError>),
     /// The outcome of a [`SortedSetAdd`] command: how many members are new (or changed).
     SortedSetAdd(Result<u64, EngineError>),
+    /// The outcome of a [`SortedSetIncrement`] command: the member's new score, if changed.
+    SortedSetIncrement(Result<Option<f64>, EngineError>),
     /// The outcome of a [`SortedSetRangeByIndex`] command: (member, score) pairs.
     SortedSetRangeByIndex(Result<Vec<(Bytes, f64)>, EngineError>),
     /// The outcome of a [`SortedSetRangeByScore`] command: (member, score) pairs.
@@ -396,6 +408,7 @@ mod sealed {
     impl Sealed for super::GetAndExpire<'_> {}
     impl Sealed for super::HashDelete<'_> {}
     impl Sealed for super::HashIncrement<'_> {}
+    impl Sealed for super::HashIncrementFloat<'_> {}
     impl Sealed for super::HashRead<'_> {}
     impl Sealed for super::HashReadAll<'_> {}
     impl Sealed for super::HashWrite<'_> {}
@@ -408,6 +421,7 @@ mod sealed {
     impl Sealed for super::SetMembers<'_> {}
     impl Sealed for super::SetRemove<'_> {}
     impl Sealed for super::SortedSetAdd<'_> {}
+    impl Sealed for super::SortedSetIncrement<'_> {}
     impl Sealed for super::SortedSetRangeByIndex<'_> {}
     impl Sealed for super::SortedSetRangeByScore<'_> {}
     impl Sealed for super::SortedSetRemove<'_> {}

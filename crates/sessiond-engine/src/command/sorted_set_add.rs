@@ -30,14 +30,16 @@ pub enum AddCondition {
 }
 
 impl AddCondition {
-    fn adds(self) -> bool {
+    /// Whether a new member may be added.
+    pub(crate) fn adds(self) -> bool {
         !matches!(
             self,
             AddCondition::OnlyExisting | AddCondition::GreaterExisting | AddCondition::LessExisting
         )
     }
 
-    fn updates(self, current: f64, new: f64) -> bool {
+    /// Whether an existing member's score may change from `current` to `new`.
+    pub(crate) fn updates(self, current: f64, new: f64) -> bool {
         match self {
             AddCondition::Always | AddCondition::OnlyExisting => true,
             AddCondition::OnlyNew => false,

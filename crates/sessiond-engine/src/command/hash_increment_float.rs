@@ -1,0 +1,115 @@
+//! Add to a floating-point number held in a hash field (Redis `HINCRBYFLOAT`).
+
+use bytes::Bytes;
+
+use super::{Apply, ShardContext};
+use crate::collection::{self, HashEdit};
+use crate::error::EngineError;
+use crate::float::{human_float, parse_float};
+use crate::item::ValueType;
+use crate::key::Key;
+use crate::time::Timestamp;
+
+/// Adds `delta` to the number a hash field holds, creating the field at 0 and the hash (with
+/// no expiry) as needed, and stores the sum as Redis's fixed-point text (`10.6`, `5200`).
+/// Refused, changing nothing, with [`EngineError::NotAFloat`] when the field is not a number
+/// as Redis reads one (Redis replies `ERR hash value is not a float`),
+/// [`EngineError::NotANumber`] when `delta` or the sum is not finite (`ERR increment would
+/// produce NaN or Infinity`), and [`EngineError::WrongType`] for another type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HashIncrementFloat<'a> {
+    /// The hash's key.
+    pub key: Key<'a>,
+    /// The field.
+    pub field: &'a [u8],
+    /// What to add; finite.
+    pub delta: f64,
+}
+
+impl Apply for HashIncrementFloat<'_> {
+    /// The field's new text.
+    type Outcome = Result<Bytes, EngineError>;
+
+    fn key(&self) -> Key<'_> {
+        self.key
+    }
+
+    fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> Self::Outcome {
+        if !self.delta.is_finite() {
+            return Err(EngineError::NotANumber);
+        }
+        let found = ctx.live_of(self.key, ValueType::Hash, now)?;
+        let old = found.map(|index| ctx.shard.item(index).value.clone());
+        let old = old.as_deref().unwrap_or_default();
+        let field = collection::pairs(old).find(|(field, _)| old[field.clone()] == *self.field);
+        let current = match field {
+            Some((_, text)) => parse_float(&old[text]).ok_or(EngineError::NotAFloat)?,
+            None => 0.0,
+        };
+        let value = current + self.delta;
+        if !value.is_finite() {
+            return Err(EngineError::NotANumber);
+        }
+        let text = Bytes::from(human_float(value));
+        let (encoded, len) = {
+            let mut edit = HashEdit::decode(old);
+            edit.set(self.field, &text);
+            (edit.encode(), edit.len())
+        };
+        ctx.put_collection(found, self.key, ValueType::Hash, &encoded, len, now)?;
+        Ok(text)
+    }
+
+    fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
+        Some(Err(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::HashRead;
+    use crate::testing::{engine, hash_with, secs, set};
+
+    #[test]
+    fn adds_stores_text_and_refuses_what_redis_refuses() {
+        let engine = engine();
+        let key = Key::default_namespace(b"h");
+        let incr = |field: &'static [u8], delta| {
+            engine
+                .run(&HashIncrementFloat { key, field, delta }, secs(1))
+                .map(|text| String::from_utf8(text.to_vec()).unwrap())
+        };
+        assert_eq!(incr(b"f", 10.5), Ok("10.5".to_owned()));
+        assert_eq!(incr(b"f", 0.1), Ok("10.6".to_owned()));
+        assert_eq!(incr(b"f", -10.6), Ok("0".to_owned()));
+        hash_with(
+            &engine,
+            key,
+            &[
+                (b"e", b"5.0e3"),
+                (b"s", b"x"),
+                (b"big", b"1e308"),
+                (b"sp", b" 1"),
+            ],
+            secs(1),
+        );
+        assert_eq!(incr(b"e", 200.0), Ok("5200".to_owned()));
+        assert_eq!(incr(b"s", 1.0), Err(EngineError::NotAFloat));
+        assert_eq!(incr(b"sp", 1.0), Err(EngineError::NotAFloat));
+        assert_eq!(incr(b"big", 1e308), Err(EngineError::NotANumber));
+        assert_eq!(incr(b"n", f64::INFINITY), Err(EngineError::NotANumber));
+        let fields: &[&[u8]] = &[b"s", b"big", b"n"];
+        let values = engine.run(&HashRead { key, fields }, secs(1)).unwrap();
+        assert_eq!(
+            values,
+            [
+                Some(Bytes::from_static(b"x")),
+                Some(Bytes::from_static(b"1e308")),
+                None
+            ]
+        );
+        set(&engine, key, b"string", secs(1));
+        assert_eq!(incr(b"f", 1.0), Err(EngineError::WrongType));
+    }
+}
