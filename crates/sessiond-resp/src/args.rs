@@ -1,6 +1,8 @@
 //! Reading arguments as Redis reads them: integers by `string2ll`, options by C string
 //! comparison.
 
+use sessiond_engine::ScoreBound;
+
 use crate::reply::CommandError;
 
 /// An argument as C code sees it: up to its first NUL byte. Redis compares option names with
@@ -25,6 +27,34 @@ pub(crate) fn integer(arg: &[u8]) -> Result<i64, CommandError> {
 /// An integer in Redis's syntax that fits C's `int` (`getIntFromObjectOrReply`).
 pub(crate) fn int(arg: &[u8]) -> Result<i32, CommandError> {
     integer(arg).and_then(|value| i32::try_from(value).map_err(|_| CommandError::NotInteger))
+}
+
+/// A double as Redis reads an argument (`getDoubleFromObject`: `strtod`'s syntax, no
+/// leading space, nothing after it, not NaN, not out of range), or `value is not a valid
+/// float`.
+pub(crate) fn float(arg: &[u8]) -> Result<f64, CommandError> {
+    sessiond_engine::parse_float(arg).ok_or(CommandError::NotFloat)
+}
+
+/// One end of a score range as Redis's `zslParseRange` reads it: `(` for an exclusive bound,
+/// then what `strtod` reads up to the end or a NUL (so white space before the number, an
+/// empty text (0), `inf` and numbers too large for a double are all taken); `None` for
+/// anything else or NaN.
+pub(crate) fn score_bound(arg: &[u8]) -> Option<ScoreBound> {
+    let arg = c_str(arg);
+    let (exclusive, number) = match arg.split_first() {
+        Some((b'(', rest)) => (true, rest),
+        _ => (false, arg),
+    };
+    let read = sessiond_engine::float_prefix(number);
+    if read.len != number.len() || read.value.is_nan() {
+        return None;
+    }
+    Some(if exclusive {
+        ScoreBound::Exclusive(read.value)
+    } else {
+        ScoreBound::Inclusive(read.value)
+    })
 }
 
 /// A `SCAN` cursor as Redis reads it, with C's `strtoul`: leading zeros and a sign are
@@ -95,6 +125,33 @@ mod tests {
         }
         assert!(int(b"2147483648").is_err());
         assert_eq!(int(b"-2147483648").unwrap(), i32::MIN);
+    }
+
+    #[test]
+    fn floats_follow_get_double_from_object() {
+        assert_eq!(float(b"1.5").unwrap(), 1.5);
+        assert_eq!(float(b"-inf").unwrap(), f64::NEG_INFINITY);
+        assert_eq!(float(b"0x10").unwrap(), 16.0);
+        for bad in [&b""[..], b" 1", b"1 ", b"nan", b"1e400", b"1\0", b"x"] {
+            assert_eq!(float(bad), Err(CommandError::NotFloat), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn score_bounds_follow_zsl_parse_range() {
+        use ScoreBound::{Exclusive, Inclusive};
+        assert_eq!(score_bound(b"1.5"), Some(Inclusive(1.5)));
+        assert_eq!(score_bound(b"(1.5"), Some(Exclusive(1.5)));
+        assert_eq!(score_bound(b"-inf"), Some(Inclusive(f64::NEG_INFINITY)));
+        assert_eq!(score_bound(b"(+inf"), Some(Exclusive(f64::INFINITY)));
+        assert_eq!(score_bound(b" 1"), Some(Inclusive(1.0)));
+        assert_eq!(score_bound(b""), Some(Inclusive(0.0)));
+        assert_eq!(score_bound(b"("), Some(Exclusive(0.0)));
+        assert_eq!(score_bound(b"1e400"), Some(Inclusive(f64::INFINITY)));
+        assert_eq!(score_bound(b"2\0junk"), Some(Inclusive(2.0)));
+        for bad in [&b"x"[..], b"1 ", b"nan", b"((1", b"[1"] {
+            assert_eq!(score_bound(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

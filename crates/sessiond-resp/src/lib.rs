@@ -29,10 +29,21 @@
 //!
 //! # Commands
 //! Each command answers as redis-server 7.0 answers it, errors included, byte for byte; the
-//! transcript tests in `crates/sessiond/tests/resp.rs` run the same commands against a real
-//! redis-server and compare. Databases (`SELECT 0` to `15`) are engine namespaces given by
-//! the server ([`Config::databases`]). The deliberate differences are listed in the README
-//! ("Where sessiond answers differently from Redis").
+//! transcript tests in `crates/sessiond/tests/resp.rs` (connections, strings, keys) and
+//! `resp_types.rs` (hashes, sets, sorted sets, Spring Session's sequence) run the same
+//! commands against a real redis-server and compare. Databases (`SELECT 0` to `15`) are
+//! engine namespaces given by the server ([`Config::databases`]). The deliberate differences
+//! are listed in the README ("Where sessiond answers differently from Redis").
+//!
+//! Hashes, sets and sorted sets are the engine's value types, and every command on them is
+//! one engine command (`HashWrite`, `SetAdd`, `SortedSetIncrement`, ...), so their changes
+//! reach the journal and replication as any write does. The protocol side reads arguments as
+//! Redis does: options and their conflicts in Redis's order (`ZADD`'s `NX`/`XX`/`GT`/`LT`/
+//! `CH`/`INCR`, the `ZRANGE` family's `BYSCORE`/`BYLEX`/`REV`/`LIMIT`/`WITHSCORES`), numbers
+//! with C's `strtod` and Redis's checks on top (`args`), score ranges with `(` and `inf` as
+//! `zslParseRange` reads them. `ZRANGE ... BYLEX` reads the sorted set and selects the
+//! members as Redis walks a small one; the rest is the engine's. Replies take RESP3's types
+//! where Redis 7 does: `HGETALL` a map, `SMEMBERS` a set, scores doubles, `WITHSCORES` pairs.
 //!
 //! # Replies
 //! [`Encoder`] writes every RESP3 type a session server needs, and for a RESP2 connection
@@ -44,8 +55,8 @@
 //! - `connection`: [`Connection`], a client's session state and the command loop.
 //! - `commands`: the command table and dispatch (unknown commands, arity, authentication,
 //!   queueing inside a transaction), then one module per command or family; `reply`: the
-//!   errors they answer; `args`: reading integers and options as Redis does; `glob`: Redis's
-//!   pattern matching.
+//!   errors they answer; `args`: reading integers, doubles, score bounds and options as Redis
+//!   does; `glob`: Redis's pattern matching.
 //! - `transaction`: a connection's `MULTI` queue and watched keys.
 //! - `shared`: [`Shared`], what all connections share ([`Config`], keyspace settings);
 //!   `clients`: [`Clients`], the client list.

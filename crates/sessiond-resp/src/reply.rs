@@ -35,6 +35,12 @@ pub(crate) enum CommandError {
     Syntax,
     /// `value is not an integer or out of range`.
     NotInteger,
+    /// `value is not a valid float`.
+    NotFloat,
+    /// `min or max is not a float` (a score range).
+    MinMaxNotFloat,
+    /// `hash value is not an integer` (`HINCRBY` of a field that holds something else).
+    HashNotInteger,
     /// `invalid expire time in '<command>' command`.
     InvalidExpire(&'static str),
     /// `invalid cursor`.
@@ -167,6 +173,9 @@ impl CommandError {
         match self {
             CommandError::Syntax => b"ERR syntax error",
             CommandError::NotInteger => b"ERR value is not an integer or out of range",
+            CommandError::NotFloat => b"ERR value is not a valid float",
+            CommandError::MinMaxNotFloat => b"ERR min or max is not a float",
+            CommandError::HashNotInteger => b"ERR hash value is not an integer",
             CommandError::InvalidCursor => b"ERR invalid cursor",
             CommandError::NoSuchKey => b"ERR no such key",
             CommandError::NoAuth => b"NOAUTH Authentication required.",
@@ -215,6 +224,7 @@ impl From<EngineError> for CommandError {
             EngineError::NotANumber => {
                 CommandError::message("resulting score is not a number (NaN)")
             }
+            EngineError::NotAFloat => CommandError::message("hash value is not a float"),
             // A command in an atomic block named a key the block did not declare: a bug here,
             // not the client's doing. Answered rather than panicking on a client's request.
             other => CommandError::Message(Cow::Owned(format!("internal error: {other}"))),

@@ -10,12 +10,11 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::thread;
 use std::time::Duration;
 
 use support::redis::{Client, Reply};
-use support::redis_pair::Pair;
+use support::redis_pair::{Pair, scan_all};
 
 #[test]
 fn connection_commands_answer_as_redis() {
@@ -414,34 +413,6 @@ fn scan_and_keys_find_the_keys_redis_finds() {
             "SCAN TYPE {kind}"
         );
     }
-}
-
-/// Every key a full `SCAN` with `options` returns, sorted; panics on a key returned twice
-/// (neither server returns one twice while nothing changes).
-fn scan_all(addr: SocketAddr, options: &[&str]) -> Vec<String> {
-    let mut client = Client::connect(addr);
-    let mut cursor = b"0".to_vec();
-    let mut keys = Vec::new();
-    loop {
-        let mut args: Vec<&[u8]> = vec![b"SCAN", &cursor];
-        args.extend(options.iter().map(|option| option.as_bytes()));
-        let Reply::Array(reply) = client.call(&args) else {
-            panic!("SCAN answers an array");
-        };
-        let [Reply::Bulk(next), Reply::Array(page)] = &reply[..] else {
-            panic!("SCAN answers a cursor and keys: {reply:?}");
-        };
-        keys.extend(page.iter().map(Reply::text));
-        cursor = next.clone();
-        if cursor == b"0" {
-            break;
-        }
-    }
-    keys.sort();
-    let count = keys.len();
-    keys.dedup();
-    assert_eq!(keys.len(), count, "a key returned twice by {addr}");
-    keys
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! `MGET key [key ...]`: several strings' values; null for a missing key or another type.
 
+use bytes::Bytes;
 use sessiond_engine::{Get, GetOutcome, Key};
 
 use super::{Call, Outcome};
@@ -16,13 +17,18 @@ pub(crate) fn mget(call: &mut Call<'_, '_>) -> Outcome {
             Err(error) => Err(CommandError::from(error)),
         }
     })?;
+    values_or_nulls(call, &values);
+    Ok(())
+}
+
+/// Answers an array of values, null for each missing one (`MGET`, `HMGET`).
+pub(crate) fn values_or_nulls(call: &mut Call<'_, '_>, values: &[Option<Bytes>]) {
     let mut reply = call.reply();
     reply.array(values.len());
     for value in values {
         match value {
-            Some(value) => reply.bulk(&value),
+            Some(value) => reply.bulk(value),
             None => reply.null(),
         };
     }
-    Ok(())
 }

@@ -11,6 +11,7 @@
 
 mod append;
 mod auth;
+mod card;
 mod client;
 mod command;
 mod config;
@@ -24,7 +25,12 @@ mod flush;
 mod get;
 mod getdel;
 mod getex;
+mod hdel;
 mod hello;
+mod hget;
+mod hgetall;
+mod hincrby;
+mod hset;
 mod incr;
 mod info;
 mod key_type;
@@ -36,13 +42,20 @@ mod ping;
 mod quit;
 mod rename;
 mod reset;
+mod sadd;
 mod scan;
 mod select;
 mod set;
+mod smembers;
 mod strlen;
 mod table;
 mod transaction;
 mod ttl;
+mod zadd;
+mod zcount;
+mod zrange;
+mod zrem;
+mod zscore;
 
 use bytes::BytesMut;
 use sessiond_engine::{Engine, Key, NamespaceId, Timestamp, Transaction};
@@ -89,6 +102,16 @@ impl<'c, 'a> Call<'c, 'a> {
     /// handler only asks for arguments the command has).
     pub(crate) fn arg(&self, index: usize) -> &'c [u8] {
         self.args.get(index).unwrap_or_default()
+    }
+
+    /// Answers a count, as Redis's integer reply (saturating: no count comes near).
+    pub(crate) fn count(&mut self, count: impl TryInto<i64>) {
+        self.reply().integer(count.try_into().unwrap_or(i64::MAX));
+    }
+
+    /// The arguments from `index` on.
+    pub(crate) fn args_from(&self, index: usize) -> Vec<&'c [u8]> {
+        self.args.args().skip(index).collect()
     }
 
     /// The number of arguments, the name included.

@@ -4,9 +4,10 @@
 //! The table is sorted by name: dispatch finds a command by binary search.
 
 use super::{
-    Handler, append, auth, client, command, config, dbsize, del, echo, exists, expire, flush, get,
-    getdel, getex, hello, incr, info, key_type, mget, mset, persist, ping, quit, rename, reset,
-    scan, select, set, strlen, transaction, ttl,
+    Handler, append, auth, card, client, command, config, dbsize, del, echo, exists, expire, flush,
+    get, getdel, getex, hdel, hello, hget, hgetall, hincrby, hset, incr, info, key_type, mget,
+    mset, persist, ping, quit, rename, reset, sadd, scan, select, set, smembers, strlen,
+    transaction, ttl, zadd, zcount, zrange, zrem, zscore,
 };
 
 /// One command (or subcommand) of the table.
@@ -343,6 +344,17 @@ pub(crate) static COMMANDS: &[Spec] = &[
         set::getset
     ),
     spec!(
+        "hdel",
+        -3,
+        ["write", "fast"],
+        ONE_KEY,
+        ["write", "hash", "fast"],
+        "hash",
+        "2.0.0",
+        "Delete one or more hash fields",
+        hdel::hdel
+    ),
+    spec!(
         "hello",
         -1,
         [
@@ -359,6 +371,149 @@ pub(crate) static COMMANDS: &[Spec] = &[
         "6.0.0",
         "Handshakes with the Redis server.",
         hello::hello
+    ),
+    spec!(
+        "hexists",
+        3,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["read", "hash", "fast"],
+        "hash",
+        "2.0.0",
+        "Determine if a hash field exists",
+        hget::hexists
+    ),
+    spec!(
+        "hget",
+        3,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["read", "hash", "fast"],
+        "hash",
+        "2.0.0",
+        "Get the value of a hash field",
+        hget::hget
+    ),
+    spec!(
+        "hgetall",
+        2,
+        ["readonly"],
+        ONE_KEY,
+        ["read", "hash", "slow"],
+        "hash",
+        "2.0.0",
+        "Get all the fields and values in a hash",
+        hgetall::hgetall
+    ),
+    spec!(
+        "hincrby",
+        4,
+        ["write", "denyoom", "fast"],
+        ONE_KEY,
+        ["write", "hash", "fast"],
+        "hash",
+        "2.0.0",
+        "Increment the integer value of a hash field by the given number",
+        hincrby::hincrby
+    ),
+    spec!(
+        "hincrbyfloat",
+        4,
+        ["write", "denyoom", "fast"],
+        ONE_KEY,
+        ["write", "hash", "fast"],
+        "hash",
+        "2.6.0",
+        "Increment the float value of a hash field by the given amount",
+        hincrby::hincrbyfloat
+    ),
+    spec!(
+        "hkeys",
+        2,
+        ["readonly"],
+        ONE_KEY,
+        ["read", "hash", "slow"],
+        "hash",
+        "2.0.0",
+        "Get all the fields in a hash",
+        hgetall::hkeys
+    ),
+    spec!(
+        "hlen",
+        2,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["read", "hash", "fast"],
+        "hash",
+        "2.0.0",
+        "Get the number of fields in a hash",
+        card::hlen
+    ),
+    spec!(
+        "hmget",
+        -3,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["read", "hash", "fast"],
+        "hash",
+        "2.0.0",
+        "Get the values of all the given hash fields",
+        hget::hmget
+    ),
+    spec!(
+        "hmset",
+        -4,
+        ["write", "denyoom", "fast"],
+        ONE_KEY,
+        ["write", "hash", "fast"],
+        "hash",
+        "2.0.0",
+        "Set multiple hash fields to multiple values",
+        hset::hmset
+    ),
+    spec!(
+        "hset",
+        -4,
+        ["write", "denyoom", "fast"],
+        ONE_KEY,
+        ["write", "hash", "fast"],
+        "hash",
+        "2.0.0",
+        "Set the string value of a hash field",
+        hset::hset
+    ),
+    spec!(
+        "hsetnx",
+        4,
+        ["write", "denyoom", "fast"],
+        ONE_KEY,
+        ["write", "hash", "fast"],
+        "hash",
+        "2.0.0",
+        "Set the value of a hash field, only if the field does not exist",
+        hset::hsetnx
+    ),
+    spec!(
+        "hstrlen",
+        3,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["read", "hash", "fast"],
+        "hash",
+        "3.2.0",
+        "Get the length of the value of a hash field",
+        hget::hstrlen
+    ),
+    spec!(
+        "hvals",
+        2,
+        ["readonly"],
+        ONE_KEY,
+        ["read", "hash", "slow"],
+        "hash",
+        "2.0.0",
+        "Get all the values in a hash",
+        hgetall::hvals
     ),
     spec!(
         "incr",
@@ -573,6 +728,17 @@ pub(crate) static COMMANDS: &[Spec] = &[
         reset::reset
     ),
     spec!(
+        "sadd",
+        -3,
+        ["write", "denyoom", "fast"],
+        ONE_KEY,
+        ["write", "set", "fast"],
+        "set",
+        "1.0.0",
+        "Add one or more members to a set",
+        sadd::sadd
+    ),
+    spec!(
         "scan",
         -2,
         ["readonly"],
@@ -582,6 +748,17 @@ pub(crate) static COMMANDS: &[Spec] = &[
         "2.8.0",
         "Iterates over the key names in the database.",
         scan::scan
+    ),
+    spec!(
+        "scard",
+        2,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["read", "set", "fast"],
+        "set",
+        "1.0.0",
+        "Get the number of members in a set",
+        card::scard
     ),
     spec!(
         "select",
@@ -626,6 +803,50 @@ pub(crate) static COMMANDS: &[Spec] = &[
         "1.0.0",
         "Set the string value of a key only when the key doesn't exist.",
         set::setnx
+    ),
+    spec!(
+        "sismember",
+        3,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["read", "set", "fast"],
+        "set",
+        "1.0.0",
+        "Determine if a given value is a member of a set",
+        smembers::sismember
+    ),
+    spec!(
+        "smembers",
+        2,
+        ["readonly"],
+        ONE_KEY,
+        ["read", "set", "slow"],
+        "set",
+        "1.0.0",
+        "Get all the members in a set",
+        smembers::smembers
+    ),
+    spec!(
+        "smismember",
+        -3,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["read", "set", "fast"],
+        "set",
+        "6.2.0",
+        "Returns the membership associated with the given elements for a set",
+        smembers::smismember
+    ),
+    spec!(
+        "srem",
+        -3,
+        ["write", "fast"],
+        ONE_KEY,
+        ["write", "set", "fast"],
+        "set",
+        "1.0.0",
+        "Remove one or more members from a set",
+        sadd::srem
     ),
     spec!(
         "strlen",
@@ -692,6 +913,138 @@ pub(crate) static COMMANDS: &[Spec] = &[
         "2.2.0",
         "Watch the given keys to determine execution of the MULTI/EXEC block",
         transaction::watch
+    ),
+    spec!(
+        "zadd",
+        -4,
+        ["write", "denyoom", "fast"],
+        ONE_KEY,
+        ["write", "sortedset", "fast"],
+        "sorted-set",
+        "1.2.0",
+        "Add one or more members to a sorted set, or update its score if it already exists",
+        zadd::zadd
+    ),
+    spec!(
+        "zcard",
+        2,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["read", "sortedset", "fast"],
+        "sorted-set",
+        "1.2.0",
+        "Get the number of members in a sorted set",
+        card::zcard
+    ),
+    spec!(
+        "zcount",
+        4,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["read", "sortedset", "fast"],
+        "sorted-set",
+        "2.0.0",
+        "Count the members in a sorted set with scores within the given values",
+        zcount::zcount
+    ),
+    spec!(
+        "zincrby",
+        4,
+        ["write", "denyoom", "fast"],
+        ONE_KEY,
+        ["write", "sortedset", "fast"],
+        "sorted-set",
+        "1.2.0",
+        "Increment the score of a member in a sorted set",
+        zadd::zincrby
+    ),
+    spec!(
+        "zmscore",
+        -3,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["read", "sortedset", "fast"],
+        "sorted-set",
+        "6.2.0",
+        "Get the score associated with the given members in a sorted set",
+        zscore::zmscore
+    ),
+    spec!(
+        "zrange",
+        -4,
+        ["readonly"],
+        ONE_KEY,
+        ["read", "sortedset", "slow"],
+        "sorted-set",
+        "1.2.0",
+        "Return a range of members in a sorted set",
+        zrange::zrange
+    ),
+    spec!(
+        "zrangebyscore",
+        -4,
+        ["readonly"],
+        ONE_KEY,
+        ["read", "sortedset", "slow"],
+        "sorted-set",
+        "1.0.5",
+        "Return a range of members in a sorted set, by score",
+        zrange::zrangebyscore
+    ),
+    spec!(
+        "zrem",
+        -3,
+        ["write", "fast"],
+        ONE_KEY,
+        ["write", "sortedset", "fast"],
+        "sorted-set",
+        "1.2.0",
+        "Remove one or more members from a sorted set",
+        zrem::zrem
+    ),
+    spec!(
+        "zremrangebyscore",
+        4,
+        ["write"],
+        ONE_KEY,
+        ["write", "sortedset", "slow"],
+        "sorted-set",
+        "1.2.0",
+        "Remove all members in a sorted set within the given scores",
+        zrem::zremrangebyscore
+    ),
+    spec!(
+        "zrevrange",
+        -4,
+        ["readonly"],
+        ONE_KEY,
+        ["read", "sortedset", "slow"],
+        "sorted-set",
+        "1.2.0",
+        "Return a range of members in a sorted set, by index, with scores ordered from high to low",
+        zrange::zrevrange
+    ),
+    spec!(
+        "zrevrangebyscore",
+        -4,
+        ["readonly"],
+        ONE_KEY,
+        ["read", "sortedset", "slow"],
+        "sorted-set",
+        "2.2.0",
+        "Return a range of members in a sorted set, by score, with scores ordered from high to low",
+        zrange::zrevrangebyscore
+    ),
+    spec!(
+        "zscore",
+        3,
+        ["readonly", "fast"],
+        ONE_KEY,
+        ["read", "sortedset", "fast"],
+        "sorted-set",
+        "1.2.0",
+        "Get the score associated with the given member in a sorted set",
+        zscore::zscore
     ),
 ];
 

@@ -182,3 +182,31 @@ pub fn compare(commands: &[Vec<Vec<u8>>], expected: &[Reply], got: &[Reply]) {
     }
     assert!(differences.is_empty(), "replies differ:{differences}");
 }
+
+/// Every key a full `SCAN` with `options` returns, sorted; panics on a key returned twice
+/// (neither server returns one twice while nothing changes).
+pub fn scan_all(addr: SocketAddr, options: &[&str]) -> Vec<String> {
+    let mut client = Client::connect(addr);
+    let mut cursor = b"0".to_vec();
+    let mut keys = Vec::new();
+    loop {
+        let mut args: Vec<&[u8]> = vec![b"SCAN", &cursor];
+        args.extend(options.iter().map(|option| option.as_bytes()));
+        let Reply::Array(reply) = client.call(&args) else {
+            panic!("SCAN answers an array");
+        };
+        let [Reply::Bulk(next), Reply::Array(page)] = &reply[..] else {
+            panic!("SCAN answers a cursor and keys: {reply:?}");
+        };
+        keys.extend(page.iter().map(Reply::text));
+        cursor = next.clone();
+        if cursor == b"0" {
+            break;
+        }
+    }
+    keys.sort();
+    let count = keys.len();
+    keys.dedup();
+    assert_eq!(keys.len(), count, "a key returned twice by {addr}");
+    keys
+}

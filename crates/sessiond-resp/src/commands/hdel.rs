@@ -1,0 +1,17 @@
+//! `HDEL key field [field ...]`: deleting hash fields; the last one deleted removes the key.
+
+use sessiond_engine::HashDelete;
+
+use super::{Call, Outcome};
+
+/// How many of the fields existed and were deleted.
+pub(crate) fn hdel(call: &mut Call<'_, '_>) -> Outcome {
+    let fields = call.args_from(2);
+    let delete = HashDelete {
+        key: call.key(1),
+        fields: &fields,
+    };
+    let deleted = call.run(&delete)??;
+    call.count(deleted);
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! `SADD`, `SREM`: adding and removing set members; removing the last one removes the key.
+//!
+//! Spring Session keeps its principal-name index and its minute buckets of expiring sessions
+//! as sets.
+
+use sessiond_engine::{SetAdd, SetRemove};
+
+use super::{Call, Outcome};
+
+/// `SADD key member [member ...]`: how many members are new.
+pub(crate) fn sadd(call: &mut Call<'_, '_>) -> Outcome {
+    let members = call.args_from(2);
+    let add = SetAdd {
+        key: call.key(1),
+        members: &members,
+    };
+    let added = call.run(&add)??;
+    call.count(added);
+    Ok(())
+}
+
+/// `SREM key member [member ...]`: how many members were removed.
+pub(crate) fn srem(call: &mut Call<'_, '_>) -> Outcome {
+    let members = call.args_from(2);
+    let remove = SetRemove {
+        key: call.key(1),
+        members: &members,
+    };
+    let removed = call.run(&remove)??;
+    call.count(removed);
+    Ok(())
+}
