@@ -1,9 +1,11 @@
-//! Floating-point numbers as Redis reads and writes them: C's `strtod` for the syntax, Redis's
-//! checks on top, and the "human" text `HINCRBYFLOAT` stores.
+//! Floating-point numbers as Redis reads them: C's `strtod` for the syntax, Redis's checks on
+//! top.
 //!
-//! Redis reads scores and increments with `strtod`/`strtold` and then decides what to accept
-//! (no leading space, nothing left over, no NaN, no overflow); the protocol crate and the
-//! engine's float commands must agree on every case, so the reading lives here once.
+//! Redis reads scores with `strtod` and `HINCRBYFLOAT`'s numbers with `strtold`, then decides
+//! what to accept (no leading space, nothing left over, no NaN, no overflow); the protocol
+//! crate and the engine's float commands must agree on every case, so the reading lives here
+//! once ([`scan`]), and converts to a double here or to an extended double in
+//! `long_double`.
 
 /// What C's `strtod` makes of the front of a text.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -22,68 +24,27 @@ pub struct FloatPrefix {
 /// then `inf`/`infinity`/`nan[(chars)]` in any case, a hexadecimal `0x` number with an
 /// optional `p` exponent, or decimal digits with an optional point and `e` exponent.
 pub fn float_prefix(text: &[u8]) -> FloatPrefix {
-    let nothing = FloatPrefix {
-        value: 0.0,
-        len: 0,
-        out_of_range: false,
-    };
-    let mut start = 0;
-    while text.get(start).is_some_and(|&byte| is_c_space(byte)) {
-        start += 1;
-    }
-    let (negative, body) = match text.get(start) {
-        Some(b'-') => (true, start + 1),
-        Some(b'+') => (false, start + 1),
-        _ => (false, start),
-    };
-    let rest = &text[body..];
-    let sign = if negative { -1.0 } else { 1.0 };
-    if starts_with_ignore_case(rest, b"inf") {
-        let len = if starts_with_ignore_case(rest, b"infinity") {
-            8
-        } else {
-            3
-        };
-        return FloatPrefix {
-            value: sign * f64::INFINITY,
-            len: body + len,
-            out_of_range: false,
-        };
-    }
-    if starts_with_ignore_case(rest, b"nan") {
-        let mut len = 3;
-        if rest.get(3) == Some(&b'(')
-            && let Some(close) = rest[4..].iter().position(|&byte| byte == b')')
-            && rest[4..4 + close]
-                .iter()
-                .all(|&byte| byte.is_ascii_alphanumeric() || byte == b'_')
-        {
-            len = 4 + close + 1;
+    let scanned = scan(text);
+    let sign = if scanned.negative { -1.0 } else { 1.0 };
+    let (magnitude, nonzero) = match scanned.number {
+        Number::Nothing => (0.0, false),
+        Number::Infinity => (f64::INFINITY, true),
+        Number::NaN => (f64::NAN, true),
+        Number::Decimal {
+            literal, digits, ..
+        } => {
+            let literal = std::str::from_utf8(literal).unwrap_or("0");
+            let nonzero = digits.iter().any(|&digit| (b'1'..=b'9').contains(&digit));
+            (literal.parse().unwrap_or(0.0), nonzero)
         }
-        return FloatPrefix {
-            value: f64::NAN,
-            len: body + len,
-            out_of_range: false,
-        };
-    }
-    if let Some((magnitude, len, nonzero)) = hexadecimal(rest) {
-        let value = sign * magnitude;
-        return FloatPrefix {
-            value,
-            len: body + len,
-            out_of_range: value.is_infinite() || (value == 0.0 && nonzero),
-        };
-    }
-    let Some((len, nonzero)) = decimal_len(rest) else {
-        return nothing;
+        Number::Hex { digits, exponent } => hex_value(digits, exponent),
     };
-    let digits = std::str::from_utf8(&rest[..len]).unwrap_or("0");
-    let magnitude: f64 = digits.parse().unwrap_or(0.0);
     let value = sign * magnitude;
+    let finite_literal = matches!(scanned.number, Number::Decimal { .. } | Number::Hex { .. });
     FloatPrefix {
         value,
-        len: body + len,
-        out_of_range: value.is_infinite() || (value == 0.0 && nonzero),
+        len: scanned.len,
+        out_of_range: finite_literal && (value.is_infinite() || (value == 0.0 && nonzero)),
     }
 }
 
@@ -102,28 +63,6 @@ pub fn parse_float(text: &[u8]) -> Option<f64> {
     Some(read.value)
 }
 
-/// The text Redis stores for a float it computed (`ld2string` in its "human" mode: fixed
-/// point, at most 17 decimals, no trailing zeros, `-0` as `0`), from the shortest digits
-/// that read back as `value`. `value` is finite.
-pub fn human_float(value: f64) -> String {
-    let mut text = format!("{value}");
-    if let Some(point) = text.find('.')
-        && text.len() - point - 1 > 17
-    {
-        text = format!("{value:.17}");
-        while text.ends_with('0') {
-            text.pop();
-        }
-        if text.ends_with('.') {
-            text.pop();
-        }
-    }
-    if text == "-0" {
-        text = "0".to_owned();
-    }
-    text
-}
-
 /// C's `isspace` in the C locale.
 fn is_c_space(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
@@ -134,101 +73,178 @@ fn starts_with_ignore_case(text: &[u8], prefix: &[u8]) -> bool {
         .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
-/// The length of a decimal number at the front of `text` (digits, an optional point and
-/// digits, at least one digit, an optional exponent with digits), and whether any digit of
-/// its mantissa is not zero; `None` when there is no digit.
-fn decimal_len(text: &[u8]) -> Option<(usize, bool)> {
-    let mut position = 0;
-    let mut digits = 0;
-    let mut nonzero = false;
-    while let Some(&byte) = text.get(position) {
-        if byte.is_ascii_digit() {
-            digits += 1;
-            nonzero |= byte != b'0';
-        } else if byte != b'.' || text[..position].contains(&b'.') {
-            break;
-        }
-        position += 1;
-    }
-    if digits == 0 {
-        return None;
-    }
-    if matches!(text.get(position), Some(b'e' | b'E')) {
-        let mut exponent = position + 1;
-        if matches!(text.get(exponent), Some(b'+' | b'-')) {
-            exponent += 1;
-        }
-        let exponent_digits = text[exponent.min(text.len())..]
-            .iter()
-            .take_while(|byte| byte.is_ascii_digit())
-            .count();
-        if exponent_digits > 0 {
-            position = exponent + exponent_digits;
-        }
-    }
-    Some((position, nonzero))
+/// What `strtod` finds at the front of a text, before any conversion.
+pub(crate) struct Scanned<'a> {
+    /// The text starts with white space (which `strtod` skips and Redis refuses).
+    pub(crate) leading_space: bool,
+    /// A `-` came before the number.
+    pub(crate) negative: bool,
+    /// The number.
+    pub(crate) number: Number<'a>,
+    /// Bytes taken, white space and sign included; 0 when there is no number.
+    pub(crate) len: usize,
 }
 
-/// A hexadecimal number (`0x1.8p3`) at the front of `text`: its magnitude, length and
-/// whether its mantissa is non-zero; `None` when `text` does not start with `0x` and a hex
-/// digit (then `strtod` reads the `0` alone, as a decimal).
-fn hexadecimal(text: &[u8]) -> Option<(f64, usize, bool)> {
-    if !(starts_with_ignore_case(text, b"0x")) {
-        return None;
+/// The number a [`Scanned`] found.
+pub(crate) enum Number<'a> {
+    /// None: `strtod` reads 0 and takes nothing.
+    Nothing,
+    /// `inf` or `infinity`.
+    Infinity,
+    /// `nan`, with or without its `(chars)`.
+    NaN,
+    /// Decimal digits with at most one point, times ten to `exponent`.
+    Decimal {
+        /// The number as written, exponent included, without its sign.
+        literal: &'a [u8],
+        /// The digits and the point.
+        digits: &'a [u8],
+        /// The exponent, saturated.
+        exponent: i64,
+    },
+    /// Hexadecimal digits with at most one point, times two to `exponent`.
+    Hex {
+        /// The digits and the point, after `0x`.
+        digits: &'a [u8],
+        /// The binary exponent, saturated.
+        exponent: i64,
+    },
+}
+
+/// Finds the number at the front of `text` as glibc's `strtod` and `strtold` do.
+pub(crate) fn scan(text: &[u8]) -> Scanned<'_> {
+    let mut start = 0;
+    while text.get(start).is_some_and(|&byte| is_c_space(byte)) {
+        start += 1;
     }
-    let mut position = 2;
-    let mut mantissa = 0.0f64;
-    let mut scale = 0i32;
+    let (negative, body) = match text.get(start) {
+        Some(b'-') => (true, start + 1),
+        Some(b'+') => (false, start + 1),
+        _ => (false, start),
+    };
+    let rest = &text[body..];
+    let found = |number, len: usize| Scanned {
+        leading_space: start > 0,
+        negative,
+        number,
+        len: body + len,
+    };
+    if starts_with_ignore_case(rest, b"infinity") {
+        return found(Number::Infinity, 8);
+    }
+    if starts_with_ignore_case(rest, b"inf") {
+        return found(Number::Infinity, 3);
+    }
+    if starts_with_ignore_case(rest, b"nan") {
+        let mut len = 3;
+        if rest.get(3) == Some(&b'(')
+            && let Some(close) = rest[4..].iter().position(|&byte| byte == b')')
+            && rest[4..4 + close]
+                .iter()
+                .all(|&byte| byte.is_ascii_alphanumeric() || byte == b'_')
+        {
+            len = 4 + close + 1;
+        }
+        return found(Number::NaN, len);
+    }
+    if starts_with_ignore_case(rest, b"0x") {
+        let digits_len = mantissa_len(&rest[2..], u8::is_ascii_hexdigit);
+        if digits_len > 0 {
+            let digits = &rest[2..2 + digits_len];
+            let (exponent, exponent_len) = exponent(&rest[2 + digits_len..], b'p');
+            let number = Number::Hex { digits, exponent };
+            return found(number, 2 + digits_len + exponent_len);
+        }
+    }
+    let digits_len = mantissa_len(rest, u8::is_ascii_digit);
+    if digits_len == 0 {
+        return Scanned {
+            leading_space: start > 0,
+            negative: false,
+            number: Number::Nothing,
+            len: 0,
+        };
+    }
+    let (exponent, exponent_len) = exponent(&rest[digits_len..], b'e');
+    let len = digits_len + exponent_len;
+    let number = Number::Decimal {
+        literal: &rest[..len],
+        digits: &rest[..digits_len],
+        exponent,
+    };
+    found(number, len)
+}
+
+/// The length of the digits (`is_digit`) and at most one point at the front of `text`; 0
+/// when there is no digit among them.
+fn mantissa_len(text: &[u8], is_digit: fn(&u8) -> bool) -> usize {
+    let mut len = 0;
     let mut digits = 0;
     let mut point = false;
-    let mut nonzero = false;
-    while let Some(&byte) = text.get(position) {
-        if let Some(digit) = (byte as char).to_digit(16) {
+    while let Some(byte) = text.get(len) {
+        if is_digit(byte) {
             digits += 1;
-            nonzero |= digit != 0;
-            mantissa = mantissa * 16.0 + f64::from(digit);
-            if point {
-                scale -= 4;
-            }
-        } else if byte == b'.' && !point {
+        } else if *byte == b'.' && !point {
             point = true;
         } else {
             break;
         }
-        position += 1;
+        len += 1;
     }
+    if digits == 0 { 0 } else { len }
+}
+
+/// An exponent (`marker`, then an optional sign and digits) at the front of `text`: its
+/// value, saturated, and its length; (0, 0) when there is none (a marker without digits is
+/// not part of the number).
+fn exponent(text: &[u8], marker: u8) -> (i64, usize) {
+    if !text
+        .first()
+        .is_some_and(|byte| byte.eq_ignore_ascii_case(&marker))
+    {
+        return (0, 0);
+    }
+    let (negative, start) = match text.get(1) {
+        Some(b'-') => (true, 2),
+        Some(b'+') => (false, 2),
+        _ => (false, 1),
+    };
+    let digits = text[start.min(text.len())..]
+        .iter()
+        .take_while(|byte| byte.is_ascii_digit())
+        .count();
     if digits == 0 {
-        return None;
+        return (0, 0);
     }
-    if matches!(text.get(position), Some(b'p' | b'P')) {
-        let mut exponent = position + 1;
-        let negative = match text.get(exponent) {
-            Some(b'-') => {
-                exponent += 1;
-                true
+    let mut value: i64 = 0;
+    for &byte in &text[start..start + digits] {
+        value = value
+            .saturating_mul(10)
+            .saturating_add(i64::from(byte - b'0'));
+    }
+    (if negative { -value } else { value }, start + digits)
+}
+
+/// The magnitude of a hexadecimal number and whether its digits are not all zero.
+fn hex_value(digits: &[u8], exponent: i64) -> (f64, bool) {
+    let mut mantissa = 0.0f64;
+    let mut scale = exponent;
+    let mut point = false;
+    let mut nonzero = false;
+    for &byte in digits {
+        match (byte as char).to_digit(16) {
+            Some(digit) => {
+                nonzero |= digit != 0;
+                mantissa = mantissa * 16.0 + f64::from(digit);
+                if point {
+                    scale = scale.saturating_sub(4);
+                }
             }
-            Some(b'+') => {
-                exponent += 1;
-                false
-            }
-            _ => false,
-        };
-        let run = text[exponent.min(text.len())..]
-            .iter()
-            .take_while(|byte| byte.is_ascii_digit())
-            .count();
-        if run > 0 {
-            let mut power: i32 = 0;
-            for &byte in &text[exponent..exponent + run] {
-                power = power
-                    .saturating_mul(10)
-                    .saturating_add(i32::from(byte - b'0'));
-            }
-            scale = scale.saturating_add(if negative { -power } else { power });
-            position = exponent + run;
+            None => point = true,
         }
     }
-    Some((mantissa * 2f64.powi(scale), position, nonzero))
+    let scale = i32::try_from(scale.clamp(-100_000, 100_000)).unwrap_or(0);
+    (mantissa * 2f64.powi(scale), nonzero)
 }
 
 #[cfg(test)]
@@ -272,17 +288,5 @@ mod tests {
         for bad in ["", " 1", "1 ", "nan", "1e400", "1e-400", "abc", "1\0", "0x"] {
             assert_eq!(parse_float(bad.as_bytes()), None, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn human_text_is_fixed_point_with_at_most_17_decimals() {
-        assert_eq!(human_float(10.6), "10.6");
-        assert_eq!(human_float(5200.0), "5200");
-        assert_eq!(human_float(-0.0), "0");
-        assert_eq!(human_float(1e20), "100000000000000000000");
-        assert_eq!(human_float(1e-20), "0");
-        assert_eq!(human_float(-1e-20), "0");
-        assert_eq!(human_float(1.5e-10), "0.00000000015");
-        assert_eq!(human_float(0.1 + 0.2), "0.30000000000000004");
     }
 }

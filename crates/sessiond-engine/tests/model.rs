@@ -43,14 +43,14 @@ use sessiond_engine::{
     DeleteOutcome, Direction, Engine, EngineConfig, EngineError, EngineStats, Expire,
     ExpireCondition, ExpireOutcome, Expiry, ExpiryUpdate, Flush, Get, GetAndDelete, GetAndExpire,
     GetOutcome, HashDelete, HashIncrement, HashIncrementFloat, HashRead, HashReadAll, HashWrite,
-    Increment, Inspect, ItemView, Key, KeyInfo, Length, LockCookie, LockInfo, NamespaceId, Outcome,
-    Persist, ReadSession, ReadSessionOutcome, ReleaseLock, ReleaseLockOutcome, RemoveSession,
-    RemoveSessionOutcome, Rename, RenameOutcome, ResetTimeout, ResetTimeoutOutcome, Scan,
-    ScoreBound, SetAdd, SetContains, SetMembers, SetRemove, SortedSetAdd, SortedSetIncrement,
-    SortedSetRangeByIndex, SortedSetRangeByScore, SortedSetRemove, SortedSetRemoveByScore,
-    SortedSetScores, Store, StoreMode, StoreOutcome, Timestamp, Touch, TouchOutcome, ValueType,
-    Vivify, WriteCondition, WriteSession, WriteSessionOutcome, WriteString, WriteStringOutcome,
-    charge,
+    Increment, Inspect, ItemView, Key, KeyInfo, Length, LockCookie, LockInfo, LongDouble,
+    NamespaceId, Outcome, Persist, ReadSession, ReadSessionOutcome, ReleaseLock,
+    ReleaseLockOutcome, RemoveSession, RemoveSessionOutcome, Rename, RenameOutcome, ResetTimeout,
+    ResetTimeoutOutcome, Scan, ScoreBound, SetAdd, SetContains, SetMembers, SetRemove,
+    SortedSetAdd, SortedSetIncrement, SortedSetRangeByIndex, SortedSetRangeByScore,
+    SortedSetRemove, SortedSetRemoveByScore, SortedSetScores, Store, StoreMode, StoreOutcome,
+    Timestamp, Touch, TouchOutcome, ValueType, Vivify, WriteCondition, WriteSession,
+    WriteSessionOutcome, WriteString, WriteStringOutcome, charge,
 };
 use sessiond_engine::{Change, Effect, ItemState, Journal, SHARD_COUNT, SnapshotItem};
 
@@ -1435,14 +1435,13 @@ impl Model {
         }
         let text = self.update_field(c.key, c.field, now, |old| {
             let current = match old {
-                Some(text) => sessiond_engine::parse_float(text).ok_or(EngineError::NotAFloat)?,
-                None => 0.0,
+                Some(text) => LongDouble::parse(text).ok_or(EngineError::NotAFloat)?,
+                None => LongDouble::ZERO,
             };
-            let value = current + c.delta;
-            if !value.is_finite() {
-                return Err(EngineError::NotANumber);
-            }
-            Ok(sessiond_engine::human_float(value).into_bytes())
+            let sum = current
+                .checked_add(c.delta)
+                .and_then(LongDouble::human_text);
+            Ok(sum.ok_or(EngineError::NotANumber)?.into_bytes())
         })?;
         Ok(Bytes::from(text))
     }
@@ -1866,7 +1865,7 @@ enum TypedOp {
     HashIncrementFloat {
         slot: Slot,
         field: usize,
-        delta: f64,
+        delta: usize,
     },
     SetAdd {
         slot: Slot,
@@ -1938,6 +1937,9 @@ const CONDITIONS: [AddCondition; 7] = [
     AddCondition::Less,
     AddCondition::LessExisting,
 ];
+/// `HINCRBYFLOAT` increments: everyday ones, one that overflows, and infinities (which the
+/// protocol refuses, but the engine must too).
+const FLOAT_DELTAS: [&str; 8] = ["0.1", "-2.5", "3", "1e4932", "-1e4932", "inf", "-inf", "0"];
 const FIELDS: [&[u8]; 4] = [b"f", b"gg", b"", b"n"];
 const MEMBERS: [&[u8]; 4] = [b"m", b"nn", b"", b"o"];
 const SCORES: [f64; 8] = [
@@ -2255,7 +2257,7 @@ fn typed_op() -> impl Strategy<Value = TypedOp> {
         .prop_map(|(slot, fields)| TypedOp::HashDelete { slot, fields });
     let hash_increment = (slot(), 0..FIELDS.len(), delta())
         .prop_map(|(slot, field, delta)| TypedOp::HashIncrement { slot, field, delta });
-    let hash_increment_float = (slot(), 0..FIELDS.len(), score())
+    let hash_increment_float = (slot(), 0..FIELDS.len(), 0..FLOAT_DELTAS.len())
         .prop_map(|(slot, field, delta)| TypedOp::HashIncrementFloat { slot, field, delta });
     let sorted_set_increment =
         (slot(), 0..MEMBERS.len(), score(), 0u8..7).prop_map(|(slot, member, delta, condition)| {
@@ -2904,7 +2906,8 @@ impl Harness {
                 Command::HashIncrementFloat(HashIncrementFloat {
                     key: key(*slot),
                     field: FIELDS[*field],
-                    delta: *delta,
+                    delta: LongDouble::parse(FLOAT_DELTAS[*delta].as_bytes())
+                        .expect("a valid long double"),
                 })
             }
             TypedOp::SortedSetIncrement {

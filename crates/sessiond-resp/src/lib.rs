@@ -41,9 +41,11 @@
 //! Redis does: options and their conflicts in Redis's order (`ZADD`'s `NX`/`XX`/`GT`/`LT`/
 //! `CH`/`INCR`, the `ZRANGE` family's `BYSCORE`/`BYLEX`/`REV`/`LIMIT`/`WITHSCORES`), numbers
 //! with C's `strtod` and Redis's checks on top (`args`), score ranges with `(` and `inf` as
-//! `zslParseRange` reads them. `ZRANGE ... BYLEX` reads the sorted set and selects the
-//! members as Redis walks a small one; the rest is the engine's. Replies take RESP3's types
-//! where Redis 7 does: `HGETALL` a map, `SMEMBERS` a set, scores doubles, `WITHSCORES` pairs.
+//! `zslParseRange` reads them. `HINCRBYFLOAT` adds in the engine's emulation of the 80-bit
+//! long double Redis uses on x86-64, so its text is Redis's digit for digit. `ZRANGE ...
+//! BYLEX` reads the sorted set and selects the members as Redis walks a small one; the rest
+//! is the engine's. Replies take RESP3's types where Redis 7 does: `HGETALL` a map,
+//! `SMEMBERS` a set, scores doubles, `WITHSCORES` pairs.
 //!
 //! # Replies
 //! [`Encoder`] writes every RESP3 type a session server needs, and for a RESP2 connection

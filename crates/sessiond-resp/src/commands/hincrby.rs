@@ -1,6 +1,6 @@
 //! `HINCRBY`, `HINCRBYFLOAT`: a number in a hash field, created at 0.
 
-use sessiond_engine::{EngineError, HashIncrement, HashIncrementFloat};
+use sessiond_engine::{EngineError, HashIncrement, HashIncrementFloat, LongDouble};
 
 use super::{Call, Outcome};
 use crate::args;
@@ -23,9 +23,10 @@ pub(crate) fn hincrby(call: &mut Call<'_, '_>) -> Outcome {
 }
 
 /// `HINCRBYFLOAT key field increment`: the field's new text, a bulk string in both protocol
-/// versions.
+/// versions, computed in 80-bit extended doubles as Redis does on x86-64.
 pub(crate) fn hincrbyfloat(call: &mut Call<'_, '_>) -> Outcome {
-    let delta = args::float(call.arg(3))?;
+    // Redis reads the increment as a long double (`strtold`), not as a double.
+    let delta = LongDouble::parse(call.arg(3)).ok_or(CommandError::NotFloat)?;
     if !delta.is_finite() {
         return Err(CommandError::message("value is NaN or Infinity"));
     }
