@@ -425,6 +425,16 @@ fn sorted_set_reads_answer_as_redis() {
             "ZCOUNT z x 1",
             "ZCOUNT nokey 0 1",
             "ZCOUNT z 0",
+            "ZRANGE z -9223372036854775808 9223372036854775807",
+            "ZRANGE z 9223372036854775807 -9223372036854775808",
+            "ZRANGE z 0 9223372036854775808",
+            "ZRANGE z -inf +inf BYSCORE LIMIT 9223372036854775807 9223372036854775807",
+            "ZRANGE z -inf +inf BYSCORE LIMIT -9223372036854775808 1",
+            "ZRANGE z - + BYLEX LIMIT 9223372036854775807 1",
+            "ZREVRANGEBYSCORE z +inf -inf LIMIT 1 9223372036854775807 WITHSCORES",
+            "ZRANGEBYSCORE z -1e400 1e400",
+            "ZRANGEBYSCORE z (-inf (+inf",
+            "ZRANGEBYSCORE z (inf +inf",
         ],
     );
     same_unordered(
@@ -465,6 +475,26 @@ fn lexicographic_ranges_answer_as_redis() {
             "ZRANGE l a + bylex",
             "ZRANGE l - +x bylex",
             "ZRANGE nokey - + bylex",
+            "ZRANGEBYLEX l - +",
+            "ZRANGEBYLEX l [b (d",
+            "ZRANGEBYLEX l - + LIMIT 1 2",
+            "ZRANGEBYLEX l - + LIMIT 1",
+            "ZRANGEBYLEX l - + WITHSCORES",
+            "ZRANGEBYLEX l - + BYLEX",
+            "ZRANGEBYLEX l - + REV",
+            "ZRANGEBYLEX l a +",
+            "ZRANGEBYLEX l",
+            "ZREVRANGEBYLEX l + -",
+            "ZREVRANGEBYLEX l (d [b",
+            "ZREVRANGEBYLEX l + - LIMIT 0 3",
+            "ZREVRANGEBYLEX l - +",
+            "ZADD l 1 z 2 y",
+            "ZRANGEBYLEX l - +",
+            "ZREVRANGEBYLEX l + -",
+            "ZRANGEBYLEX l [a [c",
+            "SET str v",
+            "ZRANGEBYLEX str - +",
+            "ZRANGEBYLEX str x +",
         ],
     );
 }
@@ -749,6 +779,8 @@ fn command_info_is_redis_7_0s() {
         "zcount",
         "zremrangebyscore",
         "zincrby",
+        "zrangebylex",
+        "zrevrangebylex",
     ] {
         // Name, arity, flags, key positions and ACL categories; sessiond has no key specs
         // or tips.

@@ -981,6 +981,17 @@ pub(crate) static COMMANDS: &[Spec] = &[
         zrange::zrange
     ),
     spec!(
+        "zrangebylex",
+        -4,
+        ["readonly"],
+        ONE_KEY,
+        ["read", "sortedset", "slow"],
+        "sorted-set",
+        "2.8.9",
+        "Return a range of members in a sorted set, by lexicographical range",
+        zrange::zrangebylex
+    ),
+    spec!(
         "zrangebyscore",
         -4,
         ["readonly"],
@@ -1023,6 +1034,17 @@ pub(crate) static COMMANDS: &[Spec] = &[
         "1.2.0",
         "Return a range of members in a sorted set, by index, with scores ordered from high to low",
         zrange::zrevrange
+    ),
+    spec!(
+        "zrevrangebylex",
+        -4,
+        ["readonly"],
+        ONE_KEY,
+        ["read", "sortedset", "slow"],
+        "sorted-set",
+        "2.8.9",
+        "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings.",
+        zrange::zrevrangebylex
     ),
     spec!(
         "zrevrangebyscore",

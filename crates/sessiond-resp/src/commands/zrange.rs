@@ -1,7 +1,7 @@
-//! `ZRANGE`, `ZREVRANGE`, `ZRANGEBYSCORE`, `ZREVRANGEBYSCORE`: reading a sorted set by rank,
-//! by score or (`ZRANGE ... BYLEX`) by member.
+//! `ZRANGE`, `ZREVRANGE`, `ZRANGEBYSCORE`, `ZREVRANGEBYSCORE`, `ZRANGEBYLEX`,
+//! `ZREVRANGEBYLEX`: reading a sorted set by rank, by score or by member.
 //!
-//! All four are Redis 7.0's `zrangeGenericCommand` with some options fixed, and read their
+//! All six are Redis 7.0's `zrangeGenericCommand` with some options fixed, and read their
 //! options the same way, with the same errors in the same order. Spring Session's sorted-set
 //! expiration store reads `ZREVRANGEBYSCORE key <now> -inf LIMIT 0 <n>`.
 
@@ -30,6 +30,16 @@ pub(crate) fn zrangebyscore(call: &mut Call<'_, '_>) -> Outcome {
 /// `ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]`.
 pub(crate) fn zrevrangebyscore(call: &mut Call<'_, '_>) -> Outcome {
     range(call, Some(By::Score), Some(true))
+}
+
+/// `ZRANGEBYLEX key min max [LIMIT offset count]`.
+pub(crate) fn zrangebylex(call: &mut Call<'_, '_>) -> Outcome {
+    range(call, Some(By::Lex), Some(false))
+}
+
+/// `ZREVRANGEBYLEX key max min [LIMIT offset count]`.
+pub(crate) fn zrevrangebylex(call: &mut Call<'_, '_>) -> Outcome {
+    range(call, Some(By::Lex), Some(true))
 }
 
 /// What a range is taken by.
