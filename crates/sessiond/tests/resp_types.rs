@@ -685,6 +685,49 @@ fn scan_filters_by_every_type() {
 }
 
 #[test]
+fn collections_in_transactions_answer_as_redis() {
+    let pair = Pair::start();
+    same_in_both_versions(
+        &pair,
+        &[
+            "MULTI",
+            "HSET h a 1 b 2",
+            "HINCRBYFLOAT h a 0.5",
+            "SADD s x y",
+            "ZADD z 1 m 2 n",
+            "ZADD z xx incr 1 m",
+            "HGETALL h",
+            // Not SMEMBERS: Redis's order for it is its hash table's (compared sorted
+            // elsewhere).
+            "SMISMEMBER s x y z",
+            "ZRANGE z 0 -1 WITHSCORES",
+            "HSET s a 1",
+            "EXEC",
+            "MULTI",
+            "HSET h c 3",
+            "HSET h a",
+            "EXEC",
+            "HGETALL h",
+            "WATCH h",
+            "HDEL h b",
+            "MULTI",
+            "HGET h a",
+            "EXEC",
+            "WATCH z",
+            "ZINCRBY z 0 m",
+            "MULTI",
+            "ZSCORE z m",
+            "EXEC",
+            "WATCH z",
+            "ZADD z 5 m",
+            "MULTI",
+            "ZSCORE z m",
+            "EXEC",
+        ],
+    );
+}
+
+#[test]
 fn empty_collections_are_removed() {
     let pair = Pair::start();
     same_in_both_versions(
