@@ -124,6 +124,22 @@ impl Clients {
 }
 
 impl ClientEntry {
+    /// An entry in no list, for a script's session: the caller's id and peer.
+    pub(crate) fn detached(id: u64, peer: Peer) -> Self {
+        ClientEntry {
+            id,
+            peer,
+            created: Timestamp::from_millis(0),
+            last_active: AtomicU64::new(0),
+            last_command: AtomicU32::new(u32::MAX),
+            commands: AtomicU64::new(0),
+            info: Mutex::new(ClientInfo {
+                resp: 2,
+                ..ClientInfo::default()
+            }),
+        }
+    }
+
     /// Notes that the client ran the command at `index` in the table at `now`.
     pub(crate) fn ran(&self, index: u32, now: Timestamp) {
         self.last_command.store(index, Ordering::Relaxed);

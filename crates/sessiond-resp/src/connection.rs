@@ -35,8 +35,9 @@ pub(crate) struct Session {
     pub(crate) authenticated: bool,
     /// This connection's entry in the client list.
     pub(crate) client: Arc<ClientEntry>,
-    /// The list, to leave it when the connection is dropped.
-    clients: Arc<Clients>,
+    /// The list, to leave it when the connection is dropped (`None` for a script's session,
+    /// which is in no list).
+    clients: Option<Arc<Clients>>,
     /// The connection ends after the replies written so far (`QUIT`).
     pub(crate) closing: bool,
     /// The transaction under way and the watched keys (`MULTI`, `WATCH`); dropped with the
@@ -46,11 +47,29 @@ pub(crate) struct Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.clients.unregister(&self.client);
+        if let Some(clients) = &self.clients {
+            clients.unregister(&self.client);
+        }
     }
 }
 
 impl Session {
+    /// The session a script's commands run in: the caller's database and authentication,
+    /// RESP2 (until `redis.setresp(3)`), no transaction, and a client entry of its own in no
+    /// list, so that a `SELECT` inside the script changes neither the caller's database nor
+    /// what `CLIENT LIST` shows of it.
+    pub(crate) fn for_script(&self) -> Session {
+        Session {
+            version: Version::Resp2,
+            db: self.db,
+            authenticated: true,
+            client: Arc::new(ClientEntry::detached(self.client.id, self.client.peer)),
+            clients: None,
+            closing: false,
+            multi: Multi::default(),
+        }
+    }
+
     /// Changes the protocol version, and what `CLIENT LIST` shows of it.
     pub(crate) fn set_version(&mut self, version: Version) {
         self.version = version;
@@ -79,7 +98,7 @@ impl Connection {
                 db: 0,
                 authenticated: !shared.requires_auth(),
                 client,
-                clients: Arc::clone(&shared.clients),
+                clients: Some(Arc::clone(&shared.clients)),
                 closing: false,
                 multi: Multi::default(),
             },

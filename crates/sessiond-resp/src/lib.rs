@@ -60,6 +60,9 @@
 //!   errors they answer; `args`: reading integers, doubles, score bounds and options as Redis
 //!   does; `glob`: Redis's pattern matching.
 //! - `transaction`: a connection's `MULTI` queue and watched keys.
+//! - `script`: Lua scripts (`EVAL`): the embedded Lua 5.1, Redis's sandbox and libraries, the
+//!   script cache, conversions between Lua values and replies ([`ScriptLimits`] bound them).
+//!   A script's `redis.call` runs the same handlers, inside the script's atomic block.
 //! - `shared`: [`Shared`], what all connections share ([`Config`], keyspace settings);
 //!   `clients`: [`Clients`], the client list.
 //! - `parser`: [`Parser`], which finds each command and keeps what a partial one has shown.
@@ -88,6 +91,7 @@ mod multibulk;
 mod number;
 mod parser;
 mod reply;
+mod script;
 mod shared;
 mod transaction;
 
@@ -98,6 +102,7 @@ pub use encoder::{Encoder, Version};
 pub use error::{Close, ProtocolError};
 pub use limits::{Access, Limits};
 pub use parser::Parser;
+pub use script::{MonotonicClock, ScriptLimits};
 pub use shared::{Config, DATABASES, Shared};
 
 use sessiond_engine::{Engine, Timestamp};

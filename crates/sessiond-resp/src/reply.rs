@@ -76,6 +76,14 @@ pub(crate) enum CommandError {
     /// `-EXECABORT`: the transaction was discarded, because a command was refused while it
     /// was queued (`None`), or because `EXEC` itself was refused, for this reason.
     ExecAbort(Option<Box<CommandError>>),
+    /// A script's command named a key the script did not declare in `KEYS`: a script runs
+    /// atomically over its declared keys only (as in Redis Cluster).
+    UndeclaredKey,
+    /// A script's command that needs the whole keyspace (`DBSIZE`, `SCAN`, `FLUSHDB`, ...):
+    /// the script's atomic block holds its own keys only.
+    WholeKeyspaceInScript,
+    /// Any other error reply, its text whole, code first (`NOSCRIPT ...`, `NOTBUSY ...`).
+    Raw(Cow<'static, str>),
     /// Any other `-ERR` reply, with its text after `ERR `.
     Message(Cow<'static, str>),
 }
@@ -155,6 +163,7 @@ impl CommandError {
                 line.extend_from_slice(b"ERR ");
                 line.extend_from_slice(text.as_bytes());
             }
+            CommandError::Raw(text) => line.extend_from_slice(text.as_bytes()),
             CommandError::ExecAbort(None) => line
                 .extend_from_slice(b"EXECABORT Transaction discarded because of previous errors."),
             CommandError::ExecAbort(Some(reason)) => {
@@ -207,6 +216,14 @@ impl CommandError {
             CommandError::TooLarge => {
                 b"ERR string exceeds maximum allowed size (proto-max-bulk-len)"
             }
+            CommandError::UndeclaredKey => {
+                b"ERR Script attempted to access a key not declared in KEYS (sessiond runs a \
+                  script atomically over its declared keys)"
+            }
+            CommandError::WholeKeyspaceInScript => {
+                b"ERR This command reads or changes the whole keyspace, which a script cannot \
+                  do in sessiond (a script holds only the keys it declared)"
+            }
             _ => b"ERR",
         }
     }
@@ -225,8 +242,10 @@ impl From<EngineError> for CommandError {
                 CommandError::message("resulting score is not a number (NaN)")
             }
             EngineError::NotAFloat => CommandError::message("hash value is not a float"),
-            // A command in an atomic block named a key the block did not declare: a bug here,
-            // not the client's doing. Answered rather than panicking on a client's request.
+            // A script's command on a key it did not declare (an `EXEC` declares every key its
+            // commands name, so there it cannot happen).
+            EngineError::UndeclaredKey => CommandError::UndeclaredKey,
+            // Anything the engine adds later: answered rather than panicking on a request.
             other => CommandError::Message(Cow::Owned(format!("internal error: {other}"))),
         }
     }

@@ -7,6 +7,7 @@ use sessiond_engine::{NamespaceId, Timestamp};
 
 use crate::clients::Clients;
 use crate::limits::Limits;
+use crate::script::{MonotonicClock, ScriptLimits, Scripts};
 
 /// How many databases a client can `SELECT` (Redis's default `databases 16`).
 pub const DATABASES: usize = 16;
@@ -28,6 +29,10 @@ pub struct Config {
     pub max_clients: usize,
     /// The process id, for `INFO`.
     pub process_id: u32,
+    /// Limits of Lua scripts (time, memory, cache).
+    pub scripts: ScriptLimits,
+    /// The clock scripts' time limits are read against.
+    pub monotonic: MonotonicClock,
 }
 
 impl Config {
@@ -43,6 +48,8 @@ impl Config {
             tcp_port: 0,
             max_clients: 10_000,
             process_id: std::process::id(),
+            scripts: ScriptLimits::default(),
+            monotonic: MonotonicClock::default(),
         }
     }
 }
@@ -58,12 +65,15 @@ pub struct Shared {
     pub(crate) keyspace_events: AtomicU32,
     /// When the server started, for `INFO`'s uptime.
     pub(crate) started: Timestamp,
+    /// The script cache, idle interpreters, running scripts.
+    pub(crate) scripts: Scripts,
 }
 
 impl Shared {
     /// The shared state of a server started at `started` with `config`.
     pub fn new(config: Config, started: Timestamp) -> Self {
         Shared {
+            scripts: Scripts::new(config.scripts),
             config,
             clients: Arc::new(Clients::new()),
             keyspace_events: AtomicU32::new(0),

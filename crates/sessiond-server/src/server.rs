@@ -181,6 +181,14 @@ impl Server {
                 ..sessiond_resp::Limits::default()
             },
             tcp_port: resp_port,
+            scripts: sessiond_resp::ScriptLimits {
+                time_limit: config.resp.script_time_limit,
+                max_memory: to_usize(config.resp.script_max_memory.0),
+                cache_scripts: config.resp.script_cache_scripts,
+                cache_bytes: to_usize(config.resp.script_cache_size.0),
+            },
+            // The server's one reading of the monotonic clock, for scripts' time limits.
+            monotonic: sessiond_resp::MonotonicClock(std::time::Instant::now),
             max_clients: config.max_connections,
             ..sessiond_resp::Config::new(namespaces::RESP_FIRST)
         };

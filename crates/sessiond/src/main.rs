@@ -46,6 +46,10 @@ struct Cli {
         hide_env_values = true
     )]
     resp_password: Option<String>,
+    /// How long a Redis Lua script may run before it is stopped, e.g. 5s (Redis's
+    /// busy-reply-threshold) [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    resp_script_time_limit: Option<ConfigDuration>,
     /// How long a sharedance session lives after its last write, e.g. 1800 or 30m.
     #[arg(long, value_name = "DURATION")]
     sharedance_expiration: Option<ConfigDuration>,
@@ -249,6 +253,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         memcache_tls: cli.memcache_tls.then_some(true),
         resp_listen: cli.resp_listen,
         resp_password: cli.resp_password,
+        resp_script_time_limit: cli.resp_script_time_limit,
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     // Accepting, the expiry sweep and signals need little: one thread. The workers that serve

@@ -37,13 +37,13 @@ mod support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use support::cluster::{Node, cluster, leader, wait_for, wait_rejoined};
-use support::php::Php;
+use support::php::{Php, new_session_id, session_settings};
 
 const SECRET: &str = "the cluster secret of the PHP farm test";
 const SESSION_PREFIX: &str = "memc.sess.key.";
@@ -76,18 +76,9 @@ fn php_settings(servers: &[SocketAddr], proto: Proto) -> Vec<String> {
         .map(SocketAddr::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    [
-        "display_errors=stderr",
-        "log_errors=0",
-        "error_reporting=-1",
+    let handler = [
         "session.save_handler=memcached",
         &format!("session.save_path={save_path}"),
-        "session.serialize_handler=php",
-        "session.use_strict_mode=0",
-        "session.use_cookies=0",
-        "session.use_only_cookies=0",
-        "session.cache_limiter=",
-        "session.gc_probability=0",
         "session.lazy_write=1",
         &format!("memcached.sess_prefix={SESSION_PREFIX}"),
         "memcached.sess_locking=1",
@@ -107,23 +98,8 @@ fn php_settings(servers: &[SocketAddr], proto: Proto) -> Vec<String> {
         "memcached.sess_server_failure_limit=1",
         "memcached.sess_persistent=0",
     ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
-/// Fresh 26-character [0-9a-f] session ids, unique per process and call.
-fn new_session_id() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff;
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{:08x}{n:04x}{:014x}",
-        std::process::id(),
-        nanos & ((1 << 56) - 1)
-    )
+    .map(str::to_owned);
+    session_settings(&handler)
 }
 
 /// What one page request saw.

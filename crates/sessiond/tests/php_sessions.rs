@@ -11,12 +11,9 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use support::php::{PHP_TIMEOUT, Php};
+use support::php::{PHP_TIMEOUT, Php, new_session_id, require_extension, session_settings};
 use support::{Memcached, Server, escape, exchange};
 
 /// php-memcached's default `memcached.sess_prefix`, set explicitly below.
@@ -49,62 +46,14 @@ const INSTALL_HINT: &str = "the PHP end-to-end tests need `php` with the memcach
 
 /// Panics unless `php` runs and has the memcached extension loaded.
 fn require_php() {
-    static CHECK: OnceLock<Result<String, String>> = OnceLock::new();
-    let check = CHECK.get_or_init(|| {
-        let output = Command::new("php")
-            .args([
-                "-r",
-                "echo PHP_VERSION, ' memcached=', phpversion('memcached') ?: 'missing';",
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run `php`: {e}; {INSTALL_HINT}"))?;
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        if !output.status.success() || stdout.ends_with("memcached=missing") {
-            return Err(format!(
-                "`php` lacks the memcached extension ({} {stdout:?} {:?}); {INSTALL_HINT}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        Ok(stdout)
-    });
-    if let Err(message) = check {
-        panic!("{message}");
-    }
-}
-
-/// A fresh 26-character [0-9a-f] session id, unique per process and call.
-fn new_session_id() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff;
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let id = format!(
-        "{:08x}{n:04x}{:014x}",
-        std::process::id(),
-        nanos & ((1 << 56) - 1)
-    );
-    assert_eq!(id.len(), 26);
-    id
+    require_extension("memcached", INSTALL_HINT);
 }
 
 /// The `php -d` settings for the memcached session handler at `addr`.
 fn php_settings(addr: SocketAddr, proto: Proto) -> Vec<String> {
-    vec![
-        "display_errors=stderr".to_string(),
-        "log_errors=0".to_string(),
-        "error_reporting=-1".to_string(),
+    session_settings(&[
         "session.save_handler=memcached".to_string(),
         format!("session.save_path={addr}"),
-        "session.serialize_handler=php".to_string(),
-        "session.use_strict_mode=0".to_string(),
-        "session.use_cookies=0".to_string(),
-        "session.use_only_cookies=0".to_string(),
-        "session.cache_limiter=".to_string(),
-        "session.gc_probability=0".to_string(),
         "session.lazy_write=1".to_string(),
         format!("memcached.sess_prefix={SESSION_PREFIX}"),
         "memcached.sess_locking=1".to_string(),
@@ -115,7 +64,7 @@ fn php_settings(addr: SocketAddr, proto: Proto) -> Vec<String> {
         "memcached.sess_lock_expire=30".to_string(),
         "memcached.sess_persistent=0".to_string(),
         "memcached.sess_number_of_replicas=0".to_string(),
-    ]
+    ])
 }
 
 /// Starts `php -d ... tests/e2e/php/SCRIPT ARGS` against the session store at `addr`.

@@ -2,7 +2,8 @@
 //! they set.
 //!
 //! Spring Session reads `notify-keyspace-events` and sets it (to at least `Egx`) at start-up;
-//! tools read `maxmemory`, `save`, `appendonly`, `databases`. Every other setting is the
+//! tools read `maxmemory`, `save`, `appendonly`, `databases`; operators change a script's time
+//! limit (`busy-reply-threshold`, alias `lua-time-limit`). Every other setting is the
 //! operator's, in sessiond's configuration file: `CONFIG SET` refuses it as Redis refuses an
 //! immutable one.
 
@@ -37,8 +38,10 @@ mod events {
 const PARAMETERS: &[&str] = &[
     "appendfsync",
     "appendonly",
+    "busy-reply-threshold",
     "cluster-enabled",
     "databases",
+    "lua-time-limit",
     "maxclients",
     "maxmemory",
     "maxmemory-policy",
@@ -89,8 +92,8 @@ pub(crate) fn get(call: &mut Call<'_, '_>) -> Outcome {
     Ok(())
 }
 
-/// `CONFIG SET parameter value [parameter value ...]`: only `notify-keyspace-events` may be
-/// set. Every pair is checked before any is applied, as in Redis.
+/// `CONFIG SET parameter value [parameter value ...]`: only `notify-keyspace-events` and the
+/// scripts' time limit may be set. Every pair is checked before any is applied, as in Redis.
 pub(crate) fn set(call: &mut Call<'_, '_>) -> Outcome {
     if !call.argc().is_multiple_of(2) {
         return Err(CommandError::Syntax);
@@ -98,6 +101,7 @@ pub(crate) fn set(call: &mut Call<'_, '_>) -> Outcome {
     let mut unknown = None;
     let mut refused: Option<(&[u8], &'static str)> = None;
     let mut events = None;
+    let mut time_limit = None;
     let mut seen: Vec<&str> = Vec::new();
     for pair in (2..call.argc()).step_by(2) {
         let name = call.arg(pair);
@@ -118,6 +122,19 @@ pub(crate) fn set(call: &mut Call<'_, '_>) -> Outcome {
         seen.push(parameter);
         if *parameter == "notify-keyspace-events" {
             events = Some((name, call.arg(pair + 1)));
+        } else if matches!(*parameter, "busy-reply-threshold" | "lua-time-limit") {
+            // Two names of one setting (the second Redis's older one).
+            match args::integer(call.arg(pair + 1)) {
+                // sessiond keeps a limit: 0 (none, in Redis) is refused.
+                Ok(millis) if millis >= 1 => time_limit = Some(millis.unsigned_abs()),
+                Ok(_) => {
+                    refused = Some((
+                        name,
+                        "argument must be between 1 and 9223372036854775807 inclusive",
+                    ))
+                }
+                Err(_) => refused = Some((name, "argument couldn't be parsed into an integer")),
+            }
         } else {
             refused = Some((name, "can't set immutable config"));
         }
@@ -139,6 +156,12 @@ pub(crate) fn set(call: &mut Call<'_, '_>) -> Outcome {
             )
         })?;
         call.ctx.shared.set_keyspace_events(flags);
+    }
+    if let Some(millis) = time_limit {
+        call.ctx
+            .shared
+            .scripts
+            .set_time_limit(std::time::Duration::from_millis(millis));
     }
     call.reply().ok();
     Ok(())
@@ -195,9 +218,13 @@ fn value(call: &Call<'_, '_>, name: &str) -> String {
     match name {
         "appendfsync" => "everysec".into(),
         "appendonly" | "cluster-enabled" => "no".into(),
+        "busy-reply-threshold" | "lua-time-limit" => {
+            call.ctx.shared.scripts.time_limit().as_millis().to_string()
+        }
         "databases" => config.databases.len().to_string(),
         "maxclients" => config.max_clients.to_string(),
-        "maxmemory" => call.store().stats().limit_maxbytes.to_string(),
+        // `CONFIG` is refused inside scripts (`noscript`), so the whole store is free to read.
+        "maxmemory" => call.ctx.engine.stats().limit_maxbytes.to_string(),
         "maxmemory-policy" => "noeviction".into(),
         "notify-keyspace-events" => format_events(call.ctx.shared.keyspace_events()),
         "port" => config.tcp_port.to_string(),

@@ -37,7 +37,7 @@ fn flush(call: &mut Call<'_, '_>, namespaces: &[NamespaceId]) -> Outcome {
             namespace: Some(namespace),
             at: None,
         };
-        call.store().flush(&flush, call.now())?;
+        call.store()?.flush(&flush, call.now())?;
     }
     call.reply().ok();
     Ok(())

@@ -8,6 +8,8 @@
 
 use std::fmt::Write;
 
+use sessiond_engine::Engine;
+
 use super::{Call, Outcome};
 use crate::{REDIS_VERSION, args};
 
@@ -39,6 +41,9 @@ pub(crate) fn info(call: &mut Call<'_, '_>) -> Outcome {
             wanted[section] = true;
         }
     }
+    // The figures come from every shard, which a script's atomic block may hold: inside a
+    // script, `INFO` is refused.
+    let engine = call.store()?;
     let mut text = String::new();
     for (section, _) in SECTIONS
         .iter()
@@ -48,14 +53,14 @@ pub(crate) fn info(call: &mut Call<'_, '_>) -> Outcome {
         if !text.is_empty() {
             text.push_str("\r\n");
         }
-        write_section(call, section, &mut text);
+        write_section(call, engine, section, &mut text);
     }
     call.reply().verbatim(*b"txt", text.as_bytes());
     Ok(())
 }
 
 /// Appends section `index` of [`SECTIONS`].
-fn write_section(call: &Call<'_, '_>, index: usize, out: &mut String) {
+fn write_section(call: &Call<'_, '_>, engine: &Engine, index: usize, out: &mut String) {
     let shared = call.ctx.shared;
     let config = &shared.config;
     let now = call.now();
@@ -113,7 +118,7 @@ fn write_section(call: &Call<'_, '_>, index: usize, out: &mut String) {
             line(format_args!("clients_in_timeout_table:0"));
         }
         "memory" => {
-            let stats = call.store().stats();
+            let stats = engine.stats();
             line(format_args!("# Memory"));
             line(format_args!("used_memory:{}", stats.memory_used));
             line(format_args!(
@@ -144,7 +149,7 @@ fn write_section(call: &Call<'_, '_>, index: usize, out: &mut String) {
             line(format_args!("aof_last_write_status:ok"));
         }
         "stats" => {
-            let counters = call.store().stats().counters;
+            let counters = engine.stats().counters;
             line(format_args!("# Stats"));
             line(format_args!(
                 "total_connections_received:{}",
@@ -175,7 +180,7 @@ fn write_section(call: &Call<'_, '_>, index: usize, out: &mut String) {
         "keyspace" => {
             line(format_args!("# Keyspace"));
             for (db, &namespace) in config.databases.iter().enumerate() {
-                let keys = call.store().key_count(namespace);
+                let keys = engine.key_count(namespace);
                 if keys > 0 {
                     // The engine does not count keys with an expiry per namespace; 0 rather
                     // than a guess.

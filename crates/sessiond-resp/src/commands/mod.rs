@@ -18,6 +18,7 @@ mod config;
 mod dbsize;
 mod del;
 mod echo;
+mod eval;
 mod exists;
 mod expire;
 mod expiry;
@@ -44,6 +45,7 @@ mod rename;
 mod reset;
 mod sadd;
 mod scan;
+mod script;
 mod select;
 mod set;
 mod smembers;
@@ -135,9 +137,14 @@ impl<'c, 'a> Call<'c, 'a> {
 
     /// The whole store, for the commands about no given key (`FLUSHDB`, `SCAN`, `DBSIZE`,
     /// `INFO`). Keyed engine commands go through [`Call::run`] instead. A transaction never
-    /// runs a command that needs this inside its atomic block.
-    pub(crate) fn store(&self) -> &'a Engine {
-        self.ctx.engine
+    /// runs a command that needs this inside its atomic block; a script's block holds only
+    /// the script's keys, and such a command would wait for the others forever, so inside a
+    /// block it is refused.
+    pub(crate) fn store(&self) -> Result<&'a Engine, CommandError> {
+        match self.block {
+            None => Ok(self.ctx.engine),
+            Some(_) => Err(CommandError::WholeKeyspaceInScript),
+        }
     }
 
     /// The time the command runs at.
@@ -220,6 +227,37 @@ pub(crate) fn execute<'a>(
     if let Err(error) = (spec.run)(&mut call) {
         error.write(call.out);
     }
+}
+
+/// Runs one command of a script (`redis.call`) inside the script's atomic `block`, with the
+/// same handlers as the protocol's, and writes its reply or error to `out`. The checks come
+/// in Redis 7.0's order (`scriptCall`); one failing answers its text (for an error table),
+/// and nothing runs. Returns whether the command was a write.
+pub(crate) fn run_in_script<'a>(
+    command: &Command<'_>,
+    session: &mut Session,
+    ctx: &Context<'a>,
+    out: &mut BytesMut,
+    block: &mut Transaction<'a, 'a>,
+    read_only: bool,
+) -> Result<bool, &'static str> {
+    let Some((spec, _)) = find(command) else {
+        return Err("Unknown Redis command called from script");
+    };
+    let argc = command.len();
+    let arity = spec.arity.unsigned_abs() as usize;
+    if (spec.arity >= 0 && argc != arity) || argc < arity {
+        return Err("Wrong number of args calling Redis command from script");
+    }
+    if spec.flags.contains(&"noscript") {
+        return Err("This Redis command is not allowed from script");
+    }
+    let write = spec.flags.contains(&"write");
+    if write && read_only {
+        return Err("Write commands are not allowed from read-only scripts.");
+    }
+    execute(spec, command, session, ctx, out, Some(block));
+    Ok(write)
 }
 
 /// The checks after the command is found: the number of arguments, authentication, and

@@ -55,7 +55,7 @@ pub(crate) fn scan(call: &mut Call<'_, '_>) -> Outcome {
         }
         index += 2;
     }
-    let page = call.store().scan(
+    let page = call.store()?.scan(
         &Scan {
             namespace: call.namespace(),
             cursor,
@@ -93,7 +93,7 @@ pub(crate) fn keys(call: &mut Call<'_, '_>) -> Outcome {
     let mut found = Vec::new();
     let mut cursor = 0;
     loop {
-        let page = call.store().scan(
+        let page = call.store()?.scan(
             &Scan {
                 namespace: call.namespace(),
                 cursor,

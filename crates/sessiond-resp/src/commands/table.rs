@@ -4,10 +4,10 @@
 //! The table is sorted by name: dispatch finds a command by binary search.
 
 use super::{
-    Handler, append, auth, card, client, command, config, dbsize, del, echo, exists, expire, flush,
-    get, getdel, getex, hdel, hello, hget, hgetall, hincrby, hset, incr, info, key_type, mget,
-    mset, persist, ping, quit, rename, reset, sadd, scan, select, set, smembers, strlen,
-    transaction, ttl, zadd, zcount, zrange, zrem, zscore,
+    Handler, append, auth, card, client, command, config, dbsize, del, echo, eval, exists, expire,
+    flush, get, getdel, getex, hdel, hello, hget, hgetall, hincrby, hset, incr, info, key_type,
+    mget, mset, persist, ping, quit, rename, reset, sadd, scan, script, select, set, smembers,
+    strlen, transaction, ttl, zadd, zcount, zrange, zrem, zscore,
 };
 
 /// One command (or subcommand) of the table.
@@ -221,6 +221,76 @@ pub(crate) static COMMANDS: &[Spec] = &[
         "1.0.0",
         "Returns the given string.",
         echo::echo
+    ),
+    spec!(
+        "eval",
+        -3,
+        [
+            "noscript",
+            "stale",
+            "skip_monitor",
+            "no_mandatory_keys",
+            "movablekeys"
+        ],
+        NO_KEYS,
+        ["slow", "scripting"],
+        "scripting",
+        "2.6.0",
+        "Execute a Lua script server side",
+        eval::eval
+    ),
+    spec!(
+        "eval_ro",
+        -3,
+        [
+            "readonly",
+            "noscript",
+            "stale",
+            "skip_monitor",
+            "no_mandatory_keys",
+            "movablekeys"
+        ],
+        NO_KEYS,
+        ["slow", "scripting"],
+        "scripting",
+        "7.0.0",
+        "Execute a read-only Lua script server side",
+        eval::eval_ro
+    ),
+    spec!(
+        "evalsha",
+        -3,
+        [
+            "noscript",
+            "stale",
+            "skip_monitor",
+            "no_mandatory_keys",
+            "movablekeys"
+        ],
+        NO_KEYS,
+        ["slow", "scripting"],
+        "scripting",
+        "2.6.0",
+        "Execute a Lua script server side",
+        eval::evalsha
+    ),
+    spec!(
+        "evalsha_ro",
+        -3,
+        [
+            "readonly",
+            "noscript",
+            "stale",
+            "skip_monitor",
+            "no_mandatory_keys",
+            "movablekeys"
+        ],
+        NO_KEYS,
+        ["slow", "scripting"],
+        "scripting",
+        "7.0.0",
+        "Execute a read-only Lua script server side",
+        eval::evalsha_ro
     ),
     spec!(
         "exec",
@@ -760,6 +830,18 @@ pub(crate) static COMMANDS: &[Spec] = &[
         "Get the number of members in a set",
         card::scard
     ),
+    container!(
+        "script",
+        "SCRIPT",
+        -2,
+        [],
+        ["slow"],
+        "scripting",
+        "2.6.0",
+        "A container for Lua scripts management commands",
+        script::container,
+        SCRIPT
+    ),
     spec!(
         "select",
         2,
@@ -1277,6 +1359,65 @@ static CONFIG: &[Spec] = &[
         "2.0.0",
         "Sets configuration parameters in-flight.",
         config::set
+    ),
+];
+
+/// `SCRIPT`'s subcommands, sorted by name.
+static SCRIPT: &[Spec] = &[
+    spec!(
+        "script|exists",
+        -3,
+        ["noscript"],
+        NO_KEYS,
+        ["slow", "scripting"],
+        "scripting",
+        "2.6.0",
+        "Check existence of scripts in the script cache.",
+        script::exists
+    ),
+    spec!(
+        "script|flush",
+        -2,
+        ["noscript"],
+        NO_KEYS,
+        ["slow", "scripting"],
+        "scripting",
+        "2.6.0",
+        "Remove all the scripts from the script cache.",
+        script::flush
+    ),
+    spec!(
+        "script|help",
+        2,
+        ["loading", "stale"],
+        NO_KEYS,
+        ["slow", "scripting"],
+        "scripting",
+        "5.0.0",
+        "Show helpful text about the different subcommands",
+        script::help
+    ),
+    spec!(
+        "script|kill",
+        2,
+        ["noscript", "allow_busy"],
+        NO_KEYS,
+        ["slow", "scripting"],
+        "scripting",
+        "2.6.0",
+        "Kill the script currently in execution.",
+        script::kill
+    ),
+    spec!(
+        "script|load",
+        3,
+        ["noscript", "stale"],
+        NO_KEYS,
+        ["slow", "scripting"],
+        "scripting",
+        "2.6.0",
+        "Load the specified Lua script into the script cache.",
+        script::load
     ),
 ];
 

@@ -114,6 +114,10 @@ struct FileResp {
     max_queued_commands: Option<usize>,
     max_transaction_size: Option<ByteSize>,
     max_atomic_keys: Option<usize>,
+    script_time_limit: Option<ConfigDuration>,
+    script_max_memory: Option<ByteSize>,
+    script_cache_scripts: Option<usize>,
+    script_cache_size: Option<ByteSize>,
 }
 
 impl FileConfig {
@@ -185,6 +189,13 @@ impl FileConfig {
             set(&mut resp.max_queued_commands, file.max_queued_commands);
             set(&mut resp.max_transaction_size, file.max_transaction_size);
             set(&mut resp.max_atomic_keys, file.max_atomic_keys);
+            set(
+                &mut resp.script_time_limit,
+                file.script_time_limit.map(|d| d.0),
+            );
+            set(&mut resp.script_max_memory, file.script_max_memory);
+            set(&mut resp.script_cache_scripts, file.script_cache_scripts);
+            set(&mut resp.script_cache_size, file.script_cache_size);
         }
         if let Some(file) = self.sharedance {
             let sharedance = &mut config.sharedance;
@@ -238,6 +249,10 @@ impl Overrides {
         set(
             &mut config.resp.password,
             self.resp_password.clone().map(Some),
+        );
+        set(
+            &mut config.resp.script_time_limit,
+            self.resp_script_time_limit.map(|d| d.0),
         );
         let tls = &mut config.tls;
         set(&mut tls.cert, self.tls_cert.clone().map(Some));

@@ -221,6 +221,14 @@ pub struct RespConfig {
     /// The most distinct keys an `EXEC` locks together to run as one atomic step; a
     /// transaction over more keys runs command after command.
     pub max_atomic_keys: usize,
+    /// How long a Lua script may run before it is stopped (Redis's `busy-reply-threshold`).
+    pub script_time_limit: Duration,
+    /// The most memory one Lua interpreter may use.
+    pub script_max_memory: ByteSize,
+    /// The most scripts the script cache keeps (the oldest go first).
+    pub script_cache_scripts: usize,
+    /// The most bytes of scripts the script cache keeps.
+    pub script_cache_size: ByteSize,
 }
 
 /// The password never reaches a log line through `{:?}`.
@@ -236,6 +244,10 @@ impl std::fmt::Debug for RespConfig {
             .field("max_queued_commands", &self.max_queued_commands)
             .field("max_transaction_size", &self.max_transaction_size)
             .field("max_atomic_keys", &self.max_atomic_keys)
+            .field("script_time_limit", &self.script_time_limit)
+            .field("script_max_memory", &self.script_max_memory)
+            .field("script_cache_scripts", &self.script_cache_scripts)
+            .field("script_cache_size", &self.script_cache_size)
             .finish()
     }
 }
@@ -299,6 +311,10 @@ impl Default for Config {
                 max_queued_commands: 100_000,
                 max_transaction_size: ByteSize(32 << 20),
                 max_atomic_keys: 1024,
+                script_time_limit: Duration::from_secs(5),
+                script_max_memory: ByteSize(64 << 20),
+                script_cache_scripts: 1000,
+                script_cache_size: ByteSize(16 << 20),
             },
             tls: TlsConfig::default(),
         }
@@ -358,6 +374,8 @@ pub struct Overrides {
     pub resp_listen: Option<Listen>,
     /// `--resp-password` (or its environment variable).
     pub resp_password: Option<String>,
+    /// `--resp-script-time-limit`.
+    pub resp_script_time_limit: Option<ConfigDuration>,
 }
 
 /// Why the configuration could not be used. Every message names the setting at fault.
@@ -564,6 +582,21 @@ impl Config {
         if !(1..=1 << 20).contains(&resp.max_atomic_keys) {
             return invalid("resp.max_atomic_keys", "must be between 1 and 1048576");
         }
+        if resp.script_time_limit.is_zero() || resp.script_time_limit > Duration::from_secs(3600) {
+            return invalid(
+                "resp.script_time_limit",
+                "must be between 1ms and 1h (a script holds its keys while it runs)",
+            );
+        }
+        if !(1 << 20..=1 << 30).contains(&resp.script_max_memory.0) {
+            return invalid("resp.script_max_memory", "must be between 1MiB and 1GiB");
+        }
+        if !(1..=1_000_000).contains(&resp.script_cache_scripts) {
+            return invalid("resp.script_cache_scripts", "must be between 1 and 1000000");
+        }
+        if !(1 << 10..=1 << 30).contains(&resp.script_cache_size.0) {
+            return invalid("resp.script_cache_size", "must be between 1KiB and 1GiB");
+        }
         if !(10..=1 << 30).contains(&sharedance.max_request_size.0) {
             return invalid(
                 "sharedance.max_request_size",
@@ -723,6 +756,47 @@ mod tests {
             error.to_string().starts_with("resp.max_atomic_keys: "),
             "{error}"
         );
+    }
+
+    #[test]
+    fn resp_script_limits_come_from_the_file_and_the_flag() {
+        let config = Config::load(None, &Overrides::default()).unwrap();
+        assert_eq!(config.resp.script_time_limit, Duration::from_secs(5));
+        assert_eq!(config.resp.script_max_memory, ByteSize(64 << 20));
+        let text = "[resp]\nscript_time_limit = \"250ms\"\nscript_max_memory = \"8MiB\"\n\
+                    script_cache_scripts = 10\nscript_cache_size = \"1MiB\"\n";
+        let config = load_text(text, &Overrides::default()).unwrap();
+        assert_eq!(config.resp.script_time_limit, Duration::from_millis(250));
+        assert_eq!(config.resp.script_max_memory, ByteSize(8 << 20));
+        assert_eq!(config.resp.script_cache_scripts, 10);
+        assert_eq!(config.resp.script_cache_size, ByteSize(1 << 20));
+        let overrides = Overrides {
+            resp_script_time_limit: Some(ConfigDuration(Duration::from_secs(2))),
+            ..Overrides::default()
+        };
+        let config = load_text(text, &overrides).unwrap();
+        assert_eq!(config.resp.script_time_limit, Duration::from_secs(2));
+        for (text, setting) in [
+            (
+                "[resp]\nscript_time_limit = 0\n",
+                "resp.script_time_limit: ",
+            ),
+            (
+                "[resp]\nscript_max_memory = \"1KiB\"\n",
+                "resp.script_max_memory: ",
+            ),
+            (
+                "[resp]\nscript_cache_scripts = 0\n",
+                "resp.script_cache_scripts: ",
+            ),
+            (
+                "[resp]\nscript_cache_size = 0\n",
+                "resp.script_cache_size: ",
+            ),
+        ] {
+            let error = load_text(text, &Overrides::default()).unwrap_err();
+            assert!(error.to_string().starts_with(setting), "{error}");
+        }
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     Set(Vec<Reply>),
     Double(String),
+    /// `(digits`
+    BigNumber(String),
     Boolean(bool),
     Verbatim(String, Vec<u8>),
 }
@@ -274,6 +276,7 @@ pub fn parse(bytes: &[u8]) -> Option<(Reply, usize)> {
         b'-' => (Reply::Error(text()), after),
         b':' => (Reply::Integer(number()), after),
         b',' => (Reply::Double(text()), after),
+        b'(' => (Reply::BigNumber(text()), after),
         b'#' => (Reply::Boolean(line == b"t"), after),
         b'_' => (Reply::Null, after),
         b'$' | b'=' => {
