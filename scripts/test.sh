@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of sessiond on a fresh machine: installs what the tests need (the real
-# memcached and redis-server as oracles, and for the end-to-end tests PHP with php-memcached,
-# Python's redis-py, the Express app's npm modules and the axum app of tower-sessions), then
-# checks formatting and lints, and runs the whole test suite.
+# memcached and redis-server as oracles, and for the end-to-end tests PHP with php-memcached
+# and php-redis, Python's redis-py, the Express app's npm modules and the axum app of
+# tower-sessions), then checks formatting and lints, and runs the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,10 @@ command -v python3 >/dev/null 2>&1 || need_packages+=(python3 python3-pip)
 command -v npm >/dev/null 2>&1 || need_packages+=(nodejs npm)
 if ! command -v php >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -qi '^memcached$'; then
     need_packages+=(php-memcached)
+fi
+# phpredis, for the end-to-end test of locked PHP sessions over the Redis protocol.
+if ! command -v php >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -qi '^redis$'; then
+    need_packages+=(php-redis)
 fi
 if [ ${#need_packages[@]} -gt 0 ]; then
     echo "test.sh: installing ${need_packages[*]}"

@@ -251,6 +251,9 @@ fn commands_a_script_may_not_run_are_refused_as_in_redis() {
     let pair = Pair::start();
     let mut commands = Vec::new();
     for command in [
+        "'multi'",
+        "'exec'",
+        "'watch', 'k'",
         "'auth', 'x'",
         "'client', 'id'",
         "'config', 'get', 'maxmemory'",
@@ -550,6 +553,72 @@ fn resp3_conversions_are_redis_s() {
     commands.push(eval0("redis.setresp(3); return {map={a=1}}"));
     commands.push(eval0("redis.setresp(3); return {double=1.5}"));
     pair.same_args(&commands);
+}
+
+/// The shape of the ASP.NET Redis session provider's scripts: several commands on a hash and
+/// its expiry, one atomic step; and hashes, sets and sorted sets through both protocols.
+#[test]
+fn collections_in_scripts_answer_as_in_redis() {
+    let pair = Pair::start();
+    let write = "local retArray = {} \n\
+                 local lockValue = ARGV[1] \n\
+                 local locked = redis.call('SETNX', KEYS[1], ARGV[1]) \n\
+                 local IsLocked = redis.call('HGET', KEYS[2], 'locked') \n\
+                 redis.call('HSET', KEYS[2], 'data', ARGV[2], 'timeout', ARGV[3]) \n\
+                 redis.call('EXPIRE', KEYS[2], ARGV[3]) \n\
+                 retArray[1] = locked \n\
+                 retArray[2] = redis.call('HGETALL', KEYS[2]) \n\
+                 retArray[3] = redis.call('TTL', KEYS[2]) \n\
+                 return retArray";
+    pair.same_args(&[
+        cmd(&["EVAL", write, "2", "lock", "session", "token", "payload", "1200"]),
+        cmd(&["EVAL", write, "2", "lock", "session", "token", "payload2", "600"]),
+        evalk("return redis.call('hgetall', KEYS[1])", &["session"]),
+        evalk("redis.setresp(3); return redis.call('hgetall', KEYS[1])", &["session"]),
+        evalk("redis.setresp(3); return type(redis.call('hgetall', KEYS[1]).map)", &["session"]),
+        evalk("return redis.call('sadd', KEYS[1], 'a', 'b', 'a')", &["set"]),
+        evalk("redis.setresp(3); local s = redis.call('smembers', KEYS[1]).set; return {s.a, s.b, s.c}", &["set"]),
+        evalk("return redis.call('zadd', KEYS[1], 1.5, 'x', 2, 'y')", &["z"]),
+        evalk("return redis.call('zrange', KEYS[1], 0, -1, 'WITHSCORES')", &["z"]),
+        evalk("redis.setresp(3); return redis.call('zscore', KEYS[1], 'x')", &["z"]),
+        evalk("redis.setresp(3); return redis.call('zscore', KEYS[1], 'x').double", &["z"]),
+        evalk("return redis.call('hincrbyfloat', KEYS[1], 'f', '0.1')", &["session"]),
+        evalk("return redis.call('hget', KEYS[1], 'nofield')", &["session"]),
+        evalk("return redis.call('hset', KEYS[1], 'f', 'v')", &["set"]),
+        evalk("return redis.pcall('hset', KEYS[1], 'f', 'v')", &["set"]),
+    ]);
+    let mut hello = vec![cmd(&["HELLO", "3"])];
+    hello.push(evalk(
+        "redis.setresp(3); return redis.call('hgetall', KEYS[1])",
+        &["h"],
+    ));
+    hello.push(evalk("redis.call('hset', KEYS[1], 'a', '1'); redis.setresp(3); return redis.call('hgetall', KEYS[1])", &["h"]));
+    pair.same_args(&hello);
+}
+
+#[test]
+fn scripts_in_a_transaction_answer_as_in_redis() {
+    let pair = Pair::start();
+    pair.same_args(&[
+        cmd(&["MULTI"]),
+        cmd(&["SET", "k", "v"]),
+        cmd(&["EVAL", "return redis.call('get', KEYS[1])", "1", "k"]),
+        cmd(&["EVAL", UNLOCK, "1", "k", "v"]),
+        cmd(&["EVALSHA", UNLOCK_SHA, "1", "k", "v"]),
+        cmd(&["EVAL", "return redis.call('nosuch')", "0"]),
+        cmd(&["GET", "k"]),
+        cmd(&["EXEC"]),
+        cmd(&["WATCH", "k"]),
+        cmd(&[
+            "EVAL",
+            "return redis.call('set', KEYS[1], 'changed')",
+            "1",
+            "k",
+        ]),
+        cmd(&["MULTI"]),
+        cmd(&["GET", "k"]),
+        cmd(&["EXEC"]),
+    ]);
 }
 
 /// sessiond runs a script atomically over the keys it declares, and refuses the rest (as Redis

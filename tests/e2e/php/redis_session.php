@@ -7,16 +7,7 @@
 
 declare(strict_types=1);
 
-error_reporting(E_ALL);
-set_error_handler(static function (int $errno, string $message, string $file, int $line): bool {
-    throw new ErrorException($message, 0, $errno, $file, $line);
-});
-
-function fail(string $message): never
-{
-    fwrite(STDERR, "FAIL: {$message}\n");
-    exit(1);
-}
+require __DIR__ . '/strict.php';
 
 if (!extension_loaded('redis')) {
     fail('the redis extension is not loaded (install php-redis)');

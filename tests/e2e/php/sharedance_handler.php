@@ -16,16 +16,7 @@
 
 declare(strict_types=1);
 
-error_reporting(E_ALL);
-set_error_handler(static function (int $errno, string $message, string $file, int $line): bool {
-    throw new ErrorException($message, 0, $errno, $file, $line);
-});
-
-function fail(string $message): never
-{
-    fwrite(STDERR, "FAIL: {$message}\n");
-    exit(1);
-}
+require_once __DIR__ . '/strict.php';
 
 /** Printable rendering of protocol bytes, for messages. */
 function show_bytes(string $bytes): string
