@@ -62,6 +62,10 @@ pub(crate) struct ClientInfo {
     pub(crate) db: usize,
     /// The protocol version, 2 or 3.
     pub(crate) resp: u8,
+    /// How many channels it subscribes to.
+    pub(crate) sub: usize,
+    /// How many patterns it subscribes to.
+    pub(crate) psub: usize,
 }
 
 impl Clients {

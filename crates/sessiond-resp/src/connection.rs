@@ -12,6 +12,7 @@ use crate::encoder::Version;
 use crate::error::Close;
 use crate::limits::Access;
 use crate::parser::Parser;
+use crate::pubsub::{Inbox, Subscriptions};
 use crate::shared::Shared;
 use crate::transaction::Multi;
 use crate::{Context, Flow, OUTPUT_HIGH_WATER};
@@ -24,7 +25,8 @@ pub struct Connection {
 }
 
 /// What a connection remembers between commands: its protocol version, its database,
-/// whether it has authenticated, its entry in the client list, its transaction.
+/// whether it has authenticated, its entry in the client list, its transaction, its
+/// subscriptions.
 #[derive(Debug)]
 pub(crate) struct Session {
     /// The reply protocol (`HELLO 2`/`HELLO 3`).
@@ -43,6 +45,8 @@ pub(crate) struct Session {
     /// The transaction under way and the watched keys (`MULTI`, `WATCH`); dropped with the
     /// connection.
     pub(crate) multi: Multi,
+    /// Its channels and patterns, from its first `SUBSCRIBE` or `PSUBSCRIBE` on.
+    pub(crate) subscriptions: Option<Box<Subscriptions>>,
 }
 
 impl Drop for Session {
@@ -67,6 +71,7 @@ impl Session {
             clients: None,
             closing: false,
             multi: Multi::default(),
+            subscriptions: None,
         }
     }
 
@@ -83,6 +88,36 @@ impl Session {
     pub(crate) fn select(&mut self, db: usize) {
         self.db = db;
         self.client.info.lock().db = db;
+    }
+
+    /// How many channels and patterns it listens to.
+    pub(crate) fn subscription_count(&self) -> usize {
+        self.subscriptions
+            .as_ref()
+            .map_or(0, |subscriptions| subscriptions.count())
+    }
+
+    /// Whether Redis's RESP2 subscribed state holds: only (un)subscribing, `PING`, `QUIT` and
+    /// `RESET` are allowed, and `PING` answers with an array.
+    pub(crate) fn in_subscribed_mode(&self) -> bool {
+        self.version == Version::Resp2 && self.subscription_count() > 0
+    }
+
+    /// Writes the messages waiting for this connection into `out` at `at` (before the reply
+    /// of the command that just ran, as Redis writes a message published during a command
+    /// before its reply), up to the output high-water mark.
+    pub(crate) fn deliver_at(&self, out: &mut BytesMut, at: usize) {
+        let Some(subscriptions) = &self.subscriptions else {
+            return;
+        };
+        if !subscriptions.inbox.has_messages() {
+            return;
+        }
+        let reply = out.split_off(at);
+        subscriptions
+            .inbox
+            .write_into(out, self.version, OUTPUT_HIGH_WATER);
+        out.unsplit(reply);
     }
 }
 
@@ -101,6 +136,7 @@ impl Connection {
                 clients: Some(Arc::clone(&shared.clients)),
                 closing: false,
                 multi: Multi::default(),
+                subscriptions: None,
             },
         }
     }
@@ -115,8 +151,12 @@ impl Connection {
     /// call. Stops early, with complete commands left in `input`, once `output` holds
     /// [`OUTPUT_HIGH_WATER`] bytes: the caller writes the output out and calls again.
     ///
+    /// A subscriber's waiting messages come first, and any that arrive while a command runs
+    /// are written before its reply, as Redis writes them.
+    ///
     /// Returns [`Flow::Close`] after `QUIT` and after a protocol error: the caller sends what
-    /// is in `output` and closes.
+    /// is in `output` and closes; and for a subscriber cut off for falling too far behind,
+    /// with nothing more written: the caller closes at once.
     pub fn process(
         &mut self,
         input: &mut BytesMut,
@@ -124,6 +164,15 @@ impl Connection {
         ctx: &Context<'_>,
     ) -> Flow {
         let replies_start = output.len();
+        if let Some(subscriptions) = &self.session.subscriptions {
+            if subscriptions.inbox.is_cut() {
+                // Redis frees a client past its output buffer limit without another byte.
+                return Flow::Close;
+            }
+            subscriptions
+                .inbox
+                .write_into(output, self.session.version, OUTPUT_HIGH_WATER);
+        }
         loop {
             if output.len() >= OUTPUT_HIGH_WATER {
                 return Flow::Continue;
@@ -149,14 +198,34 @@ impl Connection {
                         output.truncate(replies_start);
                     }
                     error.write_reply(output);
+                    self.session.subscriptions = None;
                     return Flow::Close;
                 }
             };
             input.advance(consumed);
             if self.session.closing {
+                // Gone from the channels before the client can see the close.
+                self.session.subscriptions = None;
                 return Flow::Close;
             }
         }
+    }
+
+    /// The queue that pub/sub messages for this connection arrive in, once it has
+    /// subscribed: the server waits on it ([`Inbox::ready`]) beside the socket, and runs
+    /// [`Connection::process`] when it fires, which writes the messages (or answers
+    /// [`Flow::Close`] when the subscriber fell too far behind, [`Inbox::cut_off`]).
+    pub fn inbox(&self) -> Option<&Arc<Inbox>> {
+        self.session
+            .subscriptions
+            .as_ref()
+            .map(|subscriptions| &subscriptions.inbox)
+    }
+
+    /// Whether the connection listens to any channel or pattern: Redis never closes such a
+    /// client for being idle (it only receives).
+    pub fn subscribed(&self) -> bool {
+        self.session.subscription_count() > 0
     }
 
     /// How many bytes must be buffered before the command being read can make progress, when

@@ -29,11 +29,12 @@
 //!
 //! # Commands
 //! Each command answers as redis-server 7.0 answers it, errors included, byte for byte; the
-//! transcript tests in `crates/sessiond/tests/resp.rs` (connections, strings, keys) and
-//! `resp_types.rs` (hashes, sets, sorted sets, Spring Session's sequence) run the same
-//! commands against a real redis-server and compare. Databases (`SELECT 0` to `15`) are
-//! engine namespaces given by the server ([`Config::databases`]). The deliberate differences
-//! are listed in the README ("Where sessiond answers differently from Redis").
+//! transcript tests in `crates/sessiond/tests/resp.rs` (connections, strings, keys),
+//! `resp_types.rs` (hashes, sets, sorted sets, Spring Session's sequence) and `resp_pubsub.rs`
+//! (pub/sub, keyspace events) run the same commands against a real redis-server and compare.
+//! Databases (`SELECT 0` to `15`) are engine namespaces given by the server
+//! ([`Config::databases`]). The deliberate differences are listed in the README ("Where
+//! sessiond answers differently from Redis").
 //!
 //! Hashes, sets and sorted sets are the engine's value types, and every command on them is
 //! one engine command (`HashWrite`, `SetAdd`, `SortedSetIncrement`, ...), so their changes
@@ -46,6 +47,19 @@
 //! BYLEX` reads the sorted set and selects the members as Redis walks a small one; the rest
 //! is the engine's. Replies take RESP3's types where Redis 7 does: `HGETALL` a map,
 //! `SMEMBERS` a set, scores doubles, `WITHSCORES` pairs.
+//!
+//! # Pub/sub and keyspace notifications
+//! `SUBSCRIBE`, `PSUBSCRIBE`, their opposites, `PUBLISH` and `PUBSUB` work over one hub per
+//! server ([`Shared`]): channels are server-wide, as in Redis. A subscriber's messages wait in
+//! its [`Inbox`], bounded by [`Config::pubsub_limit`] (a subscriber that falls further behind
+//! is cut off and closed, as Redis's `client-output-buffer-limit pubsub` does); the server
+//! waits on the inbox beside the socket and calls [`Connection::process`] when it fires, which
+//! writes the messages. A RESP2 client that subscribes is in Redis's subscribed state (only
+//! the (un)subscribe commands, `PING`, `QUIT` and `RESET`); a RESP3 client gets push messages
+//! and may run anything. Commands fire Redis 7.0's keyspace events as
+//! `notify-keyspace-events` selects them; expirations come from the engine through the server
+//! ([`Shared::follow_expiry`], [`Shared::deliver_expired`]). Nothing of this costs a command
+//! anything while nobody subscribes.
 //!
 //! # Replies
 //! [`Encoder`] writes every RESP3 type a session server needs, and for a RESP2 connection
@@ -63,8 +77,10 @@
 //! - `script`: Lua scripts (`EVAL`): the embedded Lua 5.1, Redis's sandbox and libraries, the
 //!   script cache, conversions between Lua values and replies ([`ScriptLimits`] bound them).
 //!   A script's `redis.call` runs the same handlers, inside the script's atomic block.
-//! - `shared`: [`Shared`], what all connections share ([`Config`], keyspace settings);
-//!   `clients`: [`Clients`], the client list.
+//! - `shared`: [`Shared`], what all connections share ([`Config`], keyspace settings, the
+//!   hub); `clients`: [`Clients`], the client list.
+//! - `pubsub`: the hub, each connection's subscriptions and [`Inbox`]; `keyspace`: the event
+//!   classes and publishing keyspace events.
 //! - `parser`: [`Parser`], which finds each command and keeps what a partial one has shown.
 //! - `multibulk`, `inline`: the two request forms; `line`: how their lines end; `number`:
 //!   Redis's integer syntax for lengths.
@@ -85,11 +101,13 @@ mod encoder;
 mod error;
 mod glob;
 mod inline;
+mod keyspace;
 mod limits;
 mod line;
 mod multibulk;
 mod number;
 mod parser;
+mod pubsub;
 mod reply;
 mod script;
 mod shared;
@@ -102,6 +120,7 @@ pub use encoder::{Encoder, Version};
 pub use error::{Close, ProtocolError};
 pub use limits::{Access, Limits};
 pub use parser::Parser;
+pub use pubsub::{DEFAULT_PUBSUB_LIMIT, Inbox};
 pub use script::{MonotonicClock, ScriptLimits};
 pub use shared::{Config, DATABASES, Shared};
 

@@ -1,4 +1,5 @@
-//! What every Redis connection of a server shares: the settings, the databases, the clients.
+//! What every Redis connection of a server shares: the settings, the databases, the clients,
+//! the pub/sub hub.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -7,6 +8,7 @@ use sessiond_engine::{NamespaceId, Timestamp};
 
 use crate::clients::Clients;
 use crate::limits::Limits;
+use crate::pubsub::{DEFAULT_PUBSUB_LIMIT, Hub};
 use crate::script::{MonotonicClock, ScriptLimits, Scripts};
 
 /// How many databases a client can `SELECT` (Redis's default `databases 16`).
@@ -33,6 +35,9 @@ pub struct Config {
     pub scripts: ScriptLimits,
     /// The clock scripts' time limits are read against.
     pub monotonic: MonotonicClock,
+    /// How many bytes of messages a subscriber may have waiting before it is disconnected
+    /// (Redis's hard `client-output-buffer-limit pubsub`, 32 MiB by default).
+    pub pubsub_limit: usize,
 }
 
 impl Config {
@@ -50,18 +55,20 @@ impl Config {
             process_id: std::process::id(),
             scripts: ScriptLimits::default(),
             monotonic: MonotonicClock::default(),
+            pubsub_limit: DEFAULT_PUBSUB_LIMIT,
         }
     }
 }
 
-/// The state all Redis connections share: the settings, the clients, and what `CONFIG SET`
-/// may change while the server runs.
+/// The state all Redis connections share: the settings, the clients, the subscriptions, and
+/// what `CONFIG SET` may change while the server runs.
 #[derive(Debug)]
 pub struct Shared {
     pub(crate) config: Config,
     pub(crate) clients: Arc<Clients>,
-    /// `notify-keyspace-events`, as Redis's flag bits. Kept and reported; events themselves
-    /// are not published yet (there is no pub/sub).
+    /// Who subscribes to what, over all connections.
+    pub(crate) hub: Arc<Hub>,
+    /// `notify-keyspace-events`, as Redis's flag bits (`keyspace::class`).
     pub(crate) keyspace_events: AtomicU32,
     /// When the server started, for `INFO`'s uptime.
     pub(crate) started: Timestamp,
@@ -74,6 +81,7 @@ impl Shared {
     pub fn new(config: Config, started: Timestamp) -> Self {
         Shared {
             scripts: Scripts::new(config.scripts),
+            hub: Arc::new(Hub::new(config.pubsub_limit)),
             config,
             clients: Arc::new(Clients::new()),
             keyspace_events: AtomicU32::new(0),

@@ -200,6 +200,20 @@ fn decide(role: &Role, me: u64, protocol: &str) -> Option<Route> {
         .map(|addr| Route::Forward(addr.clone()))
 }
 
+/// Completes once this node does not serve clients (it stopped leading); never on a single
+/// node.
+pub(crate) async fn deposed(cluster: Option<&ClusterShared>) {
+    let Some(cluster) = cluster else {
+        return std::future::pending().await;
+    };
+    let mut role = cluster.role.clone();
+    while role.borrow_and_update().serving {
+        if role.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Holds a batch's replies until the group committed every change this node recorded up to
 /// now: the batch's own writes, and whatever its reads saw (a read must not answer with a
 /// change that a failover could still undo). A batch that changed nothing and saw nothing

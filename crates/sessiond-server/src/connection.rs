@@ -2,7 +2,9 @@
 //!
 //! The loop stays protocol-agnostic and small: everything about requests lives in the
 //! protocol crate. Replies to all the requests one read brought are written with one write,
-//! which is what pipelining clients rely on for speed.
+//! which is what pipelining clients rely on for speed. A connection with an inbox (a Redis
+//! subscriber) also wakes when a message arrives for it, and is dropped mid-write if it falls
+//! so far behind that the protocol cuts it off.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,6 +62,9 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     'connection: while !shutdown.is_set() {
         let wanted = protocol.wants(&input).unwrap_or(0).max(input.len() + 4096);
         input.reserve(wanted - input.len());
+        // Cloned so that waiting on it does not hold the connection borrowed; `None` (every
+        // connection that never subscribed) waits on nothing.
+        let inbox = protocol.inbox().cloned();
         let read = tokio::select! {
             biased;
             _ = &mut stopping => break,
@@ -67,19 +72,33 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 // The timer is reset lazily: only when it fires is the real idle time checked.
                 let limit = idle_timeout.unwrap_or_default();
                 if last_activity.elapsed() >= limit {
-                    break;
+                    if !protocol.exempt_from_idle() {
+                        break;
+                    }
+                    // A subscriber only receives: it stays, and is looked at again a whole
+                    // timeout later.
+                    last_activity = Instant::now();
                 }
                 idle_timer.as_mut().reset(last_activity + limit);
                 continue;
             }
-            read = stream.read_buf(&mut input) => read,
+            read = stream.read_buf(&mut input) => Some(read),
+            // Disabled, and so never polled, for a connection that never subscribed.
+            woke = woken(inbox.as_deref(), shared.cluster.get()), if inbox.is_some() => {
+                match woke {
+                    Woke::Message => None,
+                    Woke::Deposed => break,
+                }
+            }
         };
-        let count = match read {
-            Ok(0) | Err(_) => break,
-            Ok(count) => count,
-        };
-        read_total += count as u64;
-        last_activity = Instant::now();
+        if let Some(read) = read {
+            let count = match read {
+                Ok(0) | Err(_) => break,
+                Ok(count) => count,
+            };
+            read_total += count as u64;
+            last_activity = Instant::now();
+        }
 
         // The protocol stops at its output high-water mark with requests still buffered, so a
         // client that pipelines reads without reading replies cannot make the server hold more
@@ -96,7 +115,16 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             }
             let produced = !output.is_empty();
             if produced {
-                if !write_out(&mut stream, &output, idle_timeout).await {
+                let written = match protocol.inbox() {
+                    None => write_out(&mut stream, &output, idle_timeout).await,
+                    // A subscriber cut off for falling behind is dropped at once, even while
+                    // its client does not read what is being written.
+                    Some(inbox) => tokio::select! {
+                        written = write_out(&mut stream, &output, idle_timeout) => written,
+                        () = inbox.cut_off() => false,
+                    },
+                };
+                if !written {
                     break 'connection;
                 }
                 written_total += output.len() as u64;
@@ -104,7 +132,11 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 trim(&mut output);
             }
             if flow == Flow::Close {
-                let _ = stream.shutdown().await;
+                // A subscriber cut off for not reading would not read a TLS close_notify
+                // either: it is dropped without one.
+                if !protocol.inbox().is_some_and(|inbox| inbox.is_cut()) {
+                    let _ = stream.shutdown().await;
+                }
                 break 'connection;
             }
             if !produced || input.is_empty() {
@@ -141,6 +173,31 @@ async fn write_out<S: AsyncWrite + Unpin>(
     match idle_timeout {
         Some(limit) => matches!(tokio::time::timeout(limit, write).await, Ok(Ok(()))),
         None => write.await.is_ok(),
+    }
+}
+
+/// What wakes a subscriber's connection besides its socket.
+enum Woke {
+    /// Messages wait in its inbox (or it was cut off, which `process` finds).
+    Message,
+    /// This node stopped leading: a subscriber here would hear nothing more (commands and
+    /// expiry run on the new leader), so it is closed, and its client reconnects and is
+    /// relayed there. Other connections find out at their next request.
+    Deposed,
+}
+
+/// Completes when `inbox` has something for the connection, or this cluster node stopped
+/// leading; never without an inbox.
+async fn woken(
+    inbox: Option<&sessiond_resp::Inbox>,
+    cluster: Option<&crate::cluster::ClusterShared>,
+) -> Woke {
+    let Some(inbox) = inbox else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        () = inbox.ready() => Woke::Message,
+        () = crate::cluster::deposed(cluster) => Woke::Deposed,
     }
 }
 

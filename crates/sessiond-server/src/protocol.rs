@@ -3,6 +3,7 @@
 //! one what it needs from the shared state.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -193,6 +194,24 @@ impl ProtocolConnection {
                 };
                 connection.process(input, output, &ctx).into()
             }
+        }
+    }
+
+    /// Where messages for the connection arrive between its requests (a Redis subscriber's
+    /// pub/sub messages); `None` for everything else. The loop waits on it beside the socket.
+    pub fn inbox(&self) -> Option<&Arc<sessiond_resp::Inbox>> {
+        match self {
+            ProtocolConnection::Resp(connection) => connection.inbox(),
+            _ => None,
+        }
+    }
+
+    /// Whether the idle timeout spares the connection: a Redis subscriber only receives, and
+    /// Redis never times one out.
+    pub fn exempt_from_idle(&self) -> bool {
+        match self {
+            ProtocolConnection::Resp(connection) => connection.subscribed(),
+            _ => false,
         }
     }
 

@@ -190,6 +190,7 @@ impl Server {
             // The server's one reading of the monotonic clock, for scripts' time limits.
             monotonic: sessiond_resp::MonotonicClock(std::time::Instant::now),
             max_clients: config.max_connections,
+            pubsub_limit: to_usize(config.resp.pubsub_buffer_limit.0),
             ..sessiond_resp::Config::new(namespaces::RESP_FIRST)
         };
         let started = clock.now();
@@ -552,11 +553,15 @@ impl Accepted {
 }
 
 /// Removes expired items in the background, a bounded amount per tick, and once a second
-/// hands the journal the sessions that reads renewed.
+/// hands the journal the sessions that reads renewed. Each tick also hands the Redis
+/// databases' expired keys (swept, or met by a command) to the Redis protocol, which
+/// publishes them as keyspace events; the engine collects them only while a Redis client
+/// could hear of them.
 async fn sweep(shared: Arc<Shared>) {
     let mut interval = tokio::time::interval(SWEEP_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks = 0u32;
+    let mut expired = Vec::new();
     loop {
         interval.tick().await;
         // A cluster node that does not lead expires sessions by the leader's time only: by
@@ -568,7 +573,13 @@ async fn sweep(shared: Arc<Shared>) {
                 Some(time) => (time, false),
             },
         };
+        shared.resp.follow_expiry(&shared.engine);
         shared.engine.expire_due(now, SWEEP_BUDGET_PER_SHARD);
+        shared.engine.drain_expired(&mut expired);
+        if !expired.is_empty() {
+            shared.resp.deliver_expired(&expired);
+            expired.clear();
+        }
         ticks = ticks.wrapping_add(1);
         if leading && ticks.is_multiple_of(RENEWAL_TICKS) {
             shared.engine.drain_renewals(now);

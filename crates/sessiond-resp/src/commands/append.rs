@@ -4,14 +4,16 @@
 use sessiond_engine::Append;
 
 use super::{Call, Outcome};
+use crate::keyspace::class;
 
-/// Appends to a string.
+/// Appends to a string; an `append` event.
 pub(crate) fn append(call: &mut Call<'_, '_>) -> Outcome {
     let append = Append {
         key: call.key(1),
         value: call.arg(2),
     };
     let len = call.run(&append)??;
+    call.notify(class::STRING, "append", call.arg(1));
     call.reply().integer(i64::try_from(len).unwrap_or(i64::MAX));
     Ok(())
 }

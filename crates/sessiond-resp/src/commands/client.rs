@@ -165,12 +165,7 @@ pub(crate) fn help(call: &mut Call<'_, '_>) -> Outcome {
         b"HELP",
         b"    Print this help.",
     ];
-    let mut reply = call.reply();
-    reply.array(lines.len());
-    for line in lines {
-        reply.simple(line);
-    }
-    Ok(())
+    super::help(call, lines)
 }
 
 /// Whether a name or library attribute has only the characters Redis allows in one: printable
@@ -196,15 +191,19 @@ fn describe(entry: &ClientEntry, call: &Call<'_, '_>, out: &mut String) {
         .peer
         .local
         .map_or_else(|| "?:0".to_owned(), |addr| addr.to_string());
+    // `P` for a subscriber, as Redis's `CLIENT_PUBSUB`.
+    let flags = if info.sub + info.psub > 0 { "P" } else { "N" };
     let _ = writeln!(
         out,
-        "id={} addr={addr} laddr={laddr} fd=-1 name={} age={age} idle={idle} flags=N db={} \
-         sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 \
+        "id={} addr={addr} laddr={laddr} fd=-1 name={} age={age} idle={idle} flags={flags} \
+         db={} sub={} psub={} ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 \
          obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={command} user=default redir=-1 resp={} \
          lib-name={} lib-ver={}",
         entry.id,
         String::from_utf8_lossy(&info.name),
         info.db,
+        info.sub,
+        info.psub,
         info.resp,
         String::from_utf8_lossy(&info.lib_name),
         String::from_utf8_lossy(&info.lib_ver),

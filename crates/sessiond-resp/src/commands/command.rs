@@ -170,12 +170,7 @@ pub(crate) fn help(call: &mut Call<'_, '_>) -> Outcome {
         b"HELP",
         b"    Print this help.",
     ];
-    let mut reply = call.reply();
-    reply.array(lines.len());
-    for line in lines {
-        reply.simple(line);
-    }
-    Ok(())
+    super::help(call, lines)
 }
 
 /// Every command and subcommand.

@@ -11,34 +11,14 @@ use std::borrow::Cow;
 
 use super::{Call, Outcome};
 use crate::reply::CommandError;
-use crate::{args, glob};
-
-/// Redis's keyspace event classes (`notify.c`), as flag bits.
-mod events {
-    pub(super) const KEYSPACE: u32 = 1 << 0;
-    pub(super) const KEYEVENT: u32 = 1 << 1;
-    pub(super) const GENERIC: u32 = 1 << 2;
-    pub(super) const STRING: u32 = 1 << 3;
-    pub(super) const LIST: u32 = 1 << 4;
-    pub(super) const SET: u32 = 1 << 5;
-    pub(super) const HASH: u32 = 1 << 6;
-    pub(super) const ZSET: u32 = 1 << 7;
-    pub(super) const EXPIRED: u32 = 1 << 8;
-    pub(super) const EVICTED: u32 = 1 << 9;
-    pub(super) const STREAM: u32 = 1 << 10;
-    pub(super) const KEY_MISS: u32 = 1 << 11;
-    pub(super) const MODULE: u32 = 1 << 12;
-    pub(super) const NEW: u32 = 1 << 13;
-    /// `A`: every class but key misses and new keys.
-    pub(super) const ALL: u32 =
-        GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
-}
+use crate::{args, glob, keyspace};
 
 /// The settings `CONFIG GET` knows, in the order it lists them.
 const PARAMETERS: &[&str] = &[
     "appendfsync",
     "appendonly",
     "busy-reply-threshold",
+    "client-output-buffer-limit",
     "cluster-enabled",
     "databases",
     "lua-time-limit",
@@ -149,13 +129,14 @@ pub(crate) fn set(call: &mut Call<'_, '_>) -> Outcome {
         return Err(set_failed(name, why));
     }
     if let Some((name, value)) = events {
-        let flags = parse_events(value).ok_or_else(|| {
+        let flags = keyspace::parse(value).ok_or_else(|| {
             set_failed(
                 name,
                 "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
             )
         })?;
         call.ctx.shared.set_keyspace_events(flags);
+        call.ctx.shared.follow_expiry(call.ctx.engine);
     }
     if let Some(millis) = time_limit {
         call.ctx
@@ -196,12 +177,7 @@ pub(crate) fn help(call: &mut Call<'_, '_>) -> Outcome {
         b"HELP",
         b"    Print this help.",
     ];
-    let mut reply = call.reply();
-    reply.array(lines.len());
-    for line in lines {
-        reply.simple(line);
-    }
-    Ok(())
+    super::help(call, lines)
 }
 
 /// `CONFIG SET failed (possibly related to argument 'name') - why`.
@@ -221,97 +197,22 @@ fn value(call: &Call<'_, '_>, name: &str) -> String {
         "busy-reply-threshold" | "lua-time-limit" => {
             call.ctx.shared.scripts.time_limit().as_millis().to_string()
         }
+        // Only the pub/sub hard limit applies: replies are bounded otherwise, and there are
+        // no replicas.
+        "client-output-buffer-limit" => format!(
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub {} 0 0",
+            config.pubsub_limit
+        ),
         "databases" => config.databases.len().to_string(),
         "maxclients" => config.max_clients.to_string(),
         // `CONFIG` is refused inside scripts (`noscript`), so the whole store is free to read.
         "maxmemory" => call.ctx.engine.stats().limit_maxbytes.to_string(),
         "maxmemory-policy" => "noeviction".into(),
-        "notify-keyspace-events" => format_events(call.ctx.shared.keyspace_events()),
+        "notify-keyspace-events" => keyspace::format(call.ctx.shared.keyspace_events()),
         "port" => config.tcp_port.to_string(),
         "proto-max-bulk-len" => config.limits.max_bulk_len.to_string(),
         "timeout" => "0".into(),
         // "save" and anything else: none.
         _ => String::new(),
-    }
-}
-
-/// Redis's `keyspaceEventsStringToFlags`: each character a class; `None` for an unknown one.
-/// The value is read as a C string.
-fn parse_events(text: &[u8]) -> Option<u32> {
-    let mut flags = 0;
-    for &class in args::c_str(text) {
-        flags |= match class {
-            b'A' => events::ALL,
-            b'g' => events::GENERIC,
-            b'$' => events::STRING,
-            b'l' => events::LIST,
-            b's' => events::SET,
-            b'h' => events::HASH,
-            b'z' => events::ZSET,
-            b'x' => events::EXPIRED,
-            b'e' => events::EVICTED,
-            b'K' => events::KEYSPACE,
-            b'E' => events::KEYEVENT,
-            b't' => events::STREAM,
-            b'm' => events::KEY_MISS,
-            b'd' => events::MODULE,
-            b'n' => events::NEW,
-            _ => return None,
-        };
-    }
-    Some(flags)
-}
-
-/// Redis's `keyspaceEventsFlagsToString`: the classes in its canonical order (`Egx` reads
-/// back as `gxE`).
-fn format_events(flags: u32) -> String {
-    let mut text = String::new();
-    if flags & events::ALL == events::ALL {
-        text.push('A');
-    } else {
-        for (flag, class) in [
-            (events::GENERIC, 'g'),
-            (events::STRING, '$'),
-            (events::LIST, 'l'),
-            (events::SET, 's'),
-            (events::HASH, 'h'),
-            (events::ZSET, 'z'),
-            (events::EXPIRED, 'x'),
-            (events::EVICTED, 'e'),
-            (events::STREAM, 't'),
-            (events::MODULE, 'd'),
-            (events::NEW, 'n'),
-        ] {
-            if flags & flag != 0 {
-                text.push(class);
-            }
-        }
-    }
-    for (flag, class) in [
-        (events::KEYSPACE, 'K'),
-        (events::KEYEVENT, 'E'),
-        (events::KEY_MISS, 'm'),
-    ] {
-        if flags & flag != 0 {
-            text.push(class);
-        }
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keyspace_events_read_back_in_canonical_order() {
-        let flags = |text: &str| parse_events(text.as_bytes()).unwrap();
-        assert_eq!(format_events(flags("Egx")), "gxE");
-        assert_eq!(format_events(flags("")), "");
-        assert_eq!(format_events(flags("KEA")), "AKE");
-        assert_eq!(format_events(flags("g$lshzxetd")), "A");
-        assert_eq!(format_events(flags("An")), "A");
-        assert_eq!(format_events(flags("nm")), "nm");
-        assert!(parse_events(b"Q").is_none());
     }
 }

@@ -8,6 +8,7 @@ use sessiond_engine::{Expire, ExpireCondition, ExpireOutcome, Timestamp};
 
 use super::{Call, Outcome};
 use crate::args;
+use crate::keyspace::class;
 use crate::reply::CommandError;
 
 /// `EXPIRE key seconds [NX|XX|GT|LT]`.
@@ -89,7 +90,13 @@ fn run(call: &mut Call<'_, '_>, seconds: bool, absolute: bool, name: &'static st
     reply(call, outcome)
 }
 
+/// Answers, with the event Redis fires: `expire`, or `del` for a time already past.
 fn reply(call: &mut Call<'_, '_>, outcome: ExpireOutcome) -> Outcome {
+    match outcome {
+        ExpireOutcome::Set => call.notify(class::GENERIC, "expire", call.arg(1)),
+        ExpireOutcome::Removed => call.notify(class::GENERIC, "del", call.arg(1)),
+        ExpireOutcome::NotSet | ExpireOutcome::NotFound => {}
+    }
     let set = matches!(outcome, ExpireOutcome::Set | ExpireOutcome::Removed);
     call.reply().integer(i64::from(set));
     Ok(())

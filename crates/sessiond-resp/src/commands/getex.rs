@@ -5,9 +5,11 @@ use sessiond_engine::{Expiry, ExpiryUpdate, GetAndExpire, Inspect, ValueType};
 
 use super::expiry::{self, For};
 use super::{Call, Outcome};
+use crate::keyspace::class;
 use crate::reply::CommandError;
 
-/// Reads a string and sets, removes or keeps its expiry.
+/// Reads a string and sets, removes or keeps its expiry, with Redis's events: `expire`, `del`
+/// for a deadline already past, `persist` when an expiry was removed.
 pub(crate) fn getex(call: &mut Call<'_, '_>) -> Outcome {
     let options = expiry::parse(call, 2, For::GetEx)?;
     let expiry = match options.expire {
@@ -31,13 +33,33 @@ pub(crate) fn getex(call: &mut Call<'_, '_>) -> Outcome {
         None if options.persist => ExpiryUpdate::Set(Expiry::Never),
         None => ExpiryUpdate::Keep,
     };
-    let read = GetAndExpire {
-        key: call.key(1),
-        expiry,
+    let key = call.key(1);
+    let read = GetAndExpire { key, expiry };
+    let (value, had_expiry) = if options.persist && call.ctx.shared.notifies(class::GENERIC) {
+        // Whether there was an expiry to remove decides the event: one atomic step tells.
+        call.atomically(&[key], |runner| {
+            let had_expiry = runner
+                .run(&Inspect { key })?
+                .is_some_and(|info| info.ttl.is_some());
+            Ok::<_, CommandError>((runner.run(&read)??, had_expiry))
+        })?
+    } else {
+        (call.run(&read)??, false)
     };
-    match call.run(&read)?? {
-        Some(value) => call.reply().bulk(&value),
-        None => call.reply().null(),
+    let Some(value) = value else {
+        call.reply().null();
+        return Ok(());
     };
+    match expiry {
+        ExpiryUpdate::Set(Expiry::At(at)) if at <= call.now() => {
+            call.notify(class::GENERIC, "del", call.arg(1));
+        }
+        ExpiryUpdate::Set(Expiry::At(_)) => call.notify(class::GENERIC, "expire", call.arg(1)),
+        ExpiryUpdate::Set(_) if had_expiry => {
+            call.notify(class::GENERIC, "persist", call.arg(1));
+        }
+        _ => {}
+    }
+    call.reply().bulk(&value);
     Ok(())
 }

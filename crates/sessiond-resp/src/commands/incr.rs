@@ -5,6 +5,7 @@ use sessiond_engine::Increment;
 
 use super::{Call, Outcome};
 use crate::args;
+use crate::keyspace::class;
 use crate::reply::CommandError;
 
 /// `INCR key`.
@@ -33,12 +34,13 @@ pub(crate) fn decrby(call: &mut Call<'_, '_>) -> Outcome {
     add(call, delta)
 }
 
-/// Adds `delta` and answers the new value.
+/// Adds `delta` and answers the new value; an `incrby` event (`DECR` too, as in Redis).
 fn add(call: &mut Call<'_, '_>, delta: i64) -> Outcome {
     let value = call.run(&Increment {
         key: call.key(1),
         delta,
     })??;
+    call.notify(class::STRING, "incrby", call.arg(1));
     call.reply().integer(value);
     Ok(())
 }

@@ -163,8 +163,11 @@ fn write_section(call: &Call<'_, '_>, engine: &Engine, index: usize, out: &mut S
             line(format_args!("evicted_keys:0"));
             line(format_args!("keyspace_hits:{}", counters.get_hits));
             line(format_args!("keyspace_misses:{}", counters.get_misses));
-            line(format_args!("pubsub_channels:0"));
-            line(format_args!("pubsub_patterns:0"));
+            line(format_args!(
+                "pubsub_channels:{}",
+                shared.hub.channel_count()
+            ));
+            line(format_args!("pubsub_patterns:{}", shared.hub.patterns()));
         }
         "replication" => {
             line(format_args!("# Replication"));

@@ -40,6 +40,7 @@ mod mset;
 mod multi;
 mod persist;
 mod ping;
+mod pubsub;
 mod quit;
 mod rename;
 mod reset;
@@ -152,10 +153,31 @@ impl<'c, 'a> Call<'c, 'a> {
         self.ctx.now
     }
 
+    /// Publishes keyspace event `event` of `class` (`keyspace::class`) for `key` in the
+    /// selected database; free unless `notify-keyspace-events` selects it and someone
+    /// subscribes.
+    #[inline]
+    pub(crate) fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        // The common case, no event of the class selected, costs one load here.
+        if self.ctx.shared.keyspace_events() & class != 0 {
+            self.ctx.shared.notify(class, event, key, self.session.db);
+        }
+    }
+
     /// The time in Redis's terms: milliseconds since the epoch, signed.
     pub(crate) fn now_millis(&self) -> i64 {
         i64::try_from(self.ctx.now.as_millis()).unwrap_or(i64::MAX)
     }
+}
+
+/// Answers a container's `HELP`: its lines, each a simple string.
+pub(crate) fn help(call: &mut Call<'_, '_>, lines: &[&[u8]]) -> Outcome {
+    let mut reply = call.reply();
+    reply.array(lines.len());
+    for line in lines {
+        reply.simple(line);
+    }
+    Ok(())
 }
 
 /// Runs one (non-empty) command and writes its reply or its error to `out`; inside a
@@ -165,7 +187,8 @@ impl<'c, 'a> Call<'c, 'a> {
 /// arguments; then an unknown command or subcommand; then the number of arguments; then
 /// authentication, except for the commands a client may send before it (`AUTH`, `HELLO`,
 /// `RESET`). A command refused by them aborts the transaction under way; a refused `EXEC`
-/// discards it at once.
+/// discards it at once. Then, for a RESP2 client that subscribes to something, only the few
+/// commands Redis allows in that state pass.
 pub(crate) fn run(
     command: &Command<'_>,
     session: &mut Session,
@@ -204,7 +227,11 @@ pub(crate) fn run(
         }
         return;
     }
+    // Messages published meanwhile (to this connection's own channels too) go before the
+    // reply, as Redis writes them; an `EXEC`'s go before its whole reply.
+    let start = out.len();
     execute(spec, command, session, ctx, out, None);
+    session.deliver_at(out, start);
 }
 
 /// Runs a command that passed the checks, inside `block` when one is given (the commands of
@@ -280,8 +307,27 @@ fn check(spec: &Spec, command: &Command<'_>, session: &Session) -> Result<(), Co
             "Command not allowed inside a transaction",
         ));
     }
+    if session.in_subscribed_mode() && !SUBSCRIBED_MODE.contains(&spec.name) {
+        return Err(CommandError::message(format!(
+            "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET \
+             are allowed in this context",
+            spec.name
+        )));
+    }
     Ok(())
 }
+
+/// What a RESP2 client may run while it subscribes to something (Redis 7.0's
+/// `processCommand`; `QUIT` never reaches the check there, and needs none here).
+const SUBSCRIBED_MODE: &[&str] = &[
+    "ping",
+    "psubscribe",
+    "punsubscribe",
+    "quit",
+    "reset",
+    "subscribe",
+    "unsubscribe",
+];
 
 /// The error for a command that is not in the table: an unknown subcommand of a container,
 /// or an unknown command.

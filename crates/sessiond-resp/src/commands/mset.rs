@@ -3,6 +3,7 @@
 use sessiond_engine::{Expiry, Key, WriteString};
 
 use super::{Call, Outcome};
+use crate::keyspace::class;
 use crate::reply::CommandError;
 
 /// Writes several strings, as one atomic step for a moderate number of keys. A write refused
@@ -25,6 +26,9 @@ pub(crate) fn mset(call: &mut Call<'_, '_>) -> Outcome {
         runner.run(&WriteString::new(key, value, Expiry::Never))??;
         Ok(())
     })?;
+    for key in &keys {
+        call.notify(class::STRING, "set", key.name);
+    }
     call.reply().ok();
     Ok(())
 }

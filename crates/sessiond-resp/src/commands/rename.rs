@@ -4,6 +4,7 @@
 use sessiond_engine::{Rename, RenameOutcome};
 
 use super::{Call, Outcome};
+use crate::keyspace::class;
 use crate::reply::CommandError;
 
 /// `RENAME`: `+OK`, replacing what the new key held.
@@ -32,11 +33,23 @@ pub(crate) fn renamenx(call: &mut Call<'_, '_>) -> Outcome {
     }
 }
 
+/// Renames, with Redis's `rename_from` and `rename_to` events when a key moved (none for a
+/// key renamed to itself).
 fn run(call: &mut Call<'_, '_>, only_if_absent: bool) -> Result<RenameOutcome, CommandError> {
     let rename = Rename {
         from: call.key(1),
         to: call.key(2),
         only_if_absent,
     };
-    call.runner().rename(&rename)
+    let outcome = call.runner().rename(&rename)?;
+    let moved = match outcome {
+        RenameOutcome::Renamed => true,
+        RenameOutcome::TargetExists => !only_if_absent,
+        RenameOutcome::NotFound => false,
+    };
+    if moved && call.arg(1) != call.arg(2) {
+        call.notify(class::GENERIC, "rename_from", call.arg(1));
+        call.notify(class::GENERIC, "rename_to", call.arg(2));
+    }
+    Ok(outcome)
 }

@@ -8,6 +8,7 @@ use sessiond_engine::{Expiry, ExpiryUpdate, WriteCondition, WriteString, WriteSt
 
 use super::expiry::{self, For, Unit};
 use super::{Call, Outcome};
+use crate::keyspace::class;
 
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]`: `+OK`, null when `NX`
 /// or `XX` stopped it, or with `GET` the old value (null if none).
@@ -35,6 +36,9 @@ pub(crate) fn set(call: &mut Call<'_, '_>) -> Outcome {
         previous: options.get,
     };
     let outcome = call.run(&write)??;
+    if matches!(outcome, WriteStringOutcome::Written { .. }) {
+        written(call, expiry);
+    }
     let mut reply = call.reply();
     match outcome {
         WriteStringOutcome::Written { previous } | WriteStringOutcome::NotWritten { previous }
@@ -70,6 +74,7 @@ fn set_with_expiry(call: &mut Call<'_, '_>, unit: Unit, name: &'static str) -> O
     let at = expiry::deadline(call, unit, call.arg(2), name)?;
     let write = WriteString::new(call.key(1), call.arg(3), Expiry::At(at));
     call.run(&write)??;
+    written(call, ExpiryUpdate::Set(Expiry::At(at)));
     call.reply().ok();
     Ok(())
 }
@@ -80,8 +85,11 @@ pub(crate) fn setnx(call: &mut Call<'_, '_>) -> Outcome {
         condition: WriteCondition::IfAbsent,
         ..WriteString::new(call.key(1), call.arg(2), Expiry::Never)
     };
-    let written = matches!(call.run(&write)??, WriteStringOutcome::Written { .. });
-    call.reply().integer(i64::from(written));
+    let done = matches!(call.run(&write)??, WriteStringOutcome::Written { .. });
+    if done {
+        written(call, ExpiryUpdate::Set(Expiry::Never));
+    }
+    call.reply().integer(i64::from(done));
     Ok(())
 }
 
@@ -93,9 +101,24 @@ pub(crate) fn getset(call: &mut Call<'_, '_>) -> Outcome {
     };
     let (WriteStringOutcome::Written { previous } | WriteStringOutcome::NotWritten { previous }) =
         call.run(&write)??;
+    written(call, ExpiryUpdate::Set(Expiry::Never));
     match previous {
         Some(value) => call.reply().bulk(&value),
         None => call.reply().null(),
     };
     Ok(())
+}
+
+/// The events of a string written with `expiry`, as Redis's `setGenericCommand` fires them:
+/// `set`, then `expire` when it got one. A deadline already past stores nothing here, where
+/// Redis stores the key and expires it at once: `expired` follows, as it would there.
+fn written(call: &Call<'_, '_>, expiry: ExpiryUpdate) {
+    let key = call.arg(1);
+    call.notify(class::STRING, "set", key);
+    if let ExpiryUpdate::Set(Expiry::At(at)) = expiry {
+        call.notify(class::GENERIC, "expire", key);
+        if at <= call.now() {
+            call.notify(class::EXPIRED, "expired", key);
+        }
+    }
 }

@@ -6,8 +6,8 @@
 use super::{
     Handler, append, auth, card, client, command, config, dbsize, del, echo, eval, exists, expire,
     flush, get, getdel, getex, hdel, hello, hget, hgetall, hincrby, hset, incr, info, key_type,
-    mget, mset, persist, ping, quit, rename, reset, sadd, scan, script, select, set, smembers,
-    strlen, transaction, ttl, zadd, zcount, zrange, zrem, zscore,
+    mget, mset, persist, ping, pubsub, quit, rename, reset, sadd, scan, script, select, set,
+    smembers, strlen, transaction, ttl, zadd, zcount, zrange, zrem, zscore,
 };
 
 /// One command (or subcommand) of the table.
@@ -729,6 +729,17 @@ pub(crate) static COMMANDS: &[Spec] = &[
         set::psetex
     ),
     spec!(
+        "psubscribe",
+        -2,
+        ["pubsub", "noscript", "loading", "stale"],
+        NO_KEYS,
+        ["pubsub", "slow"],
+        "pubsub",
+        "2.0.0",
+        "Listen for messages published to channels matching the given patterns",
+        pubsub::psubscribe
+    ),
+    spec!(
         "pttl",
         2,
         ["readonly", "fast"],
@@ -738,6 +749,40 @@ pub(crate) static COMMANDS: &[Spec] = &[
         "2.6.0",
         "Returns the expiration time in milliseconds of a key.",
         ttl::pttl
+    ),
+    spec!(
+        "publish",
+        3,
+        ["pubsub", "loading", "stale", "fast"],
+        NO_KEYS,
+        ["pubsub", "fast"],
+        "pubsub",
+        "2.0.0",
+        "Post a message to a channel",
+        pubsub::publish
+    ),
+    container!(
+        "pubsub",
+        "PUBSUB",
+        -2,
+        [],
+        ["slow"],
+        "pubsub",
+        "2.8.0",
+        "A container for Pub/Sub commands",
+        pubsub::container,
+        PUBSUB
+    ),
+    spec!(
+        "punsubscribe",
+        -1,
+        ["pubsub", "noscript", "loading", "stale"],
+        NO_KEYS,
+        ["pubsub", "slow"],
+        "pubsub",
+        "2.0.0",
+        "Stop listening for messages posted to channels matching the given patterns",
+        pubsub::punsubscribe
     ),
     spec!(
         "quit",
@@ -942,6 +987,17 @@ pub(crate) static COMMANDS: &[Spec] = &[
         strlen::strlen
     ),
     spec!(
+        "subscribe",
+        -2,
+        ["pubsub", "noscript", "loading", "stale"],
+        NO_KEYS,
+        ["pubsub", "slow"],
+        "pubsub",
+        "2.0.0",
+        "Listen for messages published to the given channels",
+        pubsub::subscribe
+    ),
+    spec!(
         "ttl",
         2,
         ["readonly", "fast"],
@@ -973,6 +1029,17 @@ pub(crate) static COMMANDS: &[Spec] = &[
         "4.0.0",
         "Asynchronously deletes one or more keys.",
         del::del
+    ),
+    spec!(
+        "unsubscribe",
+        -1,
+        ["pubsub", "noscript", "loading", "stale"],
+        NO_KEYS,
+        ["pubsub", "slow"],
+        "pubsub",
+        "2.0.0",
+        "Stop listening for messages posted to the given channels",
+        pubsub::unsubscribe
     ),
     spec!(
         "unwatch",
@@ -1359,6 +1426,54 @@ static CONFIG: &[Spec] = &[
         "2.0.0",
         "Sets configuration parameters in-flight.",
         config::set
+    ),
+];
+
+/// `PUBSUB` subcommands.
+static PUBSUB: &[Spec] = &[
+    spec!(
+        "pubsub|channels",
+        -2,
+        ["pubsub", "loading", "stale"],
+        NO_KEYS,
+        ["pubsub", "slow"],
+        "pubsub",
+        "2.8.0",
+        "List active channels",
+        pubsub::channels
+    ),
+    spec!(
+        "pubsub|help",
+        2,
+        ["loading", "stale"],
+        NO_KEYS,
+        ["slow"],
+        "pubsub",
+        "6.2.0",
+        "Show helpful text about the different subcommands",
+        pubsub::help
+    ),
+    spec!(
+        "pubsub|numpat",
+        2,
+        ["pubsub", "loading", "stale"],
+        NO_KEYS,
+        ["pubsub", "slow"],
+        "pubsub",
+        "2.8.0",
+        "Get the count of unique patterns pattern subscriptions",
+        pubsub::numpat
+    ),
+    spec!(
+        "pubsub|numsub",
+        -2,
+        ["pubsub", "loading", "stale"],
+        NO_KEYS,
+        ["pubsub", "slow"],
+        "pubsub",
+        "2.8.0",
+        "Get the count of subscribers for channels",
+        pubsub::numsub
     ),
 ];
 

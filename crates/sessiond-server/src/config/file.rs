@@ -118,6 +118,7 @@ struct FileResp {
     script_max_memory: Option<ByteSize>,
     script_cache_scripts: Option<usize>,
     script_cache_size: Option<ByteSize>,
+    pubsub_buffer_limit: Option<ByteSize>,
 }
 
 impl FileConfig {
@@ -196,6 +197,7 @@ impl FileConfig {
             set(&mut resp.script_max_memory, file.script_max_memory);
             set(&mut resp.script_cache_scripts, file.script_cache_scripts);
             set(&mut resp.script_cache_size, file.script_cache_size);
+            set(&mut resp.pubsub_buffer_limit, file.pubsub_buffer_limit);
         }
         if let Some(file) = self.sharedance {
             let sharedance = &mut config.sharedance;

@@ -229,6 +229,9 @@ pub struct RespConfig {
     pub script_cache_scripts: usize,
     /// The most bytes of scripts the script cache keeps.
     pub script_cache_size: ByteSize,
+    /// How many bytes of pub/sub messages a subscriber may have waiting before it is
+    /// disconnected (Redis's hard `client-output-buffer-limit pubsub`).
+    pub pubsub_buffer_limit: ByteSize,
 }
 
 /// The password never reaches a log line through `{:?}`.
@@ -248,6 +251,7 @@ impl std::fmt::Debug for RespConfig {
             .field("script_max_memory", &self.script_max_memory)
             .field("script_cache_scripts", &self.script_cache_scripts)
             .field("script_cache_size", &self.script_cache_size)
+            .field("pubsub_buffer_limit", &self.pubsub_buffer_limit)
             .finish()
     }
 }
@@ -315,6 +319,7 @@ impl Default for Config {
                 script_max_memory: ByteSize(64 << 20),
                 script_cache_scripts: 1000,
                 script_cache_size: ByteSize(16 << 20),
+                pubsub_buffer_limit: ByteSize(sessiond_resp::DEFAULT_PUBSUB_LIMIT as u64),
             },
             tls: TlsConfig::default(),
         }
@@ -596,6 +601,9 @@ impl Config {
         }
         if !(1 << 10..=1 << 30).contains(&resp.script_cache_size.0) {
             return invalid("resp.script_cache_size", "must be between 1KiB and 1GiB");
+        }
+        if !(64 << 10..=1 << 30).contains(&resp.pubsub_buffer_limit.0) {
+            return invalid("resp.pubsub_buffer_limit", "must be between 64KiB and 1GiB");
         }
         if !(10..=1 << 30).contains(&sharedance.max_request_size.0) {
             return invalid(

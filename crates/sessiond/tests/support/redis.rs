@@ -93,6 +93,8 @@ pub enum Reply {
     /// `_`
     Null,
     Array(Vec<Reply>),
+    /// `>`: an out-of-band RESP3 push (pub/sub messages and confirmations).
+    Push(Vec<Reply>),
     Map(Vec<(Reply, Reply)>),
     Set(Vec<Reply>),
     Double(String),
@@ -298,6 +300,10 @@ pub fn parse(bytes: &[u8]) -> Option<(Reply, usize)> {
         b'*' => {
             let (items, used) = elements(number() as usize)?;
             (Reply::Array(items), used)
+        }
+        b'>' => {
+            let (items, used) = elements(number() as usize)?;
+            (Reply::Push(items), used)
         }
         b'~' => {
             let (items, used) = elements(number() as usize)?;
