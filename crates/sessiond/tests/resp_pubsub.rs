@@ -203,6 +203,16 @@ fn channel_subscribers_hear_only_their_own_events() {
             (2, "SET session 1"),
             (2, "DEL session"),
             (2, "PUBLISH __keyevent@0__:del by-hand"),
+            (2, "SELECT 0"),
+            (2, "MULTI"),
+            (2, "SET session 2"),
+            (2, "DEL session"),
+            (2, "PUBLISH __keyevent@0__:del in-a-transaction"),
+            (2, "EXEC"),
+            (0, "MULTI"),
+            (0, "SUBSCRIBE queued"),
+            (0, "EXEC"),
+            (2, "PUBLISH queued x"),
             (1, "PUBSUB NUMSUB __keyevent@1__:set __keyevent@0__:del"),
         ],
     );
@@ -477,6 +487,9 @@ fn script(addr: SocketAddr, connections: usize, steps: &[(usize, &str)]) -> Vec<
         .map(|_| Some(Client::connect(addr)))
         .collect();
     let mut log = Vec::new();
+    // Connections inside `MULTI`: a marker would be queued, so they get none; their commands
+    // answer `QUEUED` at once.
+    let mut queuing = vec![false; connections];
     for (step, &(who, command)) in steps.iter().enumerate() {
         let args = words(command);
         let Some(client) = clients[who].as_mut() else {
@@ -493,10 +506,29 @@ fn script(addr: SocketAddr, connections: usize, steps: &[(usize, &str)]) -> Vec<
         // The acting connection first: once its marker is back, its command is done, and
         // whatever it published is in the others' queues before their markers.
         let order = std::iter::once(who).chain((0..connections).filter(|&index| index != who));
+        let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+        if queuing[who]
+            && !matches!(name.as_str(), "EXEC" | "DISCARD")
+            && let Some(client) = clients[who].as_mut()
+        {
+            log.push(format!("{step} {command} [{who}]: {:?}", client.read()));
+        }
+        let was_queuing = queuing[who];
+        queuing[who] = match name.as_str() {
+            "MULTI" => true,
+            "EXEC" | "DISCARD" => false,
+            _ => queuing[who],
+        };
         for index in order {
             let Some(client) = clients[index].as_mut() else {
                 continue;
             };
+            if queuing[index] {
+                if index == who && !was_queuing {
+                    log.push(format!("{step} {command} [{who}]: {:?}", client.read()));
+                }
+                continue;
+            }
             client.send(&[b"PING", marker.as_bytes()]);
             loop {
                 let reply = client.read();
