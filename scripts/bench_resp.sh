@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# sessiond's Redis listener against redis-server (issue 6), in one run, on this machine:
+#
+# 1. redis-benchmark (Debian's) GET and SET with 4 KiB values over KEYS random keys, 50
+#    clients, without pipelining and with pipeline 16: requests per second, p99, and the
+#    server's CPU time per request (read from /proc/PID/stat around each run).
+# 2. The session mix of sessiond-loadgen (`--protocol resp`: GET and SET ... EX, 4 KiB values,
+#    1 set : 4 gets, KEYS keys prefilled, 50 connections, one request in flight each), which
+#    reports the server's CPU time per operation itself.
+#
+# Neither server persists anything (sessiond --in-memory; redis-server --save '' --appendonly
+# no), so the protocol and the store are what is compared; scripts/bench_durability.sh
+# compares the two with persistence. sessiond runs --threads 1: Redis serves commands on one
+# thread. Every measurement starts a fresh server on a free port and stops it by PID; server
+# order is reversed on even repetitions; the report takes medians over the repetitions.
+# Writes OUT_DIR/resp-latest.md (raw: OUT_DIR/resp-*.jsonl).
+#
+# Environment (defaults in brackets):
+#   DURATION [10s]  WARMUP [2s]  REPS [3]  KEYS [100000]  CONNECTIONS [50]
+#   REQUESTS [200000]  redis-benchmark requests per test   THREADS [1]
+#   SERVERS ["sessiond redis"]  MAX_MEMORY_MB [4096]  OUT_DIR [bench-results]
+#   SESSIOND [target/release/sessiond]  another build, to compare two builds
+#
+# Quick smoke test:  DURATION=2s WARMUP=1s REPS=1 REQUESTS=20000 scripts/bench_resp.sh
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+REPS=${REPS:-3}
+KEYS=${KEYS:-100000}
+CONNECTIONS=${CONNECTIONS:-50}
+REQUESTS=${REQUESTS:-200000}
+THREADS=${THREADS:-1}
+SERVERS=${SERVERS:-"sessiond redis"}
+MAX_MEMORY_MB=${MAX_MEMORY_MB:-4096}
+OUT_DIR=${OUT_DIR:-bench-results}
+
+LOADGEN=$ROOT/target/release/sessiond-loadgen
+SESSIOND=${SESSIOND:-$ROOT/target/release/sessiond}
+WORKLOAD=(--value-size 4096 --set-ratio 1 --get-ratio 4)
+
+LOG_TAG=bench-resp
+STOP_GRACE_SECS=30
+# shellcheck source=scripts/bench_common.sh
+source "$ROOT/scripts/bench_common.sh"
+
+for s in $SERVERS; do
+    case $s in
+        sessiond | redis) ;;
+        *) die "unknown server '$s' in SERVERS" ;;
+    esac
+done
+log "building sessiond and sessiond-loadgen (release)"
+cargo build --release -p sessiond -p sessiond-loadgen
+command -v python3 >/dev/null || die "python3 is needed (free ports, report)"
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+    log "redis-server or redis-benchmark not found; installing the Debian packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y redis-server redis-tools >/dev/null 2>&1 || {
+        apt-get update >/dev/null
+        apt-get install -y redis-server redis-tools >/dev/null
+    }
+fi
+
+RUN_LIMIT=$(( $(to_secs "$DURATION") + $(to_secs "$WARMUP") + 180 ))
+CLOCK_TICKS=$(getconf CLK_TCK)
+
+mkdir -p "$OUT_DIR/logs"
+STAMP=$(date +%Y%m%d-%H%M%S)
+RAW=$OUT_DIR/resp-$STAMP.jsonl
+: >"$RAW"
+
+SERVER_ADDR=
+SERVER_PORT=
+trap stop_server EXIT
+trap 'exit 130' INT TERM
+
+# start_server NAME: starts it on 127.0.0.1 and a free port; sets SERVER_PID, SERVER_ADDR
+# and SERVER_PORT once it accepts connections.
+start_server() {
+    local name=$1 log_file=$OUT_DIR/logs/$STAMP-resp-$1.log
+    SERVER_PORT=$(free_port)
+    SERVER_ADDR=127.0.0.1:$SERVER_PORT
+    case $name in
+        redis)
+            redis-server --bind 127.0.0.1 --port "$SERVER_PORT" --save '' --appendonly no \
+                --protected-mode no --maxmemory "${MAX_MEMORY_MB}mb" --logfile "" \
+                >"$log_file" 2>&1 &
+            ;;
+        sessiond)
+            "$SESSIOND" --resp-listen "$SERVER_ADDR" --memcache-listen off --aspnet-listen off \
+                --sharedance-listen off --threads "$THREADS" --in-memory \
+                --max-memory "${MAX_MEMORY_MB}MiB" >"$log_file" 2>&1 &
+            ;;
+    esac
+    SERVER_PID=$!
+    for _ in $(seq 300); do
+        kill -0 "$SERVER_PID" 2>/dev/null ||
+            { tail -n 20 "$log_file" >&2; SERVER_PID=; die "$name exited during start-up"; }
+        (exec 3<>"/dev/tcp/127.0.0.1/$SERVER_PORT") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "$name did not listen on $SERVER_ADDR within 30 s (log: $log_file)"
+}
+
+# The server's user + system CPU time so far, in clock ticks.
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"
+}
+
+# redis_benchmark NAME TEST PIPELINE: one redis-benchmark run on the running server; appends
+# its figures and the server's CPU per request to RAW.
+redis_benchmark() {
+    local name=$1 test=$2 pipeline=$3 before after csv
+    before=$(cpu_ticks)
+    csv=$(timeout "$RUN_LIMIT" redis-benchmark -h 127.0.0.1 -p "$SERVER_PORT" -c "$CONNECTIONS" \
+        -n "$REQUESTS" -d 4096 -r "$KEYS" -P "$pipeline" -t "$test" --csv -q) ||
+        die "redis-benchmark failed against $name"
+    after=$(cpu_ticks)
+    python3 - "$name" "$test" "$pipeline" "$REQUESTS" "$((after - before))" "$CLOCK_TICKS" \
+        "$rep" "$csv" <<'EOF' >>"$RAW"
+import csv, io, json, sys
+name, test, pipeline, requests, ticks, hz, rep, text = sys.argv[1:]
+rows = list(csv.reader(io.StringIO(text)))
+header, values = rows[0], rows[-1]
+row = dict(zip(header, values))
+r = {
+    "kind": "redis-benchmark", "server": name, "test": f"{test.upper()} P{pipeline}",
+    "rep": int(rep), "ops_per_sec": float(row["rps"]),
+    "p50_us": float(row["p50_latency_ms"]) * 1000, "p99_us": float(row["p99_latency_ms"]) * 1000,
+    "server_cpu_us_per_op": int(ticks) / int(hz) * 1e6 / int(requests),
+}
+print(json.dumps(r))
+print(f"    {r['test']}: {r['ops_per_sec']:,.0f} req/s  p99 {r['p99_us']:.0f} µs"
+      f"  server {r['server_cpu_us_per_op']:.2f} CPU µs/op", file=sys.stderr)
+EOF
+}
+
+for rep in $(seq "$REPS"); do
+    order=$SERVERS
+    (( rep % 2 == 0 )) && order=$(echo "$SERVERS" | tr ' ' '\n' | tac | tr '\n' ' ')
+    for server in $order; do
+        log "redis-benchmark, $server, repetition $rep/$REPS"
+        start_server "$server"
+        for pipeline in 1 16; do
+            for test in set get; do
+                redis_benchmark "$server" "$test" "$pipeline"
+            done
+        done
+        stop_server
+
+        log "session-mix-4k (sessiond-loadgen), $server, repetition $rep/$REPS"
+        start_server "$server"
+        label="kind=loadgen,server=$server,rep=$rep"
+        if ! line=$(timeout "$RUN_LIMIT" "$LOADGEN" --protocol resp --addr "$SERVER_ADDR" \
+            --server-pid "$SERVER_PID" --json --label "$label" \
+            --connections "$CONNECTIONS" --keys "$KEYS" --prefill \
+            --duration "$DURATION" --warmup "$WARMUP" "${WORKLOAD[@]}"); then
+            stop_server
+            die "load generator failed for $label"
+        fi
+        stop_server
+        python3 - "$line" "$server" "$rep" <<'EOF' >>"$RAW"
+import json, sys
+r = json.loads(sys.argv[1])
+r.update({"kind": "loadgen", "server": sys.argv[2], "test": "session mix (loadgen)",
+          "rep": int(sys.argv[3])})
+print(json.dumps(r))
+print(f"    {r['ops_per_sec']:,.0f} ops/s  p99 {r['p99_us']:.0f} µs"
+      f"  server {r['server_cpu_us_per_op']:.2f} CPU µs/op"
+      + (f"  ERRORS {r['errors']}" if r["errors"] else ""), file=sys.stderr)
+EOF
+    done
+done
+
+export BENCH_REPS=$REPS BENCH_KEYS=$KEYS BENCH_CONNECTIONS=$CONNECTIONS \
+    BENCH_REQUESTS=$REQUESTS BENCH_DURATION=$DURATION BENCH_WARMUP=$WARMUP \
+    BENCH_REDIS="$(redis-server --version 2>/dev/null | grep -o 'v=[0-9.]*' || echo n/a)" \
+    BENCH_GIT="$(git describe --always --dirty 2>/dev/null || echo unknown)"
+python3 - "$RAW" >"$OUT_DIR/resp-latest.md" <<'EOF'
+import json, os, statistics, sys
+
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+tests = []
+by = {}
+for r in rows:
+    if r["test"] not in tests:
+        tests.append(r["test"])
+    by.setdefault((r["test"], r["server"]), []).append(r)
+
+def med(test, server, field):
+    runs = by.get((test, server), [])
+    return statistics.median(r[field] for r in runs) if runs else None
+
+env = os.environ.get
+out = [
+    "# The Redis protocol: sessiond against redis-server",
+    "",
+    f"sessiond {env('BENCH_GIT')} (--in-memory, --threads 1), Redis {env('BENCH_REDIS')} "
+    f"(--save '' --appendonly no). redis-benchmark: {env('BENCH_REQUESTS')} requests per "
+    f"test, {env('BENCH_CONNECTIONS')} clients, 4 KiB values, {env('BENCH_KEYS')} random keys. "
+    f"Session mix: sessiond-loadgen --protocol resp, 4 KiB values, 1 set : 4 gets, "
+    f"{env('BENCH_KEYS')} keys prefilled, {env('BENCH_CONNECTIONS')} connections, "
+    f"{env('BENCH_WARMUP')} warm-up, {env('BENCH_DURATION')} measured. Medians of "
+    f"{env('BENCH_REPS')} repetitions, each on fresh servers.",
+    "",
+    "| test | sessiond ops/s | Redis ops/s | ops/s ratio | sessiond p99 µs | Redis p99 µs "
+    "| p99 ratio | sessiond CPU µs/op | Redis CPU µs/op | CPU/op ratio |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+]
+for test in tests:
+    s = {f: med(test, "sessiond", f) for f in ("ops_per_sec", "p99_us", "server_cpu_us_per_op")}
+    r = {f: med(test, "redis", f) for f in ("ops_per_sec", "p99_us", "server_cpu_us_per_op")}
+    def cell(v, fmt):
+        return fmt.format(v) if v is not None else "–"
+    def ratio(a, b):
+        return f"{a / b:.2f}×" if a is not None and b else "–"
+    out.append("| " + " | ".join([
+        test,
+        cell(s["ops_per_sec"], "{:,.0f}"), cell(r["ops_per_sec"], "{:,.0f}"),
+        ratio(s["ops_per_sec"], r["ops_per_sec"]),
+        cell(s["p99_us"], "{:.0f}"), cell(r["p99_us"], "{:.0f}"), ratio(s["p99_us"], r["p99_us"]),
+        cell(s["server_cpu_us_per_op"], "{:.2f}"), cell(r["server_cpu_us_per_op"], "{:.2f}"),
+        ratio(s["server_cpu_us_per_op"], r["server_cpu_us_per_op"]),
+    ]) + " |")
+out += [
+    "",
+    "Ratios are sessiond's over Redis's: above 1× is better for ops/s, worse for p99 and CPU. "
+    "Targets (issue 6): CPU per operation at most 0.8×, throughput at least 1.1×, p99 no worse.",
+    "",
+]
+print("\n".join(out))
+EOF
+cp "$RAW" "$OUT_DIR/resp-latest.jsonl"
+cat "$OUT_DIR/resp-latest.md"
+log "wrote $OUT_DIR/resp-latest.md (raw: $RAW)"
