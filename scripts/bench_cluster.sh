@@ -26,6 +26,12 @@
 #   TARGETS ["single leader follower"]
 #   KILLS [20]      leader kills for the failover distribution (0: skip it)
 #   TMP_BASE [/tmp] where data directories go    MAX_MEMORY_MB [4096]  OUT_DIR [bench-results]
+#   SESSIOND [target/release/sessiond]  the server binary measured (e.g. an older build
+#                   copied aside); BASELINE [none]: a second binary, measured alternately with
+#                   SESSIOND in every repetition and reported beside it ("baseline" rows)
+#   PROFILE [0]     1: record each node's CPU profile over the measured window with
+#                   `perf record -e cpu-clock -g` into OUT_DIR/profiles/ (read them with
+#                   `perf report --no-children --sort symbol -i FILE`)
 #
 # Quick smoke test:  DURATION=2s WARMUP=1s REPS=1 KEYS=10000 KILLS=3 scripts/bench_cluster.sh
 set -euo pipefail
@@ -46,7 +52,14 @@ MAX_MEMORY_MB=${MAX_MEMORY_MB:-4096}
 OUT_DIR=${OUT_DIR:-bench-results}
 
 LOADGEN=$ROOT/target/release/sessiond-loadgen
-SESSIOND=$ROOT/target/release/sessiond
+SESSIOND=${SESSIOND:-$ROOT/target/release/sessiond}
+BASELINE=${BASELINE:-}
+PROFILE=${PROFILE:-0}
+# The builds measured, by name, and the one the current measurement runs.
+BUILDS=(current)
+[[ -z $BASELINE ]] || BUILDS+=(baseline)
+BIN=$SESSIOND
+BUILD=current
 # The session-mix-4k scenario of scripts/bench.sh.
 WORKLOAD=(--value-size 4096 --set-ratio 1 --get-ratio 4)
 SECRET="bench_cluster.sh secret, loopback only"
@@ -66,9 +79,12 @@ for t in $TARGETS; do
         *) die "unknown target '$t' in TARGETS (known: single leader follower)" ;;
     esac
 done
+[[ $PROFILE != 1 ]] || command -v perf >/dev/null || die "PROFILE=1 needs perf"
 command -v python3 >/dev/null || die "python3 is needed (free ports, CPU sampling, report)"
 log "building sessiond and sessiond-loadgen (release)"
 cargo build --release -p sessiond -p sessiond-loadgen
+[[ -x $SESSIOND ]] || die "SESSIOND=$SESSIOND is not an executable"
+[[ -z $BASELINE || -x $BASELINE ]] || die "BASELINE=$BASELINE is not an executable"
 
 # Every client listener but the memcached one is off (whichever this build has): a default
 # port such as Redis's 6379 would be taken by the first node, or by another program.
@@ -127,7 +143,7 @@ spawn_sessiond() {
     local dir
     dir=$(mktemp -d "$TMP_BASE/sessiond-cluster-bench.XXXXXX")
     DIRS+=("$dir")
-    "$SESSIOND" "$@" --data-dir "$dir" "${OFF_LISTENERS[@]}" \
+    "$BIN" "$@" --data-dir "$dir" "${OFF_LISTENERS[@]}" \
         --threads "$THREADS" --max-memory "${MAX_MEMORY_MB}MiB" >"$log_file" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
@@ -142,7 +158,7 @@ spawn_sessiond() {
 
 # cluster_status PORT: `sessiond cluster status --json` of the node at 127.0.0.1:PORT.
 cluster_status() {
-    SESSIOND_CLUSTER_SECRET=$SECRET "$SESSIOND" cluster --node "127.0.0.1:$1" --json status \
+    SESSIOND_CLUSTER_SECRET=$SECRET "$BIN" cluster --node "127.0.0.1:$1" --json status \
         2>/dev/null
 }
 
@@ -199,17 +215,31 @@ if s.get("role") == "leader":
 
 # --- measurements -------------------------------------------------------------------
 
-# measure TARGET REP: one fresh measurement, appended to RAW.
+# measure TARGET REP: one fresh measurement of BUILD (binary BIN), appended to RAW.
 measure() {
     local target=$1 rep=$2
     start_target "$target" "$rep"
     local label="kind=cluster,scenario=session-mix-4k,threads=$THREADS,target=$target,rep=$rep"
+    [[ $BUILD == current ]] || label+=",build=$BUILD"
     # Prefill on connections of its own, so that the measured run's CPU window holds only
     # the session mix.
     timeout "$RUN_LIMIT" "$LOADGEN" --protocol text --addr "$ENTRY_ADDR" \
         --connections "$CONNECTIONS" --keys "$KEYS" --prefill --warmup 0s --duration 200ms \
         "${WORKLOAD[@]}" >/dev/null ||
         die "prefill failed for $label"
+    local -a profilers=()
+    if [[ $PROFILE == 1 ]]; then
+        mkdir -p "$OUT_DIR/profiles"
+        local i
+        for i in "${!PIDS[@]}"; do
+            # Over the measured window only, as the CPU sampling below.
+            (sleep "$(to_secs "$WARMUP")"; exec perf record -e cpu-clock -g -q \
+                -o "$OUT_DIR/profiles/$STAMP-$target-$BUILD-rep$rep-node$((i + 1)).data" \
+                -p "${PIDS[i]}" -- sleep "$(( $(to_secs "$DURATION") - 1 ))") \
+                >/dev/null 2>&1 &
+            profilers+=("$!")
+        done
+    fi
     local line
     if ! line=$(timeout "$RUN_LIMIT" python3 - "$DURATION" "$WARMUP" "${PIDS[*]}" \
         "$LOADGEN" --protocol text --addr "$ENTRY_ADDR" --server-pid "$ENTRY_PID" --json \
@@ -253,6 +283,10 @@ EOF
         stop_all
         die "load generator failed for $label"
     fi
+    local profiler
+    for profiler in "${profilers[@]}"; do
+        wait "$profiler" || log "perf record $profiler failed"
+    done
     stop_all
     echo "$line" >>"$RAW"
     python3 - "$line" <<'EOF' >&2
@@ -269,8 +303,17 @@ EOF
 
 for rep in $(seq "$REPS"); do
     for target in $(server_order "$rep"); do
-        log "session-mix-4k, $target, repetition $rep/$REPS (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-        measure "$target" "$rep"
+        # The builds alternate too, so neither always follows the other.
+        builds=("${BUILDS[@]}")
+        if (( rep % 2 == 0 && ${#builds[@]} == 2 )); then
+            builds=("${builds[1]}" "${builds[0]}")
+        fi
+        for BUILD in "${builds[@]}"; do
+            BIN=$SESSIOND
+            [[ $BUILD == current ]] || BIN=$BASELINE
+            log "session-mix-4k, $target, $BUILD build, repetition $rep/$REPS (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+            measure "$target" "$rep"
+        done
     done
 done
 
@@ -292,6 +335,7 @@ fi
 
 export BENCH_DURATION=$DURATION BENCH_WARMUP=$WARMUP BENCH_REPS=$REPS BENCH_KEYS=$KEYS \
     BENCH_CONNECTIONS=$CONNECTIONS BENCH_THREADS=$THREADS BENCH_KILLS=$KILLS \
+    BENCH_BASELINE=$BASELINE \
     BENCH_GIT="$(git describe --always --dirty 2>/dev/null || echo unknown)" \
     BENCH_FS="$(df -T "$TMP_BASE" | awk 'NR == 2 { print $1 " (" $2 ")" }')"
 python3 - "$RAW" "$FAILOVER_OUT" >"$OUT_DIR/cluster-latest.md" <<'EOF'
@@ -317,7 +361,7 @@ by = {}
 for r in rows:
     r["nodes_cores_sum"] = sum(r["nodes_cores"])
     lab = dict(p.split("=", 1) for p in r["label"].split(","))
-    by.setdefault(lab["target"], []).append(r)
+    by.setdefault((lab["target"], lab.get("build", "current")), []).append(r)
 med = {t: {f: statistics.median([r[f] for r in runs]) for _, f, _ in COLUMNS}
        for t, runs in by.items()}
 
@@ -339,24 +383,30 @@ out = [
     + " | ops/s vs single | all-nodes CPU/op vs single | errors | misses | reps |",
     "|---|" + "---:|" * (len(COLUMNS) + 5),
 ]
-base = med.get("single")
-for t in NAMES:
-    if t not in med:
+baseline = env("BENCH_BASELINE")
+builds = ["current"] + (["baseline"] if baseline else [])
+for build in builds:
+  base = med.get(("single", build))
+  for t in NAMES:
+    if (t, build) not in med:
         continue
-    m = med[t]
-    cells = [NAMES[t]] + [f.format(m[field]) for _, field, f in COLUMNS]
+    m = med[(t, build)]
+    name = NAMES[t] + (f" — baseline `{baseline}`" if build == "baseline" else "")
+    cells = [name] + [f.format(m[field]) for _, field, f in COLUMNS]
     if base:
         cells += [ratio(m["ops_per_sec"], base["ops_per_sec"]),
                   ratio(m["nodes_cpu_us_per_op"], base["nodes_cpu_us_per_op"])]
     else:
         cells += ["", ""]
-    cells += [str(sum(r["errors"] for r in by[t])), str(sum(r["misses"] for r in by[t])),
-              str(len(by[t]))]
+    runs = by[(t, build)]
+    cells += [str(sum(r["errors"] for r in runs)), str(sum(r["misses"] for r in runs)),
+              str(len(runs))]
     out.append("| " + " | ".join(cells) + " |")
+base = med.get(("single", "current"))
 if base:
     for t in ("leader", "follower"):
-        if t in med:
-            r = med[t]["ops_per_sec"] / base["ops_per_sec"]
+        if (t, "current") in med:
+            r = med[(t, "current")]["ops_per_sec"] / base["ops_per_sec"]
             out += ["", f"Target, cluster throughput at least 50% of a single node's ({NAMES[t]}): "
                     f"**{'met' if r >= 0.5 else 'not met'}**, {r:.2f}×."]
 out += [

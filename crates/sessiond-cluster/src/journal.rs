@@ -227,7 +227,7 @@ impl ClusterJournal {
             time: now_ms,
             first_lsn: pending.first_lsn,
             last_lsn: pending.next_lsn - 1,
-            records,
+            records: records.into(),
         };
         pending.first_lsn = pending.next_lsn;
         Taken::Batch(batch)

@@ -164,6 +164,13 @@ impl ClusterNode {
         let raft_config = openraft::Config {
             cluster_name: "sessiond".to_owned(),
             heartbeat_interval: config.heartbeat_ms,
+            // While appends flow, each acknowledged one refreshes the follower's lease as a
+            // heartbeat would: skipping the heartbeat then saves every node a message and a
+            // wake-up per interval.
+            heartbeat_min_interval: Some(heartbeat_suppression_ms(
+                config.heartbeat_ms,
+                config.election_ms.0,
+            )),
             election_timeout_min: config.election_ms.0,
             election_timeout_max: config.election_ms.1,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_entries),
@@ -440,5 +447,33 @@ async fn propose(
     }
 }
 
+/// openraft's `heartbeat_min_interval` for `heartbeat_ms` and the shortest election timeout:
+/// as long as a heartbeat, but short enough that a suppressed heartbeat still goes out (at the
+/// tick after `heartbeat_ms + min_interval`; ticks come every `heartbeat_ms * 13 / 64`) before
+/// a follower's election timeout. 0 (no suppression) when there is no such room.
+fn heartbeat_suppression_ms(heartbeat_ms: u64, election_min_ms: u64) -> u64 {
+    let tick = heartbeat_ms * 13 / 64 + 1;
+    let room = election_min_ms.saturating_sub(heartbeat_ms.saturating_add(tick) + 1);
+    heartbeat_ms.min(room)
+}
+
 /// How long the proposer waits before offering a refused batch again.
 const RETRY_MS: u64 = 50;
+
+#[cfg(test)]
+mod tests {
+    use super::heartbeat_suppression_ms;
+
+    #[test]
+    fn suppressed_heartbeats_still_come_before_an_election() {
+        assert_eq!(heartbeat_suppression_ms(100, 500), 100);
+        // 50 + 11 + 1: room for 237.
+        assert_eq!(heartbeat_suppression_ms(50, 300), 50);
+        assert_eq!(heartbeat_suppression_ms(100, 150), 28);
+        assert_eq!(heartbeat_suppression_ms(100, 100), 0);
+        for (heartbeat, election) in [(100, 500), (50, 300), (100, 150), (10, 30), (1, 3)] {
+            let min = heartbeat_suppression_ms(heartbeat, election);
+            assert!(min == 0 || heartbeat + min + heartbeat * 13 / 64 < election);
+        }
+    }
+}

@@ -379,7 +379,7 @@ impl SnapshotBuilder {
 
 /// Applies a batch's records to the engine.
 fn restore(engine: &Engine, batch: &EffectBatch) -> io::Result<()> {
-    let mut rest = batch.records.as_slice();
+    let mut rest = &batch.records[..];
     while !rest.is_empty() {
         let (decoded, used) = record::decode(rest).map_err(|error| {
             io::Error::new(

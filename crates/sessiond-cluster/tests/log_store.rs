@@ -173,7 +173,7 @@ fn entry(term: u64, index: u64) -> Entry {
             time: index,
             first_lsn: index,
             last_lsn: index,
-            records: vec![index as u8; 100],
+            records: vec![index as u8; 100].into(),
         },
     )
 }

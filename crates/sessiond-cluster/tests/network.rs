@@ -257,7 +257,7 @@ impl RaftStateMachine<TypeConfig> for MemSm {
                 match &entry.payload {
                     EntryPayload::Blank => {}
                     EntryPayload::Normal(batch) => {
-                        inner.data.push((entry.index(), batch.records.clone()));
+                        inner.data.push((entry.index(), batch.records.to_vec()));
                     }
                     EntryPayload::Membership(membership) => {
                         inner.membership =

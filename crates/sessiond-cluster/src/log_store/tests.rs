@@ -33,7 +33,7 @@ fn entry(term: u64, index: u64) -> Entry {
             first_lsn: index,
             last_lsn: index,
             // Bytes no record header can hide in.
-            records: vec![0xEE; 200 + index as usize % 7],
+            records: vec![0xEE; 200 + index as usize % 7].into(),
         },
     )
 }

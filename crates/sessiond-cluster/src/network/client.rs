@@ -436,7 +436,7 @@ mod tests {
                 time: 1,
                 first_lsn: index,
                 last_lsn: index,
-                records: vec![7; bytes],
+                records: vec![7; bytes].into(),
             }),
         }
     }

@@ -155,7 +155,7 @@ mod tests {
                         time: 5,
                         first_lsn: 1,
                         last_lsn: 2,
-                        records: vec![1, 2, 3],
+                        records: vec![1, 2, 3].into(),
                     }),
                 },
                 Entry {
