@@ -29,6 +29,8 @@
 #   SESSIOND [target/release/sessiond]  the server binary measured (e.g. an older build
 #                   copied aside); BASELINE [none]: a second binary, measured alternately with
 #                   SESSIOND in every repetition and reported beside it ("baseline" rows)
+#   NO_BUILD [0]    1: skip `cargo build --release` (the binaries named are already built; a
+#                   build after a source change takes minutes, and would measure that source)
 #   PROFILE [0]     1: record each node's CPU profile over the measured window with
 #                   `perf record -e cpu-clock -g` into OUT_DIR/profiles/ (read them with
 #                   `perf report --no-children --sort symbol -i FILE`)
@@ -81,8 +83,11 @@ for t in $TARGETS; do
 done
 [[ $PROFILE != 1 ]] || command -v perf >/dev/null || die "PROFILE=1 needs perf"
 command -v python3 >/dev/null || die "python3 is needed (free ports, CPU sampling, report)"
-log "building sessiond and sessiond-loadgen (release)"
-cargo build --release -p sessiond -p sessiond-loadgen
+if [[ ${NO_BUILD:-0} != 1 ]]; then
+    log "building sessiond and sessiond-loadgen (release)"
+    cargo build --release -p sessiond -p sessiond-loadgen
+fi
+[[ -x $LOADGEN ]] || die "$LOADGEN is not built (run without NO_BUILD=1)"
 [[ -x $SESSIOND ]] || die "SESSIOND=$SESSIOND is not an executable"
 [[ -z $BASELINE || -x $BASELINE ]] || die "BASELINE=$BASELINE is not an executable"
 
