@@ -132,7 +132,9 @@ fn a_crash_leaves_preallocated_space_that_recovery_trims_without_a_warning() {
     let expected = dump(&engine);
     drop(storage);
 
-    // Full segments are not preallocated space any more: only the last one has zeros.
+    // Full segments are not preallocated space any more: only the last one has zeros, unless
+    // connections wrote it past its preallocated size before the writer thread switched
+    // segments (it goes on past its size until then: a loaded machine).
     let check = check_data(copy.path()).expect("check");
     assert!(check.recoverable(), "{check}");
     assert_eq!(check.would_truncate, None, "{check}");
@@ -141,10 +143,15 @@ fn a_crash_leaves_preallocated_space_that_recovery_trims_without_a_warning() {
         full.iter().all(|file| file.status == FileStatus::Ok),
         "{check}"
     );
-    assert!(
-        matches!(last.status, FileStatus::PreallocatedTail { .. }),
-        "{check}"
-    );
+    let copied = segments(copy.path());
+    if records_end(&copied[copied.len() - 1]) < 64 << 10 {
+        assert!(
+            matches!(last.status, FileStatus::PreallocatedTail { .. }),
+            "{check}"
+        );
+    } else {
+        assert_eq!(last.status, FileStatus::Ok, "{check}");
+    }
 
     let (recovered, storage, report) = open(small_segments(copy.path(), 64 << 10), T0);
     assert_eq!(report.truncation, None, "{report}");
