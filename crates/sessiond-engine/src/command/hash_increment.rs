@@ -32,28 +32,47 @@ impl Apply for HashIncrement<'_> {
     }
 
     fn apply(&self, ctx: &mut ShardContext<'_>, now: Timestamp) -> Self::Outcome {
-        let found = ctx.live_of(self.key, ValueType::Hash, now)?;
-        let old = found.map(|index| ctx.shard.item(index).value.clone());
-        let old = old.as_deref().unwrap_or_default();
-        let field = collection::pairs(old).find(|(field, _)| old[field.clone()] == *self.field);
-        let current = match field {
-            Some((_, text)) => parse_integer(&old[text]).ok_or(EngineError::NotAnInteger)?,
-            None => 0,
-        };
-        let value = current
-            .checked_add(self.delta)
-            .ok_or(EngineError::Overflow)?;
-        let text = value.to_string();
-        let mut edit = HashEdit::decode(old);
-        edit.set(self.field, text.as_bytes());
-        let encoded = edit.encode();
-        ctx.put_collection(found, self.key, ValueType::Hash, &encoded, edit.len(), now)?;
+        let mut value = 0;
+        rewrite_field(ctx, self.key, self.field, now, |old| {
+            let current = match old {
+                Some(text) => parse_integer(text).ok_or(EngineError::NotAnInteger)?,
+                None => 0,
+            };
+            value = current
+                .checked_add(self.delta)
+                .ok_or(EngineError::Overflow)?;
+            Ok(value.to_string())
+        })?;
         Ok(value)
     }
 
     fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
         Some(Err(error))
     }
+}
+
+/// Replaces a hash field's text with what `next` makes of the old one (`None`: no such
+/// field), creating the hash (with no expiry) as needed; what `next` refuses changes nothing.
+/// Returns the new text. The read-modify-write of HINCRBY and HINCRBYFLOAT.
+pub(super) fn rewrite_field<T: AsRef<[u8]>>(
+    ctx: &mut ShardContext<'_>,
+    key: Key<'_>,
+    field: &[u8],
+    now: Timestamp,
+    next: impl FnOnce(Option<&[u8]>) -> Result<T, EngineError>,
+) -> Result<T, EngineError> {
+    let found = ctx.live_of(key, ValueType::Hash, now)?;
+    let old = found.map(|index| ctx.shard.item(index).value.clone());
+    let old = old.as_deref().unwrap_or_default();
+    let current = collection::pairs(old).find(|(name, _)| old[name.clone()] == *field);
+    let text = next(current.map(|(_, text)| &old[text]))?;
+    let (encoded, len) = {
+        let mut edit = HashEdit::decode(old);
+        edit.set(field, text.as_ref());
+        (edit.encode(), edit.len())
+    };
+    ctx.put_collection(found, key, ValueType::Hash, &encoded, len, now)?;
+    Ok(text)
 }
 
 #[cfg(test)]

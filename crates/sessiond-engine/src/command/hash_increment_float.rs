@@ -3,9 +3,7 @@
 use bytes::Bytes;
 
 use super::{Apply, ShardContext};
-use crate::collection::{self, HashEdit};
 use crate::error::EngineError;
-use crate::item::ValueType;
 use crate::key::Key;
 use crate::long_double::LongDouble;
 use crate::time::Timestamp;
@@ -39,25 +37,16 @@ impl Apply for HashIncrementFloat<'_> {
         if !self.delta.is_finite() {
             return Err(EngineError::NotANumber);
         }
-        let found = ctx.live_of(self.key, ValueType::Hash, now)?;
-        let old = found.map(|index| ctx.shard.item(index).value.clone());
-        let old = old.as_deref().unwrap_or_default();
-        let field = collection::pairs(old).find(|(field, _)| old[field.clone()] == *self.field);
-        let current = match field {
-            Some((_, text)) => LongDouble::parse(&old[text]).ok_or(EngineError::NotAFloat)?,
-            None => LongDouble::ZERO,
-        };
-        let sum = current
-            .checked_add(self.delta)
-            .and_then(LongDouble::human_text);
-        let text = Bytes::from(sum.ok_or(EngineError::NotANumber)?);
-        let (encoded, len) = {
-            let mut edit = HashEdit::decode(old);
-            edit.set(self.field, &text);
-            (edit.encode(), edit.len())
-        };
-        ctx.put_collection(found, self.key, ValueType::Hash, &encoded, len, now)?;
-        Ok(text)
+        super::hash_increment::rewrite_field(ctx, self.key, self.field, now, |old| {
+            let current = match old {
+                Some(text) => LongDouble::parse(text).ok_or(EngineError::NotAFloat)?,
+                None => LongDouble::ZERO,
+            };
+            let sum = current
+                .checked_add(self.delta)
+                .and_then(LongDouble::human_text);
+            Ok(Bytes::from(sum.ok_or(EngineError::NotANumber)?))
+        })
     }
 
     fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
