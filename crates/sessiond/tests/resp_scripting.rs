@@ -86,6 +86,9 @@ fn lua_values_become_replies_as_in_redis() {
         "return",
         "",
         "return 1, 2",
+        // More results than the Lua stack had room for when the script was called.
+        "local t = {} for i = 1, 300 do t[i] = 'v' .. i end return unpack(t)",
+        "return cmsgpack.unpack(string.rep(string.char(7), 300))",
         "return 'a\r\nb'",
         "return {ok='fine'}",
         "return {ok='a\r\nb'}",
@@ -208,6 +211,8 @@ fn script_errors_are_worded_as_in_redis() {
         evalk("return redis.call('get', 's', 'x')", &["s"]),
         eval0("error('x')"),
         eval0("error('x', 0)"),
+        eval0("error('x', 2)"),
+        eval0("local function f() error('x', 3) end\nf()"),
         eval0("error(12)"),
         eval0("error(nil)"),
         eval0("error({err='X y'})"),

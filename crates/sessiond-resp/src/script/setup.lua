@@ -96,4 +96,17 @@ rawset(G, '_G', env)
 setmetatable(G, {__index = function(_, name)
   error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
 end})
-return env
+
+-- Runs a script for the server: `ok, reply`. Only the first result is the reply, and only it
+-- leaves the script: Lua 5.1's xpcall and mlua both push onto a stack that many results
+-- (`return unpack(t)` with a long `t`) have filled up to its end.
+local script
+local function first() return (script()) end
+local function run(f, handler)
+  script = f
+  local ok, reply = rawxpcall(first, handler)
+  script = nil
+  return ok, reply
+end
+
+return env, run

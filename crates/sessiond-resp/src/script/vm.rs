@@ -96,7 +96,9 @@ pub(crate) struct Vm {
     /// The `redis` library behind its read-only face: `redis.call` and the other functions
     /// that exist only while a script runs are put there for the run.
     redis: Table,
-    xpcall: Function,
+    /// `run(script, handler)` from `setup.lua`: the script under `xpcall`, answering
+    /// `(ok, first result)`.
+    run: Function,
     handler: Function,
     max_memory: usize,
 }
@@ -191,11 +193,10 @@ impl Vm {
                 .is_some_and(|running| running.stopped.load(Ordering::Relaxed)))
         })?;
         let unwrap = lua.create_function(unwrap)?;
-        let env: Table = lua
+        let (env, run): (Table, Function) = lua
             .load(include_str!("setup.lua"))
             .set_name(INTERNAL)
             .call((globals.clone(), redis.clone(), killed, unwrap))?;
-        let xpcall = real.raw_get::<Function>("xpcall")?;
         lua.set_globals(env)?;
         let handler = lua.create_function(error_handler)?;
         lua.set_memory_limit(max_memory)?;
@@ -205,7 +206,7 @@ impl Vm {
             functions: HashMap::new(),
             globals,
             redis,
-            xpcall,
+            run,
             handler,
             max_memory,
         })
@@ -319,8 +320,8 @@ impl Vm {
             self.redis.raw_set("pcall", pcall)?;
             self.redis.raw_set("setresp", setresp)?;
             let result = self
-                .xpcall
-                .call::<MultiValue>((function.clone(), self.handler.clone()));
+                .run
+                .call::<(bool, Value)>((function.clone(), self.handler.clone()));
             for name in ["call", "pcall", "setresp"] {
                 self.redis.raw_set(name, Value::Nil)?;
             }
@@ -330,9 +331,7 @@ impl Vm {
         // Arguments may be large: they need not wait for the next script to be freed.
         self.globals.raw_set("KEYS", Value::Nil)?;
         self.globals.raw_set("ARGV", Value::Nil)?;
-        let mut values = result.into_iter();
-        let ok = matches!(values.next(), Some(Value::Boolean(true)));
-        let value = values.next().unwrap_or(Value::Nil);
+        let (ok, value) = result;
         Ok((if ok { Ok(value) } else { Err(value) }, resp3))
     }
 }
@@ -581,12 +580,30 @@ fn error_handler(lua: &Lua, error: Value) -> mlua::Result<Table> {
         }
         other => {
             let mut text = b"ERR ".to_vec();
-            text.extend_from_slice(&value_text(other));
+            text.extend_from_slice(without_internal_position(&value_text(other)));
             table.raw_set("err", lua.create_string(&text)?)?;
         }
     }
     where_in_script(lua, &table)?;
     Ok(table)
+}
+
+/// A message without the position `error(text, level)` gave it when `level` pointed past the
+/// script into sessiond's own Lua code (the frame that calls the script, see `run` in
+/// `setup.lua`): Redis calls the script from C, where a level names no position.
+fn without_internal_position(message: &[u8]) -> &[u8] {
+    let source = INTERNAL.trim_start_matches('=').as_bytes();
+    let Some(rest) = message
+        .strip_prefix(source)
+        .and_then(|rest| rest.strip_prefix(b":"))
+    else {
+        return message;
+    };
+    let digits = rest.iter().take_while(|byte| byte.is_ascii_digit()).count();
+    match rest[digits..].strip_prefix(b": ") {
+        Some(text) if digits > 0 => text,
+        _ => message,
+    }
 }
 
 /// Adds to an error table where in the script the error arose. Level 0 is the handler; the
@@ -729,10 +746,25 @@ mod tests {
 
     use super::*;
 
-    /// Calls `library.function(args...)` in a fresh sandbox's globals.
+    /// Calls `library.function(args...)` in a fresh sandbox's globals. The results come back
+    /// in a table: mlua cannot take many results straight off a Lua 5.1 stack (see `run` in
+    /// `setup.lua`).
     fn call(vm: &Vm, library: &str, function: &str, args: MultiValue) -> mlua::Result<MultiValue> {
         let library: Table = vm.globals.raw_get(library)?;
-        library.get::<Function>(function)?.call(args)
+        let function = library.get::<Function>(function)?;
+        let packed: Table = vm
+            .lua
+            .load(
+                "local f = ...
+                local function pack(...) return {n = select('#', ...), ...} end
+                return function(...) return pack(f(...)) end",
+            )
+            .call::<Function>(function)?
+            .call(args)?;
+        let n: i64 = packed.raw_get("n")?;
+        (1..=n)
+            .map(|index| packed.raw_get::<Value>(index))
+            .collect()
     }
 
     fn bytes(vm: &Vm, bytes: &[u8]) -> Value {
