@@ -113,6 +113,26 @@ impl Shared {
     }
 }
 
+/// A `notify-keyspace-events` setting: which keyspace notifications are published, as the
+/// server starts with it (`CONFIG SET` changes it while the server runs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyspaceEvents(pub(crate) u32);
+
+impl KeyspaceEvents {
+    /// Reads Redis's class letters (`"Egx"`, `"KEA"`; empty for none); `None` when a letter
+    /// is not one of Redis's.
+    pub fn parse(text: &str) -> Option<Self> {
+        parse(text.as_bytes()).map(KeyspaceEvents)
+    }
+}
+
+/// The letters in Redis's canonical order, as `CONFIG GET` answers them.
+impl std::fmt::Display for KeyspaceEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format(self.0))
+    }
+}
+
 /// Redis's `keyspaceEventsStringToFlags`: each character a class; `None` for an unknown one.
 /// The value is read as a C string.
 pub(crate) fn parse(text: &[u8]) -> Option<u32> {
@@ -188,6 +208,22 @@ mod tests {
     use crate::encoder::Version;
     use crate::pubsub::{Inbox, Kind};
     use crate::shared::Config;
+
+    #[test]
+    fn a_configured_setting_reads_as_redis_reads_it() {
+        let setting = KeyspaceEvents::parse("Egx").unwrap();
+        assert_eq!(setting.to_string(), "gxE");
+        assert_eq!(KeyspaceEvents::parse(""), Some(KeyspaceEvents::default()));
+        assert_eq!(KeyspaceEvents::parse("Eq"), None);
+        let shared = Shared::new(
+            Config {
+                keyspace_events: setting,
+                ..Config::new(NamespaceId(1))
+            },
+            Timestamp::from_millis(0),
+        );
+        assert_eq!(shared.keyspace_events(), setting.0);
+    }
 
     #[test]
     fn keyspace_events_read_back_in_canonical_order() {

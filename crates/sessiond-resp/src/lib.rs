@@ -118,6 +118,7 @@ pub use command::{Args, Command};
 pub use connection::Connection;
 pub use encoder::{Encoder, Version};
 pub use error::{Close, ProtocolError};
+pub use keyspace::KeyspaceEvents;
 pub use limits::{Access, Limits};
 pub use parser::Parser;
 pub use pubsub::{DEFAULT_PUBSUB_LIMIT, Inbox};

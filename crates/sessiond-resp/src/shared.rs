@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sessiond_engine::{NamespaceId, Timestamp};
 
 use crate::clients::Clients;
+use crate::keyspace::KeyspaceEvents;
 use crate::limits::Limits;
 use crate::pubsub::{DEFAULT_PUBSUB_LIMIT, Hub};
 use crate::script::{MonotonicClock, ScriptLimits, Scripts};
@@ -38,6 +39,10 @@ pub struct Config {
     /// How many bytes of messages a subscriber may have waiting before it is disconnected
     /// (Redis's hard `client-output-buffer-limit pubsub`, 32 MiB by default).
     pub pubsub_limit: usize,
+    /// `notify-keyspace-events` at start-up (none by default, as in Redis). On a cluster every
+    /// node should start with the same: a value set with `CONFIG SET` stays on the node that
+    /// ran it, and a new leader would not have it.
+    pub keyspace_events: KeyspaceEvents,
 }
 
 impl Config {
@@ -56,6 +61,7 @@ impl Config {
             scripts: ScriptLimits::default(),
             monotonic: MonotonicClock::default(),
             pubsub_limit: DEFAULT_PUBSUB_LIMIT,
+            keyspace_events: KeyspaceEvents::default(),
         }
     }
 }
@@ -82,9 +88,9 @@ impl Shared {
         Shared {
             scripts: Scripts::new(config.scripts),
             hub: Arc::new(Hub::new(config.pubsub_limit)),
+            keyspace_events: AtomicU32::new(config.keyspace_events.0),
             config,
             clients: Arc::new(Clients::new()),
-            keyspace_events: AtomicU32::new(0),
             started,
         }
     }

@@ -191,6 +191,11 @@ impl Server {
             monotonic: sessiond_resp::MonotonicClock(std::time::Instant::now),
             max_clients: config.max_connections,
             pubsub_limit: to_usize(config.resp.pubsub_buffer_limit.0),
+            // Checked with the rest of the configuration.
+            keyspace_events: sessiond_resp::KeyspaceEvents::parse(
+                &config.resp.notify_keyspace_events,
+            )
+            .unwrap_or_default(),
             ..sessiond_resp::Config::new(namespaces::RESP_FIRST)
         };
         let started = clock.now();

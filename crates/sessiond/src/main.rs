@@ -50,6 +50,10 @@ struct Cli {
     /// busy-reply-threshold) [default: 5s].
     #[arg(long, value_name = "DURATION")]
     resp_script_time_limit: Option<ConfigDuration>,
+    /// Which Redis keyspace notifications to publish from the start, in Redis's class
+    /// letters, e.g. Egx (what Spring Session sets); on a cluster give every node the same.
+    #[arg(long, value_name = "CLASSES")]
+    resp_notify_keyspace_events: Option<String>,
     /// How long a sharedance session lives after its last write, e.g. 1800 or 30m.
     #[arg(long, value_name = "DURATION")]
     sharedance_expiration: Option<ConfigDuration>,
@@ -254,6 +258,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         resp_listen: cli.resp_listen,
         resp_password: cli.resp_password,
         resp_script_time_limit: cli.resp_script_time_limit,
+        resp_notify_keyspace_events: cli.resp_notify_keyspace_events,
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     // Accepting, the expiry sweep and signals need little: one thread. The workers that serve

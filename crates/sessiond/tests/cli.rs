@@ -220,6 +220,11 @@ fn bad_flag_values_are_refused_with_one_line_naming_the_setting() {
             "sharedance_timeout",
             Some("soon"),
         ),
+        (
+            vec!["--resp-notify-keyspace-events", "Egq"],
+            "resp.notify_keyspace_events",
+            None,
+        ),
     ];
     for (args, setting, value) in cases {
         let args: Vec<&str> = listen.iter().copied().chain(args).collect();

@@ -218,6 +218,38 @@ fn channel_subscribers_hear_only_their_own_events() {
     );
 }
 
+/// A server started with the setting publishes without anyone running `CONFIG SET`: what an
+/// application that never sets it (or a cluster's new leader) relies on.
+#[test]
+fn notify_keyspace_events_from_the_command_line_hold_from_the_start() {
+    let server = Server::start_with(&["--resp-notify-keyspace-events", "Egx"]);
+    let addr = server.listener("resp");
+    let mut admin = Client::connect(addr);
+    assert_eq!(
+        admin.cmd("CONFIG GET notify-keyspace-events"),
+        Reply::Array(vec![
+            Reply::Bulk(b"notify-keyspace-events".to_vec()),
+            Reply::Bulk(b"gxE".to_vec()),
+        ])
+    );
+    let mut listener = Client::connect(addr);
+    listener.cmd("PSUBSCRIBE __keyevent@0__:*");
+    admin.cmd("SET short v PX 100");
+    for event in ["expire", "expired"] {
+        let channel = format!("__keyevent@0__:{event}");
+        assert_eq!(
+            wait_for_message(&mut listener, addr),
+            message(&["pmessage", "__keyevent@0__:*", &channel, "short"])
+        );
+    }
+    admin.cmd("SET gone v");
+    admin.cmd("DEL gone");
+    assert_eq!(
+        wait_for_message(&mut listener, addr),
+        message(&["pmessage", "__keyevent@0__:*", "__keyevent@0__:del", "gone"])
+    );
+}
+
 #[test]
 fn a_key_nobody_touches_fires_expired_when_its_ttl_runs_out() {
     let pair = Pair::start();

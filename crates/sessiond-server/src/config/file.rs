@@ -119,6 +119,7 @@ struct FileResp {
     script_cache_scripts: Option<usize>,
     script_cache_size: Option<ByteSize>,
     pubsub_buffer_limit: Option<ByteSize>,
+    notify_keyspace_events: Option<String>,
 }
 
 impl FileConfig {
@@ -198,6 +199,10 @@ impl FileConfig {
             set(&mut resp.script_cache_scripts, file.script_cache_scripts);
             set(&mut resp.script_cache_size, file.script_cache_size);
             set(&mut resp.pubsub_buffer_limit, file.pubsub_buffer_limit);
+            set(
+                &mut resp.notify_keyspace_events,
+                file.notify_keyspace_events,
+            );
         }
         if let Some(file) = self.sharedance {
             let sharedance = &mut config.sharedance;
@@ -255,6 +260,10 @@ impl Overrides {
         set(
             &mut config.resp.script_time_limit,
             self.resp_script_time_limit.map(|d| d.0),
+        );
+        set(
+            &mut config.resp.notify_keyspace_events,
+            self.resp_notify_keyspace_events.clone(),
         );
         let tls = &mut config.tls;
         set(&mut tls.cert, self.tls_cert.clone().map(Some));

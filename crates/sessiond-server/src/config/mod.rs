@@ -232,6 +232,10 @@ pub struct RespConfig {
     /// How many bytes of pub/sub messages a subscriber may have waiting before it is
     /// disconnected (Redis's hard `client-output-buffer-limit pubsub`).
     pub pubsub_buffer_limit: ByteSize,
+    /// `notify-keyspace-events` at start-up, in Redis's class letters (`"Egx"` for Spring
+    /// Session's expiry events); empty for none. Every node of a cluster should have the same:
+    /// a `CONFIG SET` stays on the node that ran it.
+    pub notify_keyspace_events: String,
 }
 
 /// The password never reaches a log line through `{:?}`.
@@ -252,6 +256,7 @@ impl std::fmt::Debug for RespConfig {
             .field("script_cache_scripts", &self.script_cache_scripts)
             .field("script_cache_size", &self.script_cache_size)
             .field("pubsub_buffer_limit", &self.pubsub_buffer_limit)
+            .field("notify_keyspace_events", &self.notify_keyspace_events)
             .finish()
     }
 }
@@ -320,6 +325,7 @@ impl Default for Config {
                 script_cache_scripts: 1000,
                 script_cache_size: ByteSize(16 << 20),
                 pubsub_buffer_limit: ByteSize(sessiond_resp::DEFAULT_PUBSUB_LIMIT as u64),
+                notify_keyspace_events: String::new(),
             },
             tls: TlsConfig::default(),
         }
@@ -381,6 +387,8 @@ pub struct Overrides {
     pub resp_password: Option<String>,
     /// `--resp-script-time-limit`.
     pub resp_script_time_limit: Option<ConfigDuration>,
+    /// `--resp-notify-keyspace-events`.
+    pub resp_notify_keyspace_events: Option<String>,
 }
 
 /// Why the configuration could not be used. Every message names the setting at fault.
@@ -605,6 +613,12 @@ impl Config {
         if !(64 << 10..=1 << 30).contains(&resp.pubsub_buffer_limit.0) {
             return invalid("resp.pubsub_buffer_limit", "must be between 64KiB and 1GiB");
         }
+        if sessiond_resp::KeyspaceEvents::parse(&resp.notify_keyspace_events).is_none() {
+            return invalid(
+                "resp.notify_keyspace_events",
+                "must be Redis's class letters (K E g $ l s h z x e t m d n A), e.g. \"Egx\"",
+            );
+        }
         if !(10..=1 << 30).contains(&sharedance.max_request_size.0) {
             return invalid(
                 "sharedance.max_request_size",
@@ -772,12 +786,14 @@ mod tests {
         assert_eq!(config.resp.script_time_limit, Duration::from_secs(5));
         assert_eq!(config.resp.script_max_memory, ByteSize(64 << 20));
         let text = "[resp]\nscript_time_limit = \"250ms\"\nscript_max_memory = \"8MiB\"\n\
-                    script_cache_scripts = 10\nscript_cache_size = \"1MiB\"\n";
+                    script_cache_scripts = 10\nscript_cache_size = \"1MiB\"\n\
+                    notify_keyspace_events = \"Egx\"\n";
         let config = load_text(text, &Overrides::default()).unwrap();
         assert_eq!(config.resp.script_time_limit, Duration::from_millis(250));
         assert_eq!(config.resp.script_max_memory, ByteSize(8 << 20));
         assert_eq!(config.resp.script_cache_scripts, 10);
         assert_eq!(config.resp.script_cache_size, ByteSize(1 << 20));
+        assert_eq!(config.resp.notify_keyspace_events, "Egx");
         let overrides = Overrides {
             resp_script_time_limit: Some(ConfigDuration(Duration::from_secs(2))),
             ..Overrides::default()
@@ -788,6 +804,10 @@ mod tests {
             (
                 "[resp]\nscript_time_limit = 0\n",
                 "resp.script_time_limit: ",
+            ),
+            (
+                "[resp]\nnotify_keyspace_events = \"Ez\\u0001\"\n",
+                "resp.notify_keyspace_events: ",
             ),
             (
                 "[resp]\nscript_max_memory = \"1KiB\"\n",
