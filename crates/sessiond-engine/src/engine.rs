@@ -585,16 +585,26 @@ impl Engine {
     fn apply_locked<C: Apply>(&self, shard: &mut Shard, command: &C, now: Timestamp) -> C::Outcome {
         let key = command.key();
         let hash = self.table_hash(key);
+        let expired_before = shard.counters.expired;
         let journal = match self.journal.get() {
             Some(journal) if command.journaled() => journal,
             journal => {
                 let mut ctx = self.context(shard, hash, journal.is_some());
-                return command.apply(&mut ctx, now);
+                let outcome = command.apply(&mut ctx, now);
+                if let Some(journal) = journal
+                    && shard.counters.expired != expired_before
+                {
+                    record_expiry_met(journal.as_ref(), key, now);
+                }
+                return outcome;
             }
         };
         let before = shard.durable(hash, key, now);
         let outcome = command.apply(&mut self.context(shard, hash, true), now);
-        shard.journal_change(before, hash, key, now, journal.as_ref());
+        let recorded = shard.journal_change(before, hash, key, now, journal.as_ref());
+        if !recorded && shard.counters.expired != expired_before {
+            record_expiry_met(journal.as_ref(), key, now);
+        }
         outcome
     }
 
@@ -614,12 +624,17 @@ impl Engine {
                 shards.get(to.0).durable(to.1, rename.to, now),
             )
         });
+        let expired_before = shards.get(from.0).counters.expired;
         let outcome = rename.apply(shards, from, to, &self.memory, now);
         if let (Some(journal), Some((before_from, before_to))) = (journal, before) {
             let journal = journal.as_ref();
-            shards
-                .get(from.0)
-                .journal_change(before_from, from.1, rename.from, now, journal);
+            let from_shard = shards.get(from.0);
+            let recorded =
+                from_shard.journal_change(before_from, from.1, rename.from, now, journal);
+            if !recorded && from_shard.counters.expired != expired_before {
+                // "No such key" because it expired.
+                record_expiry_met(journal, rename.from, now);
+            }
             if rename.to != rename.from {
                 shards
                     .get(to.0)
@@ -627,6 +642,23 @@ impl Engine {
             }
         }
         outcome
+    }
+}
+
+/// Records that a command found `key`'s item expired at `now` and removed it.
+///
+/// Expiry is otherwise never recorded: replay and followers recompute it from the recorded
+/// times. But a reply that says "expired" must not be taken back: on a cluster, a new leader
+/// whose clock is behind would find the item alive again if nothing stamped after its deadline
+/// was committed. The removal, stamped with `now`, is that stamp, and the reply waits for it
+/// like any write's. It is skipped while the journal refuses writes (reads go on then, and
+/// recovery recomputes the expiry anyway).
+fn record_expiry_met(journal: &dyn Journal, key: Key<'_>, now: Timestamp) {
+    if journal.accepting() {
+        journal.record(&Effect {
+            time: now,
+            change: Change::Remove(key),
+        });
     }
 }
 
@@ -1251,6 +1283,64 @@ mod tests {
     fn set_in_block(block: &mut Transaction<'_, '_>, key: Key<'_>) {
         let write = crate::WriteString::new(key, b"v", Expiry::Never);
         assert!(block.run(&write).unwrap().is_ok());
+    }
+
+    #[test]
+    fn meeting_an_expired_item_is_journaled_as_its_removal_at_that_time() {
+        let journal = Arc::new(Switchable::default());
+        let engine = Engine::new(EngineConfig::default());
+        assert!(engine.attach_journal(journal.clone()).is_ok());
+        let removal = |name: &[u8]| format!("{:?}", Change::Remove(Key::new(NamespaceId(0), name)));
+        set_in(&engine, 0, b"gone", Expiry::At(secs(10)), secs(1));
+        set_in(&engine, 0, b"live", Expiry::Never, secs(1));
+        journal.effects.lock().clear();
+        // Reads of live or absent items record nothing.
+        assert!(present(&engine, b"live", secs(11)));
+        assert!(!present(&engine, b"never", secs(11)));
+        assert!(journal.effects.lock().is_empty());
+        // A read that finds the item expired records its removal, once.
+        assert!(!present(&engine, b"gone", secs(11)));
+        assert!(!present(&engine, b"gone", secs(12)));
+        let effects = journal.effects.lock().clone();
+        assert_eq!(effects, [removal(b"gone")]);
+        // So does a write that finds it expired and leaves nothing (an append to it fails).
+        set_in(&engine, 0, b"gone2", Expiry::At(secs(10)), secs(1));
+        journal.effects.lock().clear();
+        let append = Store::new(
+            Key::new(NamespaceId(0), b"gone2"),
+            b"more",
+            0,
+            Expiry::Never,
+            StoreMode::Append,
+        );
+        assert!(!matches!(
+            engine.run(&append, secs(11)),
+            Ok(StoreOutcome::Stored { .. })
+        ));
+        let effects = journal.effects.lock().clone();
+        assert_eq!(effects, [removal(b"gone2")]);
+        // And a rename of it (no such key).
+        set_in(&engine, 0, b"gone3", Expiry::At(secs(10)), secs(1));
+        journal.effects.lock().clear();
+        let rename = Rename {
+            from: Key::new(NamespaceId(0), b"gone3"),
+            to: Key::new(NamespaceId(0), b"elsewhere"),
+            only_if_absent: false,
+        };
+        assert_eq!(
+            engine.rename(&rename, secs(11)),
+            Ok(RenameOutcome::NotFound)
+        );
+        let effects = journal.effects.lock().clone();
+        assert_eq!(effects, [removal(b"gone3")]);
+        // While the journal refuses writes, reads still answer and record nothing.
+        set_in(&engine, 0, b"gone4", Expiry::At(secs(10)), secs(1));
+        journal.effects.lock().clear();
+        journal
+            .refusing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(!present(&engine, b"gone4", secs(11)));
+        assert!(journal.effects.lock().is_empty());
     }
 
     #[test]

@@ -70,7 +70,8 @@ impl Shard {
     }
 
     /// Tells `journal` what the command just applied did to `key`, which held `before`.
-    /// A pure sliding renewal is only noted, for [`Shard::drain_renewals`].
+    /// A pure sliding renewal is only noted, for [`Shard::drain_renewals`]. Returns whether
+    /// anything was recorded.
     pub fn journal_change(
         &mut self,
         before: Option<Durable>,
@@ -78,22 +79,22 @@ impl Shard {
         key: Key<'_>,
         now: Timestamp,
         journal: &dyn Journal,
-    ) {
+    ) -> bool {
         let after = self
             .peek(hash, key)
             .filter(|&index| !self.item(index).is_expired(now));
         let change = match (before, after) {
-            (None, None) => return,
+            (None, None) => return false,
             (Some(_), None) => Change::Remove(key),
             (None, Some(index)) => Change::Put(self.state(index, true)),
             (Some(before), Some(index)) => {
                 let now_durable = Durable::of(self.item(index));
                 if now_durable == before {
-                    return;
+                    return false;
                 }
                 if before.renewed_to(&now_durable, now) {
                     self.note_renewal(index);
-                    return;
+                    return false;
                 }
                 if now_durable.value == before.value {
                     Change::Meta(self.state(index, false))
@@ -103,6 +104,7 @@ impl Shard {
             }
         };
         journal.record(&Effect { time: now, change });
+        true
     }
 
     /// Tells `journal` the current state of every item renewed since the last call.
