@@ -54,12 +54,14 @@ impl Persistence {
         }))
     }
 
-    /// Starts the thread that takes snapshots every `interval` and when asked.
+    /// Starts the thread that takes snapshots every `interval`, when the log grows past
+    /// `max_log_size` bytes (looked at every second), and when asked.
     pub fn start_snapshots(
         &self,
         engine: Arc<Engine>,
         clock: Arc<dyn Clock>,
         interval: Duration,
+        max_log_size: u64,
     ) -> Result<JoinHandle<()>, ServerError> {
         let storage = Arc::clone(&self.storage);
         let trigger = self.snapshots.clone();
@@ -67,22 +69,47 @@ impl Persistence {
             .name("sessiond-snapshot".into())
             .spawn(move || {
                 let mut next = Instant::now() + interval;
-                while let Some(requested) = trigger.wait_until(next) {
-                    next = Instant::now() + interval;
+                // The log a snapshot left (the segment being written, say): growth is counted
+                // from there, so what a snapshot cannot remove never triggers another.
+                let mut left = storage.log_size().unwrap_or(0);
+                loop {
+                    let look = (Instant::now() + LOG_SIZE_CHECK).min(next);
+                    let requested = match trigger.wait_until(look) {
+                        None => break,
+                        Some(true) => true,
+                        Some(false) if Instant::now() >= next => false,
+                        Some(false) => {
+                            // A log that cannot be listed is left to the timed snapshot.
+                            let size = storage.log_size().unwrap_or(0);
+                            if size < left.saturating_add(max_log_size) {
+                                continue;
+                            }
+                            tracing::info!(log_bytes = size, "the log passed snapshot_log_size");
+                            false
+                        }
+                    };
                     match storage.snapshot(&engine, clock.now()) {
-                        Ok(report) => tracing::info!(
-                            requested,
-                            file = %report.path.display(),
-                            items = report.items,
-                            bytes = report.bytes,
-                            elapsed_ms = report.elapsed.as_millis() as u64,
-                            removed_segments = report.removed_segments,
-                            "snapshot written"
-                        ),
+                        Ok(report) => {
+                            next = Instant::now() + interval;
+                            tracing::info!(
+                                requested,
+                                file = %report.path.display(),
+                                items = report.items,
+                                bytes = report.bytes,
+                                elapsed_ms = report.elapsed.as_millis() as u64,
+                                removed_segments = report.removed_segments,
+                                "snapshot written"
+                            );
+                        }
                         // The log still holds everything: a failed snapshot costs only a
-                        // longer replay, and the next one tries again.
-                        Err(error) => tracing::warn!(%error, "snapshot failed"),
+                        // longer replay. The next try waits a while (a full disk would
+                        // otherwise be asked for a whole snapshot every second).
+                        Err(error) => {
+                            next = Instant::now() + interval.min(RETRY_AFTER_FAILURE);
+                            tracing::warn!(%error, "snapshot failed");
+                        }
                     }
+                    left = storage.log_size().unwrap_or(0);
                 }
             })
             .map_err(ServerError::Runtime)
@@ -99,6 +126,12 @@ impl Persistence {
         }
     }
 }
+
+/// How often the snapshot thread looks at the log's size.
+const LOG_SIZE_CHECK: Duration = Duration::from_secs(1);
+
+/// How long after a failed snapshot the next is tried, at the latest.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
 
 /// Holds a batch's replies until they may be sent: until the records the batch wrote are on
 /// disk with `fsync = always`, and until they are at least written to the kernel with the other

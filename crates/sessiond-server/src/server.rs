@@ -46,6 +46,7 @@ pub struct Server {
     shutdown_timeout: Duration,
     persistence: Option<Persistence>,
     snapshot_interval: Duration,
+    snapshot_log_size: u64,
     /// The cluster node to start before accepting, on a cluster member.
     cluster: Option<crate::cluster::Pending>,
     /// A cluster node's hold on its data directory (a single node's is in `persistence`).
@@ -246,6 +247,7 @@ impl Server {
             shutdown_timeout: config.shutdown_timeout,
             persistence,
             snapshot_interval: config.persistence.snapshot_interval,
+            snapshot_log_size: config.persistence.snapshot_log_size.0,
             cluster,
             _dir_lock: dir_lock,
             cluster_snapshots: SnapshotTrigger::default(),
@@ -345,6 +347,7 @@ impl Server {
                 Arc::clone(&self.shared.engine),
                 Arc::clone(&self.shared.clock),
                 self.snapshot_interval,
+                self.snapshot_log_size,
             )?),
             None => None,
         };

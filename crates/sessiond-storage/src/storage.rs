@@ -96,6 +96,20 @@ impl Storage {
         Ok(report)
     }
 
+    /// How many bytes the log segments in the directory take (the one being written counted
+    /// at its preallocated size): what a snapshot would let go, and about what recovery would
+    /// replay.
+    pub fn log_size(&self) -> Result<u64, StorageError> {
+        let listing = layout::list(&*self.fs, &self.dir)
+            .map_err(|error| StorageError::io("list", &self.dir, error))?;
+        let mut total = 0u64;
+        for segment in &listing.segments {
+            // A segment removed meanwhile (by a snapshot) counts as nothing.
+            total = total.saturating_add(self.fs.len(&segment.path).unwrap_or(0));
+        }
+        Ok(total)
+    }
+
     /// Writes and flushes every record, stops the writer and releases the directory's lock.
     /// From then on the journal refuses writes. Calling it again does nothing.
     pub fn shutdown(&self) -> Result<(), StorageError> {

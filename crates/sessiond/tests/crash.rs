@@ -339,6 +339,67 @@ fn check_data_accepts_a_directory_left_by_kill_9_and_a_second_server_is_refused(
     assert!(status.success());
 }
 
+/// A heavy write load does not wait for the timed snapshot (10 minutes by default): once the
+/// log passes `snapshot_log_size` a snapshot is taken and the log before it removed, so the
+/// log cannot fill the disk or make recovery long in between.
+#[test]
+fn a_log_past_snapshot_log_size_is_snapshotted_without_waiting_for_the_interval() {
+    let dir = tempfile::tempdir().expect("a temporary data directory");
+    let dir = dir.path();
+    let config = dir.join("sessiond.toml");
+    std::fs::write(&config, "snapshot_log_size = \"128MiB\"\n").expect("writing the config");
+    let data = dir.join("data");
+    let mut args = server_args(&data, "no");
+    args.extend(["--config".to_owned(), config.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = support::Server::start_raw(&args);
+    let mut stream = connect(server.memcache_addr());
+    // 160 MiB of values: more than two 64 MiB segments past the limit.
+    let value = "v".repeat(1 << 20);
+    for i in 0..160 {
+        set(&mut stream, &format!("big-{i}"), &value);
+    }
+    let deadline = std::time::Instant::now() + BOUND;
+    loop {
+        let snapshots = std::fs::read_dir(&data)
+            .expect("listing the data directory")
+            .filter_map(Result::ok)
+            .filter(|entry| {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with("snapshot-") && name.ends_with(".snap")
+            })
+            .count();
+        if snapshots > 0 && segments(&data).len() <= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no snapshot within {BOUND:?} of the log passing 128 MiB: {} segments\n{}",
+            segments(&data).len(),
+            server.stderr()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(server.stderr().contains("the log passed snapshot_log_size"));
+    drop(stream);
+    let (status, stderr) = server.shutdown();
+    assert!(status.success(), "stopping sessiond: {status}\n{stderr}");
+
+    // Everything is still there after a restart from the snapshot and the log after it.
+    let server = support::Server::start_raw(&args);
+    let mut stream = connect(server.memcache_addr());
+    for i in [0, 80, 159] {
+        assert_eq!(
+            get(&mut stream, &format!("big-{i}")).map(|v| v.len()),
+            Some(1 << 20)
+        );
+    }
+    drop(stream);
+    let (status, _) = server.shutdown();
+    assert!(status.success());
+}
+
 /// Starts a server on `dir`, stores `kept-0` .. `kept-{n-1}` one by one, stops it with SIGTERM.
 /// Returns the newest log segment.
 fn fill_and_stop(dir: &Path, n: usize) -> std::path::PathBuf {

@@ -25,6 +25,7 @@ pub(crate) struct FileConfig {
     data_dir: Option<PathBuf>,
     fsync: Option<FileFsync>,
     snapshot_interval: Option<ConfigDuration>,
+    snapshot_log_size: Option<ByteSize>,
     pub memcache: Option<FileMemcache>,
     aspnet: Option<FileAspnet>,
     sharedance: Option<FileSharedance>,
@@ -141,6 +142,7 @@ impl FileConfig {
             &mut persistence.snapshot_interval,
             self.snapshot_interval.map(|d| d.0),
         );
+        set(&mut persistence.snapshot_log_size, self.snapshot_log_size);
         if let Some(file) = self.memcache {
             let memcache = &mut config.memcache;
             set(&mut memcache.listen, file.listen);

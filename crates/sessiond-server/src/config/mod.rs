@@ -131,6 +131,9 @@ pub struct PersistenceConfig {
     pub fsync: FsyncPolicy,
     /// How often a snapshot is taken, so the log to replay at start-up stays short.
     pub snapshot_interval: Duration,
+    /// A snapshot is also taken as soon as the log grows past this, so a heavy write load
+    /// cannot fill the disk with log (or make recovery long) between two timed snapshots.
+    pub snapshot_log_size: ByteSize,
 }
 
 /// The memcached listener's settings.
@@ -289,6 +292,7 @@ impl Default for Config {
                 data_dir: PathBuf::from("sessiond-data"),
                 fsync: FsyncPolicy::EverySec,
                 snapshot_interval: Duration::from_secs(600),
+                snapshot_log_size: ByteSize(1 << 30),
             },
             cluster: ClusterConfig {
                 node_id: None,
@@ -513,6 +517,12 @@ impl Config {
         if self.persistence.snapshot_interval < Duration::from_secs(1) {
             return invalid("snapshot_interval", "must be at least 1s");
         }
+        if self.persistence.snapshot_log_size.0 < 128 << 20 {
+            return invalid(
+                "snapshot_log_size",
+                "must be at least 128MiB (two log segments)",
+            );
+        }
         if !self.persistence.in_memory && self.persistence.data_dir.as_os_str().is_empty() {
             return invalid("data_dir", "must name a directory (or set in_memory)");
         }
@@ -719,6 +729,18 @@ mod tests {
         assert_eq!(config.threads, 3);
         assert_eq!(config.max_memory, ByteSize(64 << 20));
         assert_eq!(config.memcache.listen, Listen::Off);
+    }
+
+    #[test]
+    fn the_log_size_that_triggers_a_snapshot_is_read_and_bounded() {
+        let config = Config::load(None, &Overrides::default()).unwrap();
+        assert_eq!(config.persistence.snapshot_log_size, ByteSize(1 << 30));
+        let config = load_text("snapshot_log_size = \"256MiB\"\n", &Overrides::default()).unwrap();
+        assert_eq!(config.persistence.snapshot_log_size, ByteSize(256 << 20));
+        let error = load_text("snapshot_log_size = \"64MiB\"\n", &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("snapshot_log_size: "), "{error}");
     }
 
     #[test]
