@@ -3,6 +3,7 @@
 use sessiond_engine::HashDelete;
 
 use super::{Call, Outcome};
+use crate::keyspace::class;
 
 /// How many of the fields existed and were deleted.
 pub(crate) fn hdel(call: &mut Call<'_, '_>) -> Outcome {
@@ -12,6 +13,9 @@ pub(crate) fn hdel(call: &mut Call<'_, '_>) -> Outcome {
         fields: &fields,
     };
     let deleted = call.run(&delete)??;
+    if deleted > 0 {
+        call.notify_removal(class::HASH, "hdel")?;
+    }
     call.count(deleted);
     Ok(())
 }

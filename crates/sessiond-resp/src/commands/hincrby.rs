@@ -4,6 +4,7 @@ use sessiond_engine::{EngineError, HashIncrement, HashIncrementFloat, LongDouble
 
 use super::{Call, Outcome};
 use crate::args;
+use crate::keyspace::class;
 use crate::reply::CommandError;
 
 /// `HINCRBY key field increment`: the field's new integer.
@@ -18,6 +19,7 @@ pub(crate) fn hincrby(call: &mut Call<'_, '_>) -> Outcome {
         EngineError::NotAnInteger => CommandError::HashNotInteger,
         other => CommandError::from(other),
     })?;
+    call.notify(class::HASH, "hincrby", call.arg(1));
     call.reply().integer(value);
     Ok(())
 }
@@ -39,6 +41,7 @@ pub(crate) fn hincrbyfloat(call: &mut Call<'_, '_>) -> Outcome {
         EngineError::NotANumber => CommandError::message("increment would produce NaN or Infinity"),
         other => CommandError::from(other),
     })?;
+    call.notify(class::HASH, "hincrbyfloat", call.arg(1));
     call.reply().bulk(&text);
     Ok(())
 }

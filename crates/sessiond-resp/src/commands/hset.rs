@@ -6,11 +6,13 @@
 use sessiond_engine::HashWrite;
 
 use super::{Call, Outcome};
+use crate::keyspace::class;
 use crate::reply::CommandError;
 
 /// `HSET key field value [field value ...]`: how many fields are new.
 pub(crate) fn hset(call: &mut Call<'_, '_>) -> Outcome {
     let added = write_pairs(call, "hset")?;
+    call.notify(class::HASH, "hset", call.arg(1));
     call.count(added);
     Ok(())
 }
@@ -18,6 +20,7 @@ pub(crate) fn hset(call: &mut Call<'_, '_>) -> Outcome {
 /// `HMSET key field value [field value ...]`: `+OK`.
 pub(crate) fn hmset(call: &mut Call<'_, '_>) -> Outcome {
     write_pairs(call, "hmset")?;
+    call.notify(class::HASH, "hset", call.arg(1));
     call.reply().ok();
     Ok(())
 }
@@ -31,6 +34,9 @@ pub(crate) fn hsetnx(call: &mut Call<'_, '_>) -> Outcome {
         only_if_absent: true,
     };
     let added = call.run(&write)??;
+    if added > 0 {
+        call.notify(class::HASH, "hset", call.arg(1));
+    }
     call.reply().integer(i64::from(added > 0));
     Ok(())
 }

@@ -67,7 +67,7 @@ use crate::command::Command;
 use crate::connection::Session;
 use crate::encoder::Encoder;
 use crate::reply::CommandError;
-use crate::{Context, args};
+use crate::{Context, args, keyspace};
 
 pub(crate) use select::database;
 pub(crate) use table::{COMMANDS, Spec};
@@ -162,6 +162,21 @@ impl<'c, 'a> Call<'c, 'a> {
         if self.ctx.shared.keyspace_events() & class != 0 {
             self.ctx.shared.notify(class, event, key, self.session.db);
         }
+    }
+
+    /// Publishes `event` of `class` for the key at argument 1 after a command removed some of
+    /// a collection's elements, and `del` too when that left the key empty (and so gone), as
+    /// Redis does for `HDEL`, `SREM`, `ZREM`. Finding out costs a lookup, made only when a
+    /// `del` would be heard.
+    pub(crate) fn notify_removal(&mut self, class: u32, event: &str) -> Outcome {
+        self.notify(class, event, self.arg(1));
+        if self.ctx.shared.notifies(keyspace::class::GENERIC) {
+            let key = self.key(1);
+            if self.run(&sessiond_engine::Inspect { key })?.is_none() {
+                self.notify(keyspace::class::GENERIC, "del", self.arg(1));
+            }
+        }
+        Ok(())
     }
 
     /// The time in Redis's terms: milliseconds since the epoch, signed.

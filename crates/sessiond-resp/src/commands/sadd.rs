@@ -6,6 +6,7 @@
 use sessiond_engine::{SetAdd, SetRemove};
 
 use super::{Call, Outcome};
+use crate::keyspace::class;
 
 /// `SADD key member [member ...]`: how many members are new.
 pub(crate) fn sadd(call: &mut Call<'_, '_>) -> Outcome {
@@ -15,6 +16,9 @@ pub(crate) fn sadd(call: &mut Call<'_, '_>) -> Outcome {
         members: &members,
     };
     let added = call.run(&add)??;
+    if added > 0 {
+        call.notify(class::SET, "sadd", call.arg(1));
+    }
     call.count(added);
     Ok(())
 }
@@ -27,6 +31,9 @@ pub(crate) fn srem(call: &mut Call<'_, '_>) -> Outcome {
         members: &members,
     };
     let removed = call.run(&remove)??;
+    if removed > 0 {
+        call.notify_removal(class::SET, "srem")?;
+    }
     call.count(removed);
     Ok(())
 }

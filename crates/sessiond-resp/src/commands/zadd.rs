@@ -7,6 +7,7 @@ use sessiond_engine::{AddCondition, SortedSetAdd, SortedSetIncrement};
 
 use super::{Call, Outcome};
 use crate::args;
+use crate::keyspace::class;
 use crate::reply::CommandError;
 
 /// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]`: how many members
@@ -108,7 +109,10 @@ fn add(call: &mut Call<'_, '_>, increment: bool) -> Outcome {
             condition: request.condition,
         };
         match call.run(&command)?? {
-            Some(score) => call.reply().double(score),
+            Some(score) => {
+                call.notify(class::ZSET, "zincr", call.arg(1));
+                call.reply().double(score)
+            }
             None => call.reply().null(),
         };
         return Ok(());
@@ -120,6 +124,11 @@ fn add(call: &mut Call<'_, '_>, increment: bool) -> Outcome {
         count_changed: request.count_changed,
     };
     let count = call.run(&command)??;
+    // Redis publishes when a member was added or a score changed; without `CH` the count
+    // says only the first (see the README's differences).
+    if count > 0 {
+        call.notify(class::ZSET, "zadd", call.arg(1));
+    }
     call.count(count);
     Ok(())
 }

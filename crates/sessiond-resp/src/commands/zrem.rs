@@ -5,6 +5,7 @@ use sessiond_engine::{SortedSetRemove, SortedSetRemoveByScore};
 
 use super::zrange::score_range;
 use super::{Call, Outcome};
+use crate::keyspace::class;
 
 /// `ZREM key member [member ...]`: how many members were removed.
 pub(crate) fn zrem(call: &mut Call<'_, '_>) -> Outcome {
@@ -14,6 +15,9 @@ pub(crate) fn zrem(call: &mut Call<'_, '_>) -> Outcome {
         members: &members,
     };
     let removed = call.run(&remove)??;
+    if removed > 0 {
+        call.notify_removal(class::ZSET, "zrem")?;
+    }
     call.count(removed);
     Ok(())
 }
@@ -27,6 +31,9 @@ pub(crate) fn zremrangebyscore(call: &mut Call<'_, '_>) -> Outcome {
         max,
     };
     let removed = call.run(&remove)??;
+    if removed > 0 {
+        call.notify_removal(class::ZSET, "zremrangebyscore")?;
+    }
     call.count(removed);
     Ok(())
 }
