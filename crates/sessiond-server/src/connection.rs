@@ -155,7 +155,10 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 break;
             }
         }
-        if input.is_empty() && read_size == BUFFER_SIZE {
+        // Trimmed even while reads are large: a pipelining client's next read allocates its
+        // room again (one allocation per batch), but one that stops after a burst does not
+        // hold a large buffer until its idle timeout.
+        if input.is_empty() {
             trim(&mut input);
         }
         if read_total + written_total > 1 << 20 {
@@ -215,8 +218,7 @@ async fn woken(
 
 /// The size of the read after one that read `count` bytes into `room`: twice as much after a
 /// read that filled its room (the socket holds more), back towards [`BUFFER_SIZE`] after one
-/// that used less than a quarter of it (the client has stopped sending large batches, and the
-/// buffer may be trimmed again).
+/// that used less than a quarter of it (the client has stopped sending large batches).
 fn next_read_size(read_size: usize, count: usize, room: usize) -> usize {
     if count >= room {
         (read_size * 2).min(MAX_READ_SIZE)
