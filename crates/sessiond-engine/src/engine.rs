@@ -1390,7 +1390,6 @@ mod tests {
                 key,
                 members,
                 condition: crate::AddCondition::Always,
-                count_changed: false,
             };
             engine.run(&add, secs(1)).unwrap();
         };

@@ -47,7 +47,7 @@ use sessiond_engine::{
     NamespaceId, Outcome, Persist, ReadSession, ReadSessionOutcome, ReleaseLock,
     ReleaseLockOutcome, RemoveSession, RemoveSessionOutcome, Rename, RenameOutcome, ResetTimeout,
     ResetTimeoutOutcome, Scan, ScoreBound, SetAdd, SetContains, SetMembers, SetRemove,
-    SortedSetAdd, SortedSetIncrement, SortedSetRangeByIndex, SortedSetRangeByScore,
+    SortedSetAdd, SortedSetAdded, SortedSetIncrement, SortedSetRangeByIndex, SortedSetRangeByScore,
     SortedSetRemove, SortedSetRemoveByScore, SortedSetScores, Store, StoreMode, StoreOutcome,
     Timestamp, Touch, TouchOutcome, ValueType, Vivify, WriteCondition, WriteSession,
     WriteSessionOutcome, WriteString, WriteStringOutcome, charge,
@@ -1508,7 +1508,11 @@ impl Model {
         Ok(count)
     }
 
-    fn sorted_set_add(&mut self, c: &SortedSetAdd<'_>, now: u64) -> Result<u64, EngineError> {
+    fn sorted_set_add(
+        &mut self,
+        c: &SortedSetAdd<'_>,
+        now: u64,
+    ) -> Result<SortedSetAdded, EngineError> {
         if c.members.iter().any(|(score, _)| score.is_nan()) {
             return Err(EngineError::NotANumber);
         }
@@ -1544,11 +1548,7 @@ impl Model {
         if added + changed > 0 {
             self.put(slot, found.is_some(), Data::SortedSet(entries), now)?;
         }
-        Ok(if c.count_changed {
-            added + changed
-        } else {
-            added
-        })
+        Ok(SortedSetAdded { added, changed })
     }
 
     fn sorted_set_increment(
@@ -1886,7 +1886,6 @@ enum TypedOp {
         slot: Slot,
         members: Vec<(f64, usize)>,
         condition: u8,
-        count_changed: bool,
     },
     SortedSetIncrement {
         slot: Slot,
@@ -2275,20 +2274,13 @@ fn typed_op() -> impl Strategy<Value = TypedOp> {
     let set_members = slot().prop_map(|slot| TypedOp::SetMembers { slot });
     let set_contains = (slot(), indexes(MEMBERS.len()))
         .prop_map(|(slot, members)| TypedOp::SetContains { slot, members });
-    let sorted_set_add = (
-        slot(),
-        vec((score(), 0..MEMBERS.len()), 1..4),
-        0u8..7,
-        any::<bool>(),
-    )
-        .prop_map(
-            |(slot, members, condition, count_changed)| TypedOp::SortedSetAdd {
-                slot,
-                members,
-                condition,
-                count_changed,
-            },
-        );
+    let sorted_set_add = (slot(), vec((score(), 0..MEMBERS.len()), 1..4), 0u8..7).prop_map(
+        |(slot, members, condition)| TypedOp::SortedSetAdd {
+            slot,
+            members,
+            condition,
+        },
+    );
     let sorted_set_remove = (slot(), indexes(MEMBERS.len()))
         .prop_map(|(slot, members)| TypedOp::SortedSetRemove { slot, members });
     let sorted_set_scores = (slot(), indexes(MEMBERS.len()))
@@ -2947,7 +2939,6 @@ impl Harness {
                 slot,
                 members,
                 condition,
-                count_changed,
             } => {
                 owned.scored = members
                     .iter()
@@ -2957,7 +2948,6 @@ impl Harness {
                     key: key(*slot),
                     members: &[],
                     condition: CONDITIONS[usize::from(*condition % 7)],
-                    count_changed: *count_changed,
                 })
             }
             TypedOp::SortedSetRemove { slot, members } => {

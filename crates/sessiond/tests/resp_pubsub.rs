@@ -186,6 +186,8 @@ fn keyspace_events_answer_as_redis_for_each_command_and_flag_string() {
         "ZADD zk 1 a 2 b",
         "ZADD zk CH 3 a",
         "ZADD zk NX 1 c",
+        "ZADD zk 7 c",
+        "ZADD zk 7 c",
         "ZADD zk XX 1 nothing",
         "ZINCRBY zk 2 a",
         "ZADD zk INCR 1 b",

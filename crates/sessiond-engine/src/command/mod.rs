@@ -96,7 +96,7 @@ pub use set_add::SetAdd;
 pub use set_contains::SetContains;
 pub use set_members::SetMembers;
 pub use set_remove::SetRemove;
-pub use sorted_set_add::{AddCondition, SortedSetAdd};
+pub use sorted_set_add::{AddCondition, SortedSetAdd, SortedSetAdded};
 pub use sorted_set_increment::SortedSetIncrement;
 pub use sorted_set_range_by_index::SortedSetRangeByIndex;
 pub use sorted_set_range_by_score::SortedSetRangeByScore;
@@ -251,8 +251,8 @@ pub enum Outcome {
     SetMembers(Result<Vec<Bytes>, EngineError>),
     /// The outcome of a [`SetRemove`] command: how many members it removed.
     SetRemove(Result<u64, EngineError>),
-    /// The outcome of a [`SortedSetAdd`] command: how many members are new (or changed).
-    SortedSetAdd(Result<u64, EngineError>),
+    /// The outcome of a [`SortedSetAdd`] command: how many members are new, how many changed.
+    SortedSetAdd(Result<SortedSetAdded, EngineError>),
     /// The outcome of a [`SortedSetIncrement`] command: the member's new score, if changed.
     SortedSetIncrement(Result<Option<f64>, EngineError>),
     /// The outcome of a [`SortedSetRangeByIndex`] command: (member, score) pairs.

@@ -61,13 +61,20 @@ pub struct SortedSetAdd<'a> {
     pub members: &'a [(f64, &'a [u8])],
     /// Which members to add and which scores to change.
     pub condition: AddCondition,
-    /// Count changed scores as well as new members (`CH`).
-    pub count_changed: bool,
+}
+
+/// What a [`SortedSetAdd`] did: Redis's reply counts `added` (with `CH`, both), and its
+/// keyspace event fires when either is not zero.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SortedSetAdded {
+    /// Members that were new.
+    pub added: u64,
+    /// Existing members whose score changed.
+    pub changed: u64,
 }
 
 impl Apply for SortedSetAdd<'_> {
-    /// How many members are new (with `count_changed`: new or with a changed score).
-    type Outcome = Result<u64, EngineError>;
+    type Outcome = Result<SortedSetAdded, EngineError>;
 
     fn key(&self) -> Key<'_> {
         self.key
@@ -107,11 +114,7 @@ impl Apply for SortedSetAdd<'_> {
                 now,
             )?;
         }
-        Ok(if self.count_changed {
-            added + changed
-        } else {
-            added
-        })
+        Ok(SortedSetAdded { added, changed })
     }
 
     fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
@@ -140,9 +143,10 @@ mod tests {
             key: KEY,
             members,
             condition,
-            count_changed,
         };
-        engine.run(&add, secs(1))
+        engine
+            .run(&add, secs(1))
+            .map(|done| done.added + if count_changed { done.changed } else { 0 })
     }
 
     fn all(engine: &crate::Engine) -> Vec<(String, f64)> {

@@ -114,7 +114,6 @@ mod tests {
             key,
             members,
             condition: AddCondition::Always,
-            count_changed: false,
         };
         engine.run(&add, secs(1)).unwrap();
         let range = |start, stop, reverse| {

@@ -116,7 +116,6 @@ mod tests {
             key: KEY,
             members,
             condition: AddCondition::Always,
-            count_changed: false,
         };
         engine.run(&add, secs(1)).unwrap();
         let range = |range: SortedSetRangeByScore<'_>| names(engine.run(&range, secs(1)).unwrap());

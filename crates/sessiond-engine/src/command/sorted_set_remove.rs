@@ -70,7 +70,6 @@ mod tests {
             key,
             members,
             condition: AddCondition::Always,
-            count_changed: false,
         };
         engine.run(&add, secs(1)).unwrap();
         let remove = |members: &[&[u8]]| engine.run(&SortedSetRemove { key, members }, secs(1));

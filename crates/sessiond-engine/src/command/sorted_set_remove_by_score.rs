@@ -75,7 +75,6 @@ mod tests {
             key,
             members,
             condition: AddCondition::Always,
-            count_changed: false,
         };
         engine.run(&add, secs(1)).unwrap();
         let remove = |min, max| engine.run(&SortedSetRemoveByScore { key, min, max }, secs(1));

@@ -63,7 +63,6 @@ mod tests {
             key,
             members,
             condition: AddCondition::Always,
-            count_changed: false,
         };
         engine.run(&add, secs(1)).unwrap();
         let scores = |members: &[&[u8]]| engine.run(&SortedSetScores { key, members }, secs(1));

@@ -121,15 +121,19 @@ fn add(call: &mut Call<'_, '_>, increment: bool) -> Outcome {
         key,
         members: &request.members,
         condition: request.condition,
-        count_changed: request.count_changed,
     };
-    let count = call.run(&command)??;
-    // Redis publishes when a member was added or a score changed; without `CH` the count
-    // says only the first (see the README's differences).
-    if count > 0 {
+    let done = call.run(&command)??;
+    if done.added + done.changed > 0 {
         call.notify(class::ZSET, "zadd", call.arg(1));
     }
-    call.count(count);
+    call.count(
+        done.added
+            + if request.count_changed {
+                done.changed
+            } else {
+                0
+            },
+    );
     Ok(())
 }
 
