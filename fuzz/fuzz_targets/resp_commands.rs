@@ -15,7 +15,9 @@ use std::time::Duration;
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use sessiond_engine::{Engine, EngineConfig, NamespaceId, Timestamp};
-use sessiond_resp::{Config, Connection, Context, Flow, Peer, ScriptLimits, Shared};
+use sessiond_resp::{
+    Config, Connection, Context, Encoder, Flow, Peer, ScriptLimits, Shared, Version,
+};
 
 /// The command names sessiond serves, the containers' among them; a few unknown ones too.
 const NAMES: &[&str] = &[
@@ -310,13 +312,14 @@ fn next_command(input: &mut &[u8]) -> Option<(u8, Vec<Vec<u8>>)> {
     Some((control, args))
 }
 
-/// A request as a client sends it: an array of bulk strings.
+/// A request as a client sends it: an array of bulk strings, written by the crate's own
+/// encoder.
 fn encode(args: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    let mut out = Vec::new();
+    let mut encoder = Encoder::new(&mut out, Version::Resp2);
+    encoder.array(args.len());
     for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
+        encoder.bulk(arg);
     }
     out
 }
