@@ -15,22 +15,24 @@
 use std::cell::Cell;
 use std::fmt;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
-use sessiond_engine::{Effect, Journal};
+use sessiond_engine::{Effect, Journal, JournalMark};
 use sessiond_storage::record;
 use tokio::sync::{Notify, watch};
 
 use crate::types::EffectBatch;
 
 thread_local! {
-    /// The epoch and highest lsn this thread recorded since it last asked.
+    /// The epoch and highest lsn this thread recorded, or saw in a shard it read, since it
+    /// last asked.
     static THREAD_LSN: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
 
-/// The epoch and highest lsn recorded on this thread since the last call (`(0, 0)` if
-/// none), and forgets them. Lsns restart after a leadership ends, so an lsn means nothing
+/// The epoch and highest lsn this thread's commands recorded or saw (the newest record of a
+/// shard they read) since the last call (`(0, 0)` if none), and forgets them: what their
+/// replies must wait for. Lsns restart after a leadership ends, so an lsn means nothing
 /// without its epoch.
 pub fn take_thread_lsn() -> (u64, u64) {
     THREAD_LSN.with(|lsn| lsn.replace((0, 0)))
@@ -65,6 +67,8 @@ pub struct ClusterJournal {
     max_in_flight: usize,
     /// Wakes the proposer when records arrive.
     arrived: Notify,
+    /// `Pending::epoch`, readable without the lock (by [`Journal::saw`], on every command).
+    epoch: AtomicU64,
     progress: watch::Sender<Progress>,
 }
 
@@ -91,6 +95,7 @@ impl ClusterJournal {
             in_flight: AtomicUsize::new(0),
             max_in_flight,
             arrived: Notify::new(),
+            epoch: AtomicU64::new(0),
             progress: watch::Sender::new(Progress::default()),
         }
     }
@@ -104,6 +109,7 @@ impl ClusterJournal {
         pending.first_lsn = committed + 1;
         pending.epoch += 1;
         let epoch = pending.epoch;
+        self.epoch.store(epoch, Ordering::Release);
         self.in_flight.store(0, Ordering::Release);
         self.progress.send_modify(|progress| {
             progress.committed = committed;
@@ -123,6 +129,7 @@ impl ClusterJournal {
         pending.first_lsn = pending.next_lsn;
         pending.epoch += 1;
         let epoch = pending.epoch;
+        self.epoch.store(epoch, Ordering::Release);
         let recorded = pending.next_lsn - 1;
         drop(pending);
         let mut dirty = false;
@@ -246,31 +253,46 @@ enum Taken {
 }
 
 impl Journal for ClusterJournal {
-    fn record(&self, effect: &Effect<'_>) {
+    fn record(&self, effect: &Effect<'_>) -> JournalMark {
         let mut pending = self.pending.lock();
         let lsn = pending.next_lsn;
         pending.next_lsn += 1;
         let epoch = pending.epoch;
-        THREAD_LSN.with(|last| {
-            let (last_epoch, last_lsn) = last.get();
-            let lsn = if last_epoch == epoch {
-                last_lsn.max(lsn)
-            } else {
-                lsn
-            };
-            last.set((epoch, lsn));
-        });
+        note_for_thread(epoch, lsn);
         let before = pending.bytes.len();
         record::encode(lsn, effect, &mut pending.bytes);
         let added = pending.bytes.len() - before;
         drop(pending);
         self.in_flight.fetch_add(added, Ordering::AcqRel);
         self.arrived.notify_one();
+        JournalMark { epoch, seq: lsn }
+    }
+
+    /// A shard's newest record from an earlier epoch is committed, or the engine was rebuilt
+    /// without it before this epoch opened: only the current epoch's records can still be
+    /// lost, so only they hold a reply.
+    fn saw(&self, mark: JournalMark) {
+        if mark.seq != 0 && mark.epoch == self.epoch.load(Ordering::Acquire) {
+            note_for_thread(mark.epoch, mark.seq);
+        }
     }
 
     fn accepting(&self) -> bool {
         self.accepting.load(Ordering::Acquire)
     }
+}
+
+/// Raises this thread's wait to `lsn` of `epoch`; a newer epoch replaces an older one's.
+fn note_for_thread(epoch: u64, lsn: u64) {
+    THREAD_LSN.with(|last| {
+        let (last_epoch, last_lsn) = last.get();
+        let lsn = if last_epoch == epoch {
+            last_lsn.max(lsn)
+        } else {
+            lsn
+        };
+        last.set((epoch, lsn));
+    });
 }
 
 impl fmt::Debug for ClusterJournal {

@@ -15,7 +15,7 @@ use sessiond_cluster::journal::ClusterJournal;
 use sessiond_cluster::state_machine::StateMachine;
 use sessiond_cluster::types::{EffectBatch, Entry, LogId, TypeConfig, Vote};
 use sessiond_engine::{
-    Delete, Engine, EngineConfig, Expiry, Key, NamespaceId, SHARD_COUNT, SnapshotItem, Store,
+    Delete, Engine, EngineConfig, Expiry, Get, Key, NamespaceId, SHARD_COUNT, SnapshotItem, Store,
     StoreMode, Timestamp,
 };
 
@@ -312,4 +312,47 @@ impl RaftLogReader<TypeConfig> for VecLog {
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
         Ok(None)
     }
+}
+
+#[tokio::test]
+async fn a_read_waits_only_for_the_uncommitted_records_of_the_shards_it_read() {
+    let leader = Leader::new();
+    let get = |name: &str| {
+        let key = Key::new(NamespaceId(0), name.as_bytes());
+        let _ = leader.engine.run(&Get::new(key), NOW);
+        sessiond_cluster::journal::take_thread_lsn()
+    };
+    leader.store("written", "1", Expiry::Never);
+    assert_eq!(
+        sessiond_cluster::journal::take_thread_lsn(),
+        (leader.epoch, 1)
+    );
+
+    // Reading the written key shows an uncommitted write: the reply must wait for it. Keys
+    // on the other shards show nothing uncommitted and hold no reply.
+    assert_eq!(get("written"), (leader.epoch, 1));
+    let quiet: Vec<String> = (0..200)
+        .map(|i| format!("quiet-{i}"))
+        .filter(|name| get(name) == (0, 0))
+        .collect();
+    assert!(
+        quiet.len() > 150,
+        "most of 200 keys are on one of the 63 other shards: {}",
+        quiet.len()
+    );
+
+    // Once the group commits it, the mark stays but no longer delays: the caller sees it
+    // committed. A later leadership ignores the earlier one's marks altogether.
+    leader.journal.publish_committed(1, 0);
+    assert_eq!(get("written"), (leader.epoch, 1));
+    assert!(leader.journal.progress().committed >= 1);
+    leader.journal.close();
+    let epoch = leader.journal.open(1);
+    assert_eq!(get("written"), (0, 0));
+
+    // A delete is a record of its shard like a write: a read of the deleted key waits for it.
+    leader.delete("written");
+    assert_eq!(sessiond_cluster::journal::take_thread_lsn(), (epoch, 2));
+    assert_eq!(get("written"), (epoch, 2));
+    assert_eq!(get(&quiet[0]), (0, 0));
 }

@@ -289,7 +289,13 @@ impl Engine {
     pub fn key_count(&self, namespace: NamespaceId) -> u64 {
         self.shards
             .iter()
-            .map(|shard| shard.0.lock().namespace_len(namespace))
+            .map(|shard| {
+                let shard = shard.0.lock();
+                if let Some(journal) = self.journal.get() {
+                    journal.saw(shard.journal_mark);
+                }
+                shard.namespace_len(namespace)
+            })
             .sum()
     }
 
@@ -409,7 +415,7 @@ impl Engine {
                     namespace: flush.namespace,
                     at,
                 };
-                journal.record(&Effect { time: now, change });
+                shard.journal_mark = journal.record(&Effect { time: now, change });
             }
         }
         Ok(())
@@ -524,6 +530,9 @@ impl Engine {
     /// tells it whether to collect expired keys for the events.
     fn lock(&self, index: usize, now: Timestamp) -> LockedShard<'_> {
         let mut guard = self.shards[index].0.lock();
+        if let Some(journal) = self.journal.get() {
+            journal.saw(guard.journal_mark);
+        }
         guard.collect_expired = self.events.active();
         guard.begin(now, &self.memory);
         LockedShard {
@@ -594,7 +603,7 @@ impl Engine {
                 if let Some(journal) = journal
                     && shard.counters.expired != expired_before
                 {
-                    record_expiry_met(journal.as_ref(), key, now);
+                    record_expiry_met(shard, journal.as_ref(), key, now);
                 }
                 return outcome;
             }
@@ -603,7 +612,7 @@ impl Engine {
         let outcome = command.apply(&mut self.context(shard, hash, true), now);
         let recorded = shard.journal_change(before, hash, key, now, journal.as_ref());
         if !recorded && shard.counters.expired != expired_before {
-            record_expiry_met(journal.as_ref(), key, now);
+            record_expiry_met(shard, journal.as_ref(), key, now);
         }
         outcome
     }
@@ -633,7 +642,7 @@ impl Engine {
                 from_shard.journal_change(before_from, from.1, rename.from, now, journal);
             if !recorded && from_shard.counters.expired != expired_before {
                 // "No such key" because it expired.
-                record_expiry_met(journal, rename.from, now);
+                record_expiry_met(from_shard, journal, rename.from, now);
             }
             if rename.to != rename.from {
                 shards
@@ -653,9 +662,9 @@ impl Engine {
 /// was committed. The removal, stamped with `now`, is that stamp, and the reply waits for it
 /// like any write's. It is skipped while the journal refuses writes (reads go on then, and
 /// recovery recomputes the expiry anyway).
-fn record_expiry_met(journal: &dyn Journal, key: Key<'_>, now: Timestamp) {
+fn record_expiry_met(shard: &mut Shard, journal: &dyn Journal, key: Key<'_>, now: Timestamp) {
     if journal.accepting() {
-        journal.record(&Effect {
+        shard.journal_mark = journal.record(&Effect {
             time: now,
             change: Change::Remove(key),
         });
@@ -670,6 +679,7 @@ mod tests {
         StoreMode, StoreOutcome, WriteSession,
     };
     use crate::item::{Item, LockCookie};
+    use crate::journal::JournalMark;
     use crate::key::{Key, NamespaceId};
     use crate::memory::charge;
     use crate::shard::Lookup;
@@ -683,8 +693,13 @@ mod tests {
     }
 
     impl Journal for Switchable {
-        fn record(&self, effect: &Effect<'_>) {
-            self.effects.lock().push(format!("{:?}", effect.change));
+        fn record(&self, effect: &Effect<'_>) -> JournalMark {
+            let mut effects = self.effects.lock();
+            effects.push(format!("{:?}", effect.change));
+            JournalMark {
+                epoch: 1,
+                seq: effects.len() as u64,
+            }
         }
 
         fn accepting(&self) -> bool {

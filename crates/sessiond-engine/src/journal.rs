@@ -71,11 +71,29 @@ pub struct ItemState<'a> {
     pub bits: u8,
 }
 
+/// Where a record stands in its journal, in the journal's own numbering. A shard keeps the
+/// mark of its newest record and hands it to [`Journal::saw`] whenever a command touches the
+/// shard: a journal whose records become safe only later (a cluster's, at commit) then knows
+/// which of them a read's reply shows, and need not hold the reply for records it did not see.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JournalMark {
+    /// A span within which sequence numbers are comparable (a cluster journal's leadership);
+    /// marks of another span say nothing.
+    pub epoch: u64,
+    /// The record's sequence number; 0 for none.
+    pub seq: u64,
+}
+
 /// Where the engine sends its effects.
 pub trait Journal: Debug + Send + Sync {
-    /// Records an effect. Called with the key's shard locked, so it must not block: buffer
-    /// the effect and write it elsewhere.
-    fn record(&self, effect: &Effect<'_>);
+    /// Records an effect and returns where it stands. Called with the key's shard locked, so
+    /// it must not block: buffer the effect and write it elsewhere.
+    fn record(&self, effect: &Effect<'_>) -> JournalMark;
+
+    /// A command is about to read or change a shard whose newest record is `mark`: its reply
+    /// may show what that record did. Called with the shard locked; must not block. A journal
+    /// that holds every reply until all records so far are safe can ignore it.
+    fn saw(&self, _mark: JournalMark) {}
 
     /// Whether writes may go on. While it answers false (the disk is full, say), commands that
     /// would change the store are refused with [`EngineError::Unavailable`] and reads go on.

@@ -48,7 +48,7 @@ pub use error::EngineError;
 pub use events::{DEFAULT_EXPIRY_EVENT_CAPACITY, ExpiredKey};
 pub use float::{FloatPrefix, float_prefix, parse_float};
 pub use item::{ItemView, LockCookie, LockInfo, ValueType};
-pub use journal::{Change, Effect, ItemState, Journal};
+pub use journal::{Change, Effect, ItemState, Journal, JournalMark};
 pub use key::{Key, NamespaceId};
 pub use long_double::LongDouble;
 pub use memory::{ITEM_OVERHEAD, charge};

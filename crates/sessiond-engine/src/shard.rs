@@ -52,6 +52,9 @@ pub(crate) struct Shard {
     /// Items whose sliding deadline moved since the journal last heard of them (each marked
     /// with [`ItemBits::RENEWED`], so an item is listed once however often it is read).
     renewed: Vec<u32>,
+    /// Where the journal put this shard's newest record, told to it by every command that
+    /// locks the shard (see [`crate::Journal::saw`]).
+    pub journal_mark: crate::JournalMark,
     /// Bytes of keys and values stored here.
     bytes: u64,
     /// Items held per namespace (expired ones not yet removed included), for key counts.
@@ -103,6 +106,7 @@ impl Shard {
             cas_counter: 0,
             pending_flushes: Vec::new(),
             renewed: Vec::new(),
+            journal_mark: crate::JournalMark::default(),
             bytes: 0,
             namespace_items: hashbrown::HashMap::new(),
             collect_expired: false,

@@ -52,7 +52,7 @@ use sessiond_engine::{
     Timestamp, Touch, TouchOutcome, ValueType, Vivify, WriteCondition, WriteSession,
     WriteSessionOutcome, WriteString, WriteStringOutcome, charge,
 };
-use sessiond_engine::{Change, Effect, ItemState, Journal, SHARD_COUNT, SnapshotItem};
+use sessiond_engine::{Change, Effect, ItemState, Journal, JournalMark, SHARD_COUNT, SnapshotItem};
 
 const NAMESPACES: [NamespaceId; 2] = [NamespaceId(0), NamespaceId(7)];
 /// Different lengths, so different keys usually have different charges.
@@ -3308,11 +3308,12 @@ struct Recorder {
 }
 
 impl Journal for Recorder {
-    fn record(&self, effect: &Effect<'_>) {
+    fn record(&self, effect: &Effect<'_>) -> JournalMark {
         self.effects
             .lock()
             .expect("recorder")
             .push(OwnedEffect::from(effect));
+        JournalMark::default()
     }
 
     fn accepting(&self) -> bool {

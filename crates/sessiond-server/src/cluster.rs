@@ -214,32 +214,29 @@ pub(crate) async fn deposed(cluster: Option<&ClusterShared>) {
     }
 }
 
-/// Holds a batch's replies until the group committed every change this node recorded up to
-/// now: the batch's own writes, and whatever its reads saw (a read must not answer with a
-/// change that a failover could still undo). A batch that changed nothing and saw nothing
-/// uncommitted confirms leadership instead (free within the leader's lease). False when
-/// this node stopped leading: the replies must not be sent. A batch that neither changed
-/// anything nor answered anything (an incomplete request) waits for nothing.
+/// Holds a batch's replies until the group committed what they show: the batch's own
+/// writes, and the newest record of every shard its commands read (a read must not answer
+/// with a change that a failover could still undo). Records of shards the batch did not
+/// touch do not hold it: a read of a quiet key answers while other keys' writes replicate.
+/// A batch that changed nothing and saw nothing uncommitted confirms leadership instead
+/// (free within the leader's lease). False when this node stopped leading: the replies must
+/// not be sent. A batch that neither changed anything nor answered anything (an incomplete
+/// request) waits for nothing.
 pub(crate) async fn settle(cluster: &ClusterShared, replied: bool) -> bool {
     let journal: &Arc<ClusterJournal> = cluster.node.journal();
     let (epoch, lsn) = sessiond_cluster::journal::take_thread_lsn();
     let progress = journal.progress();
-    if lsn > 0 {
+    if lsn > progress.committed || (lsn > 0 && epoch != progress.epoch) {
         if epoch != progress.epoch {
             return false;
         }
-        let target = lsn.max(journal.last_recorded());
-        return journal.wait_committed(target, epoch).await.is_ok();
+        return journal.wait_committed(lsn, epoch).await.is_ok();
     }
-    if !replied {
+    if !replied && lsn == 0 {
         return true;
     }
     if !journal.is_open() {
         return false;
-    }
-    let target = journal.last_recorded();
-    if target > progress.committed {
-        return journal.wait_committed(target, progress.epoch).await.is_ok();
     }
     cluster.node.confirm_leadership().await
 }

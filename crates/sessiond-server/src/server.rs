@@ -310,7 +310,17 @@ impl Server {
                     Some((listener.protocol.name().to_owned(), addr))
                 })
                 .collect();
-            let cluster = crate::cluster::start(pending, clients, &self.shared).await?;
+            // Raft runs on the first worker's runtime, beside that worker's connections: a
+            // write there is proposed, replicated and committed, and its connection woken,
+            // without crossing threads (each crossing is a futex wake and, on a virtual
+            // machine, an inter-processor interrupt). With one worker, nothing crosses.
+            let shared = Arc::clone(&self.shared);
+            let cluster = self
+                .workers
+                .first()
+                .spawn(async move { crate::cluster::start(pending, clients, &shared).await })
+                .await
+                .map_err(|error| ServerError::Runtime(std::io::Error::other(error)))??;
             let _ = self.shared.cluster.set(cluster);
             let (shared, snapshots) = (Arc::clone(&self.shared), self.cluster_snapshots.clone());
             tokio::spawn(async move {
@@ -373,10 +383,12 @@ impl Server {
         {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        self.workers.stop();
+        // Raft stops first: it runs on the first worker, whose runtime stopping would drop it
+        // without flushing its log.
         if let Some(cluster) = self.shared.cluster.get() {
             cluster.node.shutdown().await;
         }
+        self.workers.stop();
         if let Some(persistence) = &self.persistence {
             self.shared.engine.drain_renewals(self.shared.clock.now());
             persistence.close(snapshot_thread);

@@ -85,6 +85,11 @@ impl Workers {
         (index, &worker.handle, &worker.shutdown)
     }
 
+    /// The first worker's runtime, where a cluster node's Raft runs.
+    pub fn first(&self) -> &Handle {
+        &self.workers[0].handle
+    }
+
     /// Asks every connection to finish.
     pub fn begin_shutdown(&self) {
         for worker in &self.workers {

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use sessiond_engine::{Effect, Journal};
+use sessiond_engine::{Effect, Journal, JournalMark};
 use tokio::sync::{Notify, watch};
 
 use crate::config::FsyncPolicy;
@@ -423,7 +423,7 @@ impl WalJournal {
 }
 
 impl Journal for WalJournal {
-    fn record(&self, effect: &Effect<'_>) {
+    fn record(&self, effect: &Effect<'_>) -> JournalMark {
         let mut buffer = self.buffer.lock();
         let lsn = buffer.next_lsn;
         buffer.next_lsn += 1;
@@ -432,7 +432,7 @@ impl Journal for WalJournal {
             // A command that got past the engine's `accepting` check just before shutdown.
             // It still gets an lsn, so a wait for it fails instead of passing unlogged.
             buffer.dropped += 1;
-            return;
+            return JournalMark { epoch: 0, seq: lsn };
         }
         let before = buffer.bytes.len();
         record::encode(lsn, effect, &mut buffer.bytes);
@@ -448,6 +448,7 @@ impl Journal for WalJournal {
         if wake {
             self.work.notify_one();
         }
+        JournalMark { epoch: 0, seq: lsn }
     }
 
     fn accepting(&self) -> bool {

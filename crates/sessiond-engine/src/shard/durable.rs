@@ -103,7 +103,7 @@ impl Shard {
                 }
             }
         };
-        journal.record(&Effect { time: now, change });
+        self.journal_mark = journal.record(&Effect { time: now, change });
         true
     }
 
@@ -119,7 +119,7 @@ impl Shard {
             }
             entry.item.bits.set(ItemBits::RENEWED, false);
             let change = Change::Meta(self.state(index, false));
-            journal.record(&Effect { time: now, change });
+            self.journal_mark = journal.record(&Effect { time: now, change });
         }
         self.renewed = renewed;
         self.renewed.clear();
