@@ -240,7 +240,8 @@ impl Engine {
     /// at least once (here: exactly once), keys added or removed meanwhile may or may not be,
     /// and a page may hold fewer keys than asked for, even none, before the end. Each call
     /// examines at most ten slots per key asked for, so its cost is bounded whatever the
-    /// namespace's size. Expired items met on the way are removed, as any access does.
+    /// namespace's size. Expired items met on the way are removed and journaled, as any
+    /// access does.
     ///
     /// The cursor is opaque: shard and position in the shard's slab. It is meaningful on the
     /// engine that issued it; a cursor taken elsewhere (another node) still ends the scan but
@@ -265,6 +266,7 @@ impl Engine {
                 &mut budget,
                 now,
                 &self.memory,
+                self.journal.get().map(|journal| journal.as_ref()),
                 &mut page.keys,
             );
             drop(shard);
@@ -1348,6 +1350,28 @@ mod tests {
         );
         let effects = journal.effects.lock().clone();
         assert_eq!(effects, [removal(b"gone3")]);
+        // And a scan that passes over it (Redis's KEYS and SCAN).
+        set_in(&engine, 0, b"gone5", Expiry::At(secs(10)), secs(1));
+        journal.effects.lock().clear();
+        let mut cursor = 0;
+        let mut listed = Vec::new();
+        loop {
+            let scan = Scan {
+                namespace: NamespaceId(0),
+                cursor,
+                count: 100,
+                value_type: None,
+            };
+            let page = engine.scan(&scan, secs(11));
+            listed.extend(page.keys);
+            cursor = page.cursor;
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(listed, [bytes::Bytes::from_static(b"live")]);
+        let effects = journal.effects.lock().clone();
+        assert_eq!(effects, [removal(b"gone5")]);
         // While the journal refuses writes, reads still answer and record nothing.
         set_in(&engine, 0, b"gone4", Expiry::At(secs(10)), secs(1));
         journal.effects.lock().clear();

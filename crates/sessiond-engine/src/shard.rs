@@ -13,6 +13,7 @@ use hashbrown::HashTable;
 use crate::error::EngineError;
 use crate::events::ExpiredKey;
 use crate::item::{Item, ItemBits, ValueType};
+use crate::journal::{Change, Effect, Journal};
 use crate::key::{Key, NamespaceId};
 use crate::memory::{MemoryBudget, charge};
 use crate::stats::Counters;
@@ -407,6 +408,10 @@ impl Shard {
     /// at most `budget` slots (and taking them off it). Returns the position to go on from,
     /// or `None` once the whole slab has been examined.
     ///
+    /// Each removal is recorded in `journal` (while it accepts writes), as a command that meets
+    /// its key expired records it: a page that leaves a key out because it expired must not be
+    /// taken back by a new leader whose clock is behind.
+    ///
     /// Slab order is what makes a scan stable under concurrent changes: an item keeps its slot
     /// for as long as it lives, so a key present for a whole scan is met exactly once, however
     /// many items come and go meanwhile.
@@ -420,8 +425,10 @@ impl Shard {
         budget: &mut usize,
         now: Timestamp,
         memory: &MemoryBudget,
+        journal: Option<&dyn Journal>,
         out: &mut Vec<Bytes>,
     ) -> Option<u32> {
+        let journal = journal.filter(|journal| journal.accepting());
         let mut position = from as usize;
         let mut found = 0;
         while position < self.slots.len() && found < max_keys && *budget > 0 {
@@ -435,6 +442,10 @@ impl Shard {
                 continue;
             }
             if entry.item.is_expired(now) {
+                if let Some(journal) = journal {
+                    let change = Change::Remove(Key::new(entry.namespace, &entry.key));
+                    self.journal_mark = journal.record(&Effect { time: now, change });
+                }
                 self.remove_expired(index, memory);
                 continue;
             }
