@@ -191,16 +191,26 @@ pub fn wait_for<T>(what: &str, bound: Duration, mut check: impl FnMut() -> Optio
 }
 
 /// The index in `nodes` of the node that leads in the highest term, as the nodes' own
-/// statuses say (a leader cut off by a newer one may not know yet); waits for one for at most
-/// `bound`.
+/// statuses say (a leader cut off by a newer one may not know yet), once every running node
+/// follows it in that term; waits for that for at most `bound`. A leader only one node knows
+/// of can still be deposed by a node that started late and stood for election in the same
+/// term; a test that sent its clients there would see their connections closed.
 pub fn leader(nodes: &[Node], bound: Duration) -> usize {
-    wait_for("a node that leads", bound, || {
-        nodes
+    wait_for("a leader every running node follows", bound, || {
+        let (term, index) = nodes
             .iter()
             .enumerate()
             .filter_map(|(index, node)| Some((node.leads_in()?, index)))
-            .max()
-            .map(|(_, index)| index)
+            .max()?;
+        let id = nodes[index].id;
+        let agreed = nodes
+            .iter()
+            .filter(|node| node.server.is_some())
+            .all(|node| {
+                node.status()
+                    .is_some_and(|status| status.leader() == Some(id) && status.term() == term)
+            });
+        agreed.then_some(index)
     })
 }
 
