@@ -314,13 +314,17 @@ impl Server {
             // write there is proposed, replicated and committed, and its connection woken,
             // without crossing threads (each crossing is a futex wake and, on a virtual
             // machine, an inter-processor interrupt). With one worker, nothing crosses.
-            let shared = Arc::clone(&self.shared);
-            let cluster = self
-                .workers
-                .first()
-                .spawn(async move { crate::cluster::start(pending, clients, &shared).await })
-                .await
-                .map_err(|error| ServerError::Runtime(std::io::Error::other(error)))??;
+            // Unless configured otherwise: then on this, the control thread's, runtime.
+            let cluster = if pending.config.raft_on_worker {
+                let shared = Arc::clone(&self.shared);
+                self.workers
+                    .first()
+                    .spawn(async move { crate::cluster::start(pending, clients, &shared).await })
+                    .await
+                    .map_err(|error| ServerError::Runtime(std::io::Error::other(error)))??
+            } else {
+                crate::cluster::start(pending, clients, &self.shared).await?
+            };
             let _ = self.shared.cluster.set(cluster);
             let (shared, snapshots) = (Arc::clone(&self.shared), self.cluster_snapshots.clone());
             tokio::spawn(async move {

@@ -55,6 +55,7 @@ struct FileCluster {
     election_timeout: Option<ConfigDuration>,
     leader_wait: Option<ConfigDuration>,
     snapshot_entries: Option<u64>,
+    raft_on_worker: Option<bool>,
 }
 
 /// `fsync = "always" | "everysec" | "no"`.
@@ -174,6 +175,7 @@ impl FileConfig {
             );
             set(&mut cluster.leader_wait, file.leader_wait.map(|d| d.0));
             set(&mut cluster.snapshot_entries, file.snapshot_entries);
+            set(&mut cluster.raft_on_worker, file.raft_on_worker);
         }
         if let Some(file) = self.tls {
             let tls = &mut config.tls;

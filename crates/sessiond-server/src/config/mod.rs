@@ -75,6 +75,10 @@ pub struct ClusterConfig {
     pub leader_wait: Duration,
     /// A snapshot is taken after this many log entries.
     pub snapshot_entries: u64,
+    /// Raft runs on the first worker thread, beside client connections (cheaper per write);
+    /// false: on the control thread, where a command holding a worker (a long Lua script)
+    /// cannot delay the heartbeats.
+    pub raft_on_worker: bool,
 }
 
 /// One member of a cluster to start: its id and its cluster address.
@@ -304,6 +308,7 @@ impl Default for Config {
                 election_timeout: Duration::from_millis(500),
                 leader_wait: Duration::from_secs(5),
                 snapshot_entries: 20_000,
+                raft_on_worker: true,
             },
             sharedance: SharedanceConfig {
                 listen: Listen::On(([127, 0, 0, 1], 1042).into()),
@@ -741,6 +746,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.starts_with("snapshot_log_size: "), "{error}");
+    }
+
+    #[test]
+    fn raft_runs_beside_the_clients_unless_the_file_says_otherwise() {
+        let config = Config::load(None, &Overrides::default()).unwrap();
+        assert!(config.cluster.raft_on_worker);
+        let config =
+            load_text("[cluster]\nraft_on_worker = false\n", &Overrides::default()).unwrap();
+        assert!(!config.cluster.raft_on_worker);
+        let error = load_text(
+            "[cluster]\nraft_on_worker = \"no\"\n",
+            &Overrides::default(),
+        );
+        assert!(error.is_err());
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub struct Node {
     pub args: Vec<String>,
     pub server: Option<Server>,
     secret: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// `size` nodes with ids 1..=size that form one cluster with the shared `secret`: every node
@@ -80,7 +80,7 @@ pub fn cluster(size: usize, secret: &str) -> Vec<Node> {
                 args,
                 server: None,
                 secret: secret.to_owned(),
-                _dir: dir,
+                dir,
             }
         })
         .collect()
@@ -92,6 +92,15 @@ impl Node {
     pub fn start(&mut self) {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         self.server = Some(Server::start_raw(&args));
+    }
+
+    /// Gives the node a configuration file holding `text` (its flags still take precedence),
+    /// from its next start on.
+    pub fn with_config_file(&mut self, text: &str) {
+        let path = self.dir.path().join("sessiond.toml");
+        std::fs::write(&path, text).unwrap();
+        self.args
+            .extend(["--config".to_owned(), path.to_str().unwrap().to_owned()]);
     }
 
     /// `kill -9`: the node gets no chance to flush or say goodbye. Panics if it is not running.
