@@ -39,7 +39,8 @@ thread_local! {
     static THREAD_LSN: Cell<u64> = const { Cell::new(0) };
 }
 
-/// The highest lsn recorded on this thread since the last call (0 if none), and forgets it.
+/// The highest lsn recorded on this thread since the last call, or newest in a shard its
+/// commands read (0 if none), and forgets it.
 ///
 /// The server's connection loop runs the engine synchronously on its own thread, so after a
 /// batch of commands this is the lsn the batch's replies must wait for.
@@ -449,6 +450,16 @@ impl Journal for WalJournal {
             self.work.notify_one();
         }
         JournalMark { epoch: 0, seq: lsn }
+    }
+
+    /// A read waits for the newest record of each shard it read as a write waits for its
+    /// own, so no reply shows a change that a crash could still undo (under `always`, one not
+    /// yet on disk; otherwise one not yet handed to the kernel). A shard's record is usually
+    /// there already, and then the wait costs an atomic load.
+    fn saw(&self, mark: JournalMark) {
+        if mark.seq != 0 {
+            THREAD_LSN.with(|last| last.set(last.get().max(mark.seq)));
+        }
     }
 
     fn accepting(&self) -> bool {

@@ -233,3 +233,29 @@ fn under_always_connections_leave_the_writing_to_the_writer_thread() {
     assert!(journal.written_lsn() >= lsn);
     storage.shutdown().expect("shutdown");
 }
+
+#[test]
+fn a_read_waits_for_the_newest_record_of_the_shard_it_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (engine, storage, _) = open(config(dir.path(), FsyncPolicy::Always), T0);
+    store(&engine, "written", 100);
+    let lsn = take_thread_lsn();
+    assert!(lsn > 0);
+    let read = |name: &str| {
+        let get = sessiond_engine::Get::new(Key::default_namespace(name.as_bytes()));
+        let _ = engine.run(&get, T0);
+        take_thread_lsn()
+    };
+    // The reply to a read of the written key shows the write: it waits for the same record
+    // (here, until it is on disk). Keys on the other shards wait for nothing.
+    assert_eq!(read("written"), lsn);
+    let quiet = (0..200)
+        .filter(|i| read(&format!("quiet-{i}")) == 0)
+        .count();
+    assert!(
+        quiet > 150,
+        "most keys are on one of the 63 other shards: {quiet}"
+    );
+    block_on(storage.journal().wait_durable(lsn)).expect("durable");
+    storage.shutdown().expect("shutdown");
+}
