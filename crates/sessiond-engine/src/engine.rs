@@ -293,9 +293,7 @@ impl Engine {
             .iter()
             .map(|shard| {
                 let shard = shard.0.lock();
-                if let Some(journal) = self.journal.get() {
-                    journal.saw(shard.journal_mark);
-                }
+                self.tell_journal_seen(&shard);
                 shard.namespace_len(namespace)
             })
             .sum()
@@ -532,14 +530,19 @@ impl Engine {
     /// tells it whether to collect expired keys for the events.
     fn lock(&self, index: usize, now: Timestamp) -> LockedShard<'_> {
         let mut guard = self.shards[index].0.lock();
-        if let Some(journal) = self.journal.get() {
-            journal.saw(guard.journal_mark);
-        }
+        self.tell_journal_seen(&guard);
         guard.collect_expired = self.events.active();
         guard.begin(now, &self.memory);
         LockedShard {
             guard,
             events: &self.events,
+        }
+    }
+
+    /// Tells the journal that a command is about to read `shard` (see [`Journal::saw`]).
+    fn tell_journal_seen(&self, shard: &Shard) {
+        if let Some(journal) = self.journal.get() {
+            journal.saw(shard.journal_mark);
         }
     }
 
@@ -596,23 +599,15 @@ impl Engine {
     fn apply_locked<C: Apply>(&self, shard: &mut Shard, command: &C, now: Timestamp) -> C::Outcome {
         let key = command.key();
         let hash = self.table_hash(key);
-        let expired_before = shard.counters.expired;
-        let journal = match self.journal.get() {
-            Some(journal) if command.journaled() => journal,
-            journal => {
-                let mut ctx = self.context(shard, hash, journal.is_some());
-                let outcome = command.apply(&mut ctx, now);
-                if let Some(journal) = journal
-                    && shard.counters.expired != expired_before
-                {
-                    record_expiry_met(shard, journal.as_ref(), key, now);
-                }
-                return outcome;
-            }
+        let Some(journal) = self.journal.get() else {
+            return command.apply(&mut self.context(shard, hash, false), now);
         };
-        let before = shard.durable(hash, key, now);
+        let expired_before = shard.counters.expired;
+        // A plain read changes nothing durable: no before/after comparison for it.
+        let before = command.journaled().then(|| shard.durable(hash, key, now));
         let outcome = command.apply(&mut self.context(shard, hash, true), now);
-        let recorded = shard.journal_change(before, hash, key, now, journal.as_ref());
+        let recorded = before
+            .is_some_and(|before| shard.journal_change(before, hash, key, now, journal.as_ref()));
         if !recorded && shard.counters.expired != expired_before {
             record_expiry_met(shard, journal.as_ref(), key, now);
         }

@@ -226,10 +226,10 @@ pub(crate) async fn settle(cluster: &ClusterShared, replied: bool) -> bool {
     let journal: &Arc<ClusterJournal> = cluster.node.journal();
     let (epoch, lsn) = sessiond_cluster::journal::take_thread_lsn();
     let progress = journal.progress();
-    if lsn > progress.committed || (lsn > 0 && epoch != progress.epoch) {
-        if epoch != progress.epoch {
-            return false;
-        }
+    if lsn > 0 && epoch != progress.epoch {
+        return false;
+    }
+    if lsn > progress.committed {
         return journal.wait_committed(lsn, epoch).await.is_ok();
     }
     if !replied && lsn == 0 {
