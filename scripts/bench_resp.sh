@@ -7,6 +7,8 @@
 # 2. The session mix of sessiond-loadgen (`--protocol resp`: GET and SET ... EX, 4 KiB values,
 #    1 set : 4 gets, KEYS keys prefilled, 50 connections, one request in flight each), which
 #    reports the server's CPU time per operation itself.
+# 3. The pipelined tests of 1. again with sessiond-loadgen (only SETs, only GETs, 16 in flight
+#    per connection), whose latency is each reply's (see SET_P16 below).
 #
 # Neither server persists anything (sessiond --in-memory; redis-server --save '' --appendonly
 # no), so the protocol and the store are what is compared; scripts/bench_durability.sh
@@ -41,6 +43,11 @@ OUT_DIR=${OUT_DIR:-bench-results}
 LOADGEN=$ROOT/target/release/sessiond-loadgen
 SESSIOND=${SESSIOND:-$ROOT/target/release/sessiond}
 WORKLOAD=(--value-size 4096 --set-ratio 1 --get-ratio 4)
+# redis-benchmark's -P 16 tests again, timed per reply: redis-benchmark times a pipelined
+# batch from its write to the first byte of the first reply and records that for all 16
+# requests; sessiond-loadgen times each reply from the write of its batch.
+SET_P16=(--value-size 4096 --set-ratio 1 --get-ratio 0 --pipeline 16)
+GET_P16=(--value-size 4096 --set-ratio 0 --get-ratio 1 --pipeline 16)
 
 LOG_TAG=bench-resp
 STOP_GRACE_SECS=30
@@ -139,6 +146,33 @@ print(f"    {r['test']}: {r['ops_per_sec']:,.0f} req/s  p99 {r['p99_us']:.0f} µ
 EOF
 }
 
+# loadgen SERVER TEST ARGS...: one sessiond-loadgen run (KEYS keys prefilled) on a fresh
+# server; appends its figures, with the server's CPU per operation, to RAW.
+loadgen() {
+    local server=$1 test=$2 label line
+    shift 2
+    start_server "$server"
+    label="kind=loadgen,server=$server,test=$test,rep=$rep"
+    if ! line=$(timeout "$RUN_LIMIT" "$LOADGEN" --protocol resp --addr "$SERVER_ADDR" \
+        --server-pid "$SERVER_PID" --json --label "$label" \
+        --connections "$CONNECTIONS" --keys "$KEYS" --prefill \
+        --duration "$DURATION" --warmup "$WARMUP" "$@"); then
+        stop_server
+        die "load generator failed for $label"
+    fi
+    stop_server
+    python3 - "$line" "$server" "$test" "$rep" <<'EOF' >>"$RAW"
+import json, sys
+r = json.loads(sys.argv[1])
+r.update({"kind": "loadgen", "server": sys.argv[2], "test": sys.argv[3],
+          "rep": int(sys.argv[4])})
+print(json.dumps(r))
+print(f"    {r['test']}: {r['ops_per_sec']:,.0f} ops/s  p99 {r['p99_us']:.0f} µs"
+      f"  server {r['server_cpu_us_per_op']:.2f} CPU µs/op"
+      + (f"  ERRORS {r['errors']}" if r["errors"] else ""), file=sys.stderr)
+EOF
+}
+
 for rep in $(seq "$REPS"); do
     order=$SERVERS
     (( rep % 2 == 0 )) && order=$(echo "$SERVERS" | tr ' ' '\n' | tac | tr '\n' ' ')
@@ -152,27 +186,10 @@ for rep in $(seq "$REPS"); do
         done
         stop_server
 
-        log "session-mix-4k (sessiond-loadgen), $server, repetition $rep/$REPS"
-        start_server "$server"
-        label="kind=loadgen,server=$server,rep=$rep"
-        if ! line=$(timeout "$RUN_LIMIT" "$LOADGEN" --protocol resp --addr "$SERVER_ADDR" \
-            --server-pid "$SERVER_PID" --json --label "$label" \
-            --connections "$CONNECTIONS" --keys "$KEYS" --prefill \
-            --duration "$DURATION" --warmup "$WARMUP" "${WORKLOAD[@]}"); then
-            stop_server
-            die "load generator failed for $label"
-        fi
-        stop_server
-        python3 - "$line" "$server" "$rep" <<'EOF' >>"$RAW"
-import json, sys
-r = json.loads(sys.argv[1])
-r.update({"kind": "loadgen", "server": sys.argv[2], "test": "session mix (loadgen)",
-          "rep": int(sys.argv[3])})
-print(json.dumps(r))
-print(f"    {r['ops_per_sec']:,.0f} ops/s  p99 {r['p99_us']:.0f} µs"
-      f"  server {r['server_cpu_us_per_op']:.2f} CPU µs/op"
-      + (f"  ERRORS {r['errors']}" if r["errors"] else ""), file=sys.stderr)
-EOF
+        log "sessiond-loadgen, $server, repetition $rep/$REPS"
+        loadgen "$server" "session mix (loadgen)" "${WORKLOAD[@]}"
+        loadgen "$server" "SET P16 (loadgen)" "${SET_P16[@]}"
+        loadgen "$server" "GET P16 (loadgen)" "${GET_P16[@]}"
     done
 done
 
@@ -230,6 +247,11 @@ out += [
     "",
     "Ratios are sessiond's over Redis's: above 1× is better for ops/s, worse for p99 and CPU. "
     "Targets (issue 6): CPU per operation at most 0.8×, throughput at least 1.1×, p99 no worse.",
+    "",
+    "Latency: redis-benchmark's with -P 16 is the time from the write of a batch to the first "
+    "byte of its first reply, recorded for each of its 16 requests; a server that answers a "
+    "batch with one write shows its whole batch there. The (loadgen) rows time each reply "
+    "from the write of its batch.",
     "",
 ]
 print("\n".join(out))
