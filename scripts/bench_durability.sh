@@ -36,7 +36,8 @@ TMP_BASE=${TMP_BASE:-/tmp}
 MAX_MEMORY_MB=${MAX_MEMORY_MB:-4096}
 OUT_DIR=${OUT_DIR:-bench-results}
 
-LOADGEN=$ROOT/target/release/sessiond-loadgen
+# LOADGEN may name another build of the load generator.
+LOADGEN=${LOADGEN:-$ROOT/target/release/sessiond-loadgen}
 # SESSIOND may name another build of sessiond, to compare two builds in turn.
 SESSIOND=${SESSIOND:-$ROOT/target/release/sessiond}
 # The session-mix-4k scenario of scripts/bench.sh.

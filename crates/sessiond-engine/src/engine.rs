@@ -1001,6 +1001,36 @@ mod tests {
         assert!(engine.run(&overwrite, secs(5)).is_ok());
     }
 
+    #[test]
+    fn a_write_of_the_bytes_already_held_is_journaled_without_them() {
+        let journal = Arc::new(Switchable::default());
+        let engine = Engine::new(EngineConfig::default());
+        assert!(engine.attach_journal(journal.clone()).is_ok());
+        let key = Key::new(NamespaceId(0), b"session");
+        let write = |value: &[u8], now| {
+            let store = Store::new(key, value, 7, Expiry::At(secs(100)), StoreMode::Set);
+            assert!(matches!(
+                engine.run(&store, now),
+                Ok(StoreOutcome::Stored { .. })
+            ));
+        };
+        write(b"cart=1", secs(1));
+        write(b"cart=1", secs(2));
+        write(b"cart=2", secs(3));
+        let effects = journal.effects.lock().clone();
+        assert_eq!(effects.len(), 3, "{effects:?}");
+        assert!(effects[0].starts_with("Put("), "{effects:?}");
+        // The same bytes again: a new version (cas) and nothing else to log.
+        assert!(effects[1].starts_with("Meta("), "{effects:?}");
+        assert!(effects[1].contains("value: []"), "{effects:?}");
+        assert!(effects[2].starts_with("Put("), "{effects:?}");
+        let get = Get::new(key);
+        assert!(matches!(
+            engine.run(&get, secs(4)),
+            Ok(GetOutcome::Hit(item)) if &item.value[..] == b"cart=2"
+        ));
+    }
+
     fn names(keys: &[bytes::Bytes]) -> Vec<Vec<u8>> {
         let mut names: Vec<Vec<u8>> = keys.iter().map(|key| key.to_vec()).collect();
         names.sort();
@@ -1383,11 +1413,13 @@ mod tests {
         let engine = Engine::new(EngineConfig::default());
         assert!(engine.attach_journal(journal.clone()).is_ok());
         set_in(&engine, 3, b"from", Expiry::At(secs(100)), secs(1));
-        set_in(&engine, 3, b"to", Expiry::Never, secs(1));
+        let to = Key::new(NamespaceId(3), b"to");
+        let other = Store::new(to, b"other", 0, Expiry::Never, StoreMode::Set);
+        assert!(engine.run(&other, secs(1)).is_ok());
         journal.effects.lock().clear();
         let rename = Rename {
             from: Key::new(NamespaceId(3), b"from"),
-            to: Key::new(NamespaceId(3), b"to"),
+            to,
             only_if_absent: false,
         };
         assert_eq!(engine.rename(&rename, secs(2)), Ok(RenameOutcome::Renamed));

@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::binary;
-use crate::keys::{KeyBuf, Rng, ValuePattern};
+use crate::keys::{KeyBuf, Rng, ValuePattern, ValueWriter};
 use crate::proto::{Parsed, ProtocolError, escape};
 use crate::resp;
 use crate::text;
@@ -316,6 +316,7 @@ struct Sender {
     text_set_suffix: Vec<u8>,
     /// The expiry in seconds as decimal text, for RESP sets.
     resp_exptime: Vec<u8>,
+    values: ValueWriter,
 }
 
 impl Sender {
@@ -330,7 +331,7 @@ impl Sender {
                 &mut self.wbuf,
                 key,
                 &self.text_set_suffix,
-                w.value.parts(key),
+                self.values.next(&w.value, key),
             ),
             (Protocol::Binary, false) => binary::encode_getk(&mut self.wbuf, key, opaque),
             (Protocol::Binary, true) => binary::encode_set(
@@ -338,12 +339,13 @@ impl Sender {
                 key,
                 w.flags,
                 w.exptime,
-                w.value.parts(key),
+                self.values.next(&w.value, key),
                 opaque,
             ),
             (Protocol::Resp, false) => resp::encode_get(&mut self.wbuf, key),
             (Protocol::Resp, true) => {
-                resp::encode_set(&mut self.wbuf, key, w.value.parts(key), &self.resp_exptime)
+                let value = self.values.next(&w.value, key);
+                resp::encode_set(&mut self.wbuf, key, value, &self.resp_exptime)
             }
             // The runner gives page protocols their own clients (`crate::page`).
             (Protocol::Aspnet | Protocol::Sharedance, _) => {
@@ -614,6 +616,7 @@ impl Conn {
                 next_opaque: 0,
                 text_set_suffix: text::set_suffix(w.flags, w.exptime, w.value.len()),
                 resp_exptime: w.exptime.to_string().into_bytes(),
+                values: ValueWriter::new(index as u64),
             },
             rx: Receiver {
                 rbuf: RecvBuf::new(rbuf_cap),
@@ -730,7 +733,8 @@ mod tests {
             key: 3,
             opaque: 0,
         };
-        let (a, b) = w.value.parts(b"k.03");
+        let mut values = ValueWriter::new(0);
+        let (a, b) = values.next(&w.value, b"k.03");
         let mut reply = b"VALUE k.03 0 8\r\n".to_vec();
         reply.extend_from_slice(a);
         reply.extend_from_slice(b);
@@ -746,9 +750,9 @@ mod tests {
         // Same value under another key: caught.
         let other = Op { key: 4, ..op };
         assert!(parse_reply(&w, &other, &mut key, &reply).is_err());
-        // Corrupted value: caught.
+        // Corrupted value (its key part; the stamp after it is any write's): caught.
         let mut bad = reply.clone();
-        bad[20] ^= 1;
+        bad[17] ^= 1;
         assert!(parse_reply(&w, &op, &mut key, &bad).is_err());
     }
 

@@ -195,20 +195,58 @@ impl ValuePattern {
         self.pattern.is_empty()
     }
 
-    /// The value for `key` as two slices to be sent back to back.
-    #[inline]
-    pub fn parts<'a>(&'a self, key: &'a [u8]) -> (&'a [u8], &'a [u8]) {
-        let k = key.len().min(self.pattern.len());
-        (&key[..k], &self.pattern[k..])
-    }
-
-    /// Whether `data` is exactly the value stored under `key`.
+    /// Whether `data` is a value written for `key`, whatever its stamp.
     #[inline]
     pub fn matches(&self, key: &[u8], data: &[u8]) -> bool {
-        let (head, tail) = self.parts(key);
+        let (k, stamp) = self.split(key);
         data.len() == self.pattern.len()
-            && data[..head.len()] == *head
-            && data[head.len()..] == *tail
+            && data[..k] == key[..k]
+            && data[k + stamp..] == self.pattern[k + stamp..]
+    }
+
+    /// How a value for `key` begins: this many bytes of the key, then this many of stamp.
+    fn split(&self, key: &[u8]) -> (usize, usize) {
+        let k = key.len().min(self.pattern.len());
+        (k, (self.pattern.len() - k).min(STAMP_LEN))
+    }
+}
+
+/// How many bytes after the key differ from one write to the next.
+const STAMP_LEN: usize = 16;
+
+/// Builds the values one connection writes. Each differs from the one before in the
+/// [`STAMP_LEN`] bytes after the key (a write counter in hex), as a real session's content
+/// changes between writes: a server that logs an unchanged value as metadata only (sessiond
+/// does) must still log every write of the benchmark in full.
+#[derive(Debug, Default)]
+pub struct ValueWriter {
+    head: Vec<u8>,
+    writes: u64,
+}
+
+impl ValueWriter {
+    /// A writer whose counter starts at `seed` (the connection's number, spread out, so
+    /// that connections do not write the same stamps).
+    pub fn new(seed: u64) -> Self {
+        ValueWriter {
+            head: Vec::new(),
+            writes: seed.wrapping_mul(1 << 40),
+        }
+    }
+
+    /// The next value for `key` as two slices to be sent back to back.
+    #[inline]
+    pub fn next<'a>(&'a mut self, pattern: &'a ValuePattern, key: &[u8]) -> (&'a [u8], &'a [u8]) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let (k, stamp) = pattern.split(key);
+        self.writes = self.writes.wrapping_add(1);
+        self.head.clear();
+        self.head.extend_from_slice(&key[..k]);
+        for digit in (0..stamp).rev() {
+            self.head
+                .push(HEX[((self.writes >> (4 * digit)) & 0xf) as usize]);
+        }
+        (&self.head, &pattern.pattern[k + stamp..])
     }
 }
 
@@ -296,16 +334,23 @@ mod tests {
     #[test]
     fn value_embeds_key() {
         let v = ValuePattern::new(64);
-        let (a, b) = v.parts(b"key1");
-        let mut data = a.to_vec();
-        data.extend_from_slice(b);
+        let mut writer = ValueWriter::new(3);
+        let value = |writer: &mut ValueWriter| {
+            let (a, b) = writer.next(&v, b"key1");
+            [a, b].concat()
+        };
+        let data = value(&mut writer);
         assert_eq!(data.len(), 64);
         assert!(v.matches(b"key1", &data));
         assert!(!v.matches(b"key2", &data));
         assert!(!v.matches(b"key1", &data[..63]));
+        // The next write of the key differs, and is as valid.
+        let again = value(&mut writer);
+        assert_ne!(again, data);
+        assert!(v.matches(b"key1", &again));
         // Values shorter than the key are a prefix of the key.
         let small = ValuePattern::new(2);
-        assert_eq!(small.parts(b"key1"), (&b"ke"[..], &b""[..]));
+        assert_eq!(writer.next(&small, b"key1"), (&b"ke"[..], &b""[..]));
         assert!(small.matches(b"key1", b"ke"));
     }
 

@@ -22,7 +22,9 @@ use tokio::net::TcpStream;
 
 use crate::aspnet::{self, Response};
 use crate::conn::{ConnStats, Counters, PHASE_MEASURE, PHASE_STOP, RecvBuf, Shared};
-use crate::keys::{ASPNET_ID_ALPHABET, PHP_ID_ALPHABET, Rng, SessionIdBuf, ValuePattern};
+use crate::keys::{
+    ASPNET_ID_ALPHABET, PHP_ID_ALPHABET, Rng, SessionIdBuf, ValuePattern, ValueWriter,
+};
 use crate::proto::{Parsed, ProtocolError, escape};
 use crate::sharedance::{self, Fetched};
 
@@ -126,6 +128,7 @@ struct Io<S> {
     stream: S,
     wbuf: Vec<u8>,
     rbuf: RecvBuf,
+    values: ValueWriter,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
@@ -211,7 +214,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             ids.current(),
             host,
             cookie,
-            value.parts(ids.id()),
+            self.values.next(value, ids.id()),
         );
         let failed = self.exchange(check_put).await?;
         c.sets += 1;
@@ -272,6 +275,7 @@ impl AspnetConn {
                 stream,
                 wbuf: Vec::with_capacity(w.value.len() + 512),
                 rbuf: RecvBuf::new((w.value.len() + 1024).max(16 << 10)),
+                values: ValueWriter::new(index as u64),
             },
             ids,
             host: addr.as_bytes().to_vec(),
@@ -338,6 +342,7 @@ pub struct SharedanceClient {
     rbuf: RecvBuf,
     /// Longest reply a correct server can send: the value.
     max_reply: usize,
+    values: ValueWriter,
     ids: SessionIdBuf,
     rng: Rng,
     stats: ConnStats,
@@ -367,6 +372,7 @@ impl SharedanceClient {
             addr,
             wbuf: Vec::with_capacity(w.value.len() + 64),
             rbuf: RecvBuf::new(w.value.len() + 4096),
+            values: ValueWriter::new(index as u64),
             max_reply: w.value.len().max(sharedance::REPLY_OK.len()),
             ids,
             rng: Rng::new(w.seed.wrapping_add(index as u64)),
@@ -450,7 +456,7 @@ impl SharedanceClient {
     ) -> anyhow::Result<()> {
         self.wbuf.clear();
         let id = self.ids.format(key);
-        sharedance::encode_store(&mut self.wbuf, id, value.parts(id));
+        sharedance::encode_store(&mut self.wbuf, id, self.values.next(value, id));
         self.request().await?;
         let stored = sharedance::check_store(self.rbuf.data())?;
         self.rbuf.consume(self.rbuf.data().len());
@@ -522,7 +528,8 @@ mod tests {
         b"HTTP/1.1 200 OK\r\nX-AspNet-Version: 4.0.30319\r\nContent-Length: 0\r\n\r\n";
 
     fn value_of(v: &ValuePattern, id: &[u8]) -> Vec<u8> {
-        let (a, b) = v.parts(id);
+        let mut writer = ValueWriter::new(0);
+        let (a, b) = writer.next(v, id);
         [a, b].concat()
     }
 
@@ -601,6 +608,7 @@ mod tests {
                 stream: client,
                 wbuf: Vec::new(),
                 rbuf: RecvBuf::new(64),
+                values: ValueWriter::new(0),
             };
             let prefix = aspnet::url_encode(aspnet::APP_ID);
             let mut ids = SessionIdBuf::new(prefix.as_bytes(), 24, ASPNET_ID_ALPHABET).unwrap();
@@ -646,14 +654,18 @@ mod tests {
             .concat();
             assert_eq!(requests[0], get);
             assert_eq!(requests[1], get);
-            let put = |cookie: &str| {
+            // The connection's writes, in order: each value differs from the last.
+            let mut writer = ValueWriter::new(0);
+            let mut put = |cookie: &str| {
+                let (a, b) = writer.next(&v, &target[target.len() - 24..]);
                 [
                     b"PUT ",
                     &target[..],
                     b" HTTP/1.1\r\nHost: h:1\r\nTimeout: 20\r\nLockCookie: ",
                     cookie.as_bytes(),
                     b"\r\nExtraFlags: 0\r\nContent-Length: 100\r\n\r\n",
-                    &value_of(&v, &target[target.len() - 24..]),
+                    a,
+                    b,
                 ]
                 .concat()
             };
@@ -676,6 +688,7 @@ mod tests {
                 stream: client,
                 wbuf: Vec::new(),
                 rbuf: RecvBuf::new(64),
+                values: ValueWriter::new(0),
             };
             let mut ids = SessionIdBuf::new(b"", 24, ASPNET_ID_ALPHABET).unwrap();
             let fake = tokio::spawn(async move {

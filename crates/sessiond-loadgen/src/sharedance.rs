@@ -98,7 +98,8 @@ mod tests {
     #[test]
     fn fetch_replies() {
         let v = ValuePattern::new(40);
-        let (a, b) = v.parts(b"key1");
+        let mut writer = crate::keys::ValueWriter::new(0);
+        let (a, b) = writer.next(&v, b"key1");
         let stored = [a, b].concat();
         assert_eq!(check_fetch(&v, b"key1", &stored), Ok(Fetched::Hit));
         assert_eq!(check_fetch(&v, b"key1", b""), Ok(Fetched::Miss));

@@ -61,20 +61,35 @@ impl Durable {
     }
 }
 
+/// A live item's durable state before a command, with its value: kept (a reference count,
+/// not a copy) so that a write of the very bytes the item already held can be told from a
+/// change of value, and journaled without them.
+#[derive(Clone, Debug)]
+pub(crate) struct Before {
+    state: Durable,
+    value: Bytes,
+}
+
 impl Shard {
     /// The durable state of `key`'s live item, changing nothing (no expiry, no counters).
-    pub fn durable(&self, hash: u64, key: Key<'_>, now: Timestamp) -> Option<Durable> {
+    pub fn durable(&self, hash: u64, key: Key<'_>, now: Timestamp) -> Option<Before> {
         let index = self.peek(hash, key)?;
         let item = self.item(index);
-        (!item.is_expired(now)).then(|| Durable::of(item))
+        (!item.is_expired(now)).then(|| Before {
+            state: Durable::of(item),
+            value: item.value.clone(),
+        })
     }
 
     /// Tells `journal` what the command just applied did to `key`, which held `before`.
-    /// A pure sliding renewal is only noted, for [`Shard::drain_renewals`]. Returns whether
-    /// anything was recorded.
+    /// A pure sliding renewal is only noted, for [`Shard::drain_renewals`]. A value replaced
+    /// by the same bytes is recorded without them, as a change of the rest: web frameworks
+    /// write a session back whole after requests that only read it (ASP.NET after any read of
+    /// a session object of a mutable type), and the log then carries a few dozen bytes
+    /// instead of the session. Returns whether anything was recorded.
     pub fn journal_change(
         &mut self,
-        before: Option<Durable>,
+        before: Option<Before>,
         hash: u64,
         key: Key<'_>,
         now: Timestamp,
@@ -89,14 +104,15 @@ impl Shard {
             (None, Some(index)) => Change::Put(self.state(index, true)),
             (Some(before), Some(index)) => {
                 let now_durable = Durable::of(self.item(index));
-                if now_durable == before {
+                if now_durable == before.state {
                     return false;
                 }
-                if before.renewed_to(&now_durable, now) {
+                if before.state.renewed_to(&now_durable, now) {
                     self.note_renewal(index);
                     return false;
                 }
-                if now_durable.value == before.value {
+                if now_durable.value == before.state.value || self.item(index).value == before.value
+                {
                     Change::Meta(self.state(index, false))
                 } else {
                     Change::Put(self.state(index, true))
