@@ -221,7 +221,8 @@ impl Engine {
 
     /// Renames a key: `to` takes `from`'s value, type and expiry (a rename is not an access),
     /// replacing whatever `to` held, and `from` is gone, in one step across both keys'
-    /// shards. The journal hears `Remove(from)` and `Put(to)`.
+    /// shards. The journal hears `Remove(from)` and `Put(to)` (`Meta(to)` when `to` held
+    /// the same bytes already).
     pub fn rename(
         &self,
         rename: &Rename<'_>,
@@ -1029,6 +1030,84 @@ mod tests {
             engine.run(&get, secs(4)),
             Ok(GetOutcome::Hit(item)) if &item.value[..] == b"cart=2"
         ));
+    }
+
+    /// A journal that replays every effect into a second engine at once, as recovery and a
+    /// follower do.
+    #[derive(Debug)]
+    struct Mirror {
+        replica: Engine,
+    }
+
+    impl Journal for Mirror {
+        fn record(&self, effect: &Effect<'_>) -> JournalMark {
+            self.replica.restore(effect);
+            JournalMark::default()
+        }
+
+        fn accepting(&self) -> bool {
+            true
+        }
+    }
+
+    /// Every item's durable state, in a comparable order.
+    fn durable_items(engine: &Engine) -> Vec<String> {
+        let mut items: Vec<String> = (0..SHARDS)
+            .flat_map(|shard| engine.snapshot_shard(shard).items)
+            .map(|item| format!("{item:?}"))
+            .collect();
+        items.sort();
+        items
+    }
+
+    #[test]
+    fn writes_of_the_bytes_already_held_replay_to_the_same_store() {
+        let mirror = Arc::new(Mirror {
+            replica: Engine::new(EngineConfig::default()),
+        });
+        let engine = Engine::new(EngineConfig::default());
+        assert!(engine.attach_journal(mirror.clone()).is_ok());
+        // A rename onto a key that holds the same bytes.
+        set_in(&engine, 0, b"from", Expiry::At(secs(100)), secs(1));
+        set_in(&engine, 0, b"to", Expiry::Never, secs(1));
+        let rename = Rename {
+            from: Key::new(NamespaceId(0), b"from"),
+            to: Key::new(NamespaceId(0), b"to"),
+            only_if_absent: false,
+        };
+        assert_eq!(engine.rename(&rename, secs(2)), Ok(RenameOutcome::Renamed));
+        // An ASP.NET session created uninitialized, read (which clears the flag), locked, and
+        // written back unchanged with its cookie (which releases the lock); then locked again.
+        let session = Key::new(NamespaceId(1), b"session");
+        let write = |cookie, uninitialized, now| {
+            let write = WriteSession {
+                key: session,
+                value: b"cart=1",
+                timeout: Some(std::time::Duration::from_secs(20)),
+                cookie,
+                uninitialized,
+            };
+            assert!(engine.run(&write, now).is_ok());
+        };
+        let read = |exclusive, now| {
+            let read = ReadSession {
+                key: session,
+                exclusive,
+            };
+            engine.run(&read, now)
+        };
+        write(None, true, secs(3));
+        assert!(read(false, secs(4)).is_ok());
+        let Ok(ReadSessionOutcome::Found {
+            cookie: Some(cookie),
+            ..
+        }) = read(true, secs(5))
+        else {
+            panic!("the session was not locked");
+        };
+        write(Some(cookie), false, secs(6));
+        assert!(read(true, secs(7)).is_ok());
+        assert_eq!(durable_items(&engine), durable_items(&mirror.replica));
     }
 
     fn names(keys: &[bytes::Bytes]) -> Vec<Vec<u8>> {

@@ -201,6 +201,7 @@ impl ValuePattern {
         let (k, stamp) = self.split(key);
         data.len() == self.pattern.len()
             && data[..k] == key[..k]
+            && data[k..k + stamp].iter().all(u8::is_ascii_hexdigit)
             && data[k + stamp..] == self.pattern[k + stamp..]
     }
 
@@ -225,12 +226,13 @@ pub struct ValueWriter {
 }
 
 impl ValueWriter {
-    /// A writer whose counter starts at `seed` (the connection's number, spread out, so
-    /// that connections do not write the same stamps).
+    /// A writer for connection number `seed`: its counter starts at a point of its own (the
+    /// number times a large odd constant), so connections write different stamps even where
+    /// a small value leaves room for only a few digits.
     pub fn new(seed: u64) -> Self {
         ValueWriter {
             head: Vec::new(),
-            writes: seed.wrapping_mul(1 << 40),
+            writes: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15),
         }
     }
 
@@ -348,6 +350,10 @@ mod tests {
         let again = value(&mut writer);
         assert_ne!(again, data);
         assert!(v.matches(b"key1", &again));
+        // The stamp is hex digits: anything else there is a wrong value.
+        let mut bad_stamp = again.clone();
+        bad_stamp[4] = b'!';
+        assert!(!v.matches(b"key1", &bad_stamp));
         // Values shorter than the key are a prefix of the key.
         let small = ValuePattern::new(2);
         assert_eq!(writer.next(&small, b"key1"), (&b"ke"[..], &b""[..]));

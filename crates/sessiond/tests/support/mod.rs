@@ -514,12 +514,55 @@ impl Drop for Memcached {
     }
 }
 
-/// A port on 127.0.0.1 that was free a moment ago (bind port 0, read it, release it).
+/// A port on 127.0.0.1 that was free a moment ago, for a server the test starts later (a
+/// cluster node's ports are fixed in every node's `--peers`, and kept across restarts).
+///
+/// Taken below the kernel's ephemeral range when there is room: a port from that range,
+/// released, can be taken by any outgoing connection on the machine as its source port
+/// before the server binds it (seen in CI: `Address already in use` at a node's start, with
+/// the other tests' clients and relays connecting all the while). Below the range only
+/// another test's explicit bind can take it; the port is chosen at random and never twice
+/// by one process.
 pub fn free_port() -> u16 {
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let (low, _) = ephemeral_range();
+    let floor = 10_000;
+    if low > floor + 1_000 {
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        for _ in 0..1_000 {
+            let port = floor + (random() % u64::from(low - floor)) as u16;
+            if handed_out.contains(&port) {
+                continue;
+            }
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                handed_out.push(port);
+                return port;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("binding 127.0.0.1:0")
         .port()
+}
+
+/// The kernel's range of ports for outgoing connections and `bind(0)`.
+fn ephemeral_range() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut bounds = text.split_whitespace().map(|n| n.parse::<u16>().ok());
+            Some((bounds.next()??, bounds.next()??))
+        })
+        .unwrap_or((32_768, 60_999))
+}
+
+/// A random number: std's hasher is seeded afresh from the OS for every `RandomState`.
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 // ---------------------------------------------------------------------------------------
