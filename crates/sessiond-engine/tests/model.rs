@@ -43,8 +43,8 @@ use sessiond_engine::{
     DeleteOutcome, Direction, Engine, EngineConfig, EngineError, EngineStats, Expire,
     ExpireCondition, ExpireOutcome, Expiry, ExpiryUpdate, Flush, Get, GetAndDelete, GetAndExpire,
     GetOutcome, HashDelete, HashIncrement, HashIncrementFloat, HashRead, HashReadAll, HashWrite,
-    Increment, Inspect, ItemView, Key, KeyInfo, Length, LockCookie, LockInfo, LongDouble,
-    NamespaceId, Outcome, Persist, ReadSession, ReadSessionOutcome, ReleaseLock,
+    Increment, IncrementedScore, Inspect, ItemView, Key, KeyInfo, Length, LockCookie, LockInfo,
+    LongDouble, NamespaceId, Outcome, Persist, ReadSession, ReadSessionOutcome, ReleaseLock,
     ReleaseLockOutcome, RemoveSession, RemoveSessionOutcome, Rename, RenameOutcome, ResetTimeout,
     ResetTimeoutOutcome, Scan, ScoreBound, SetAdd, SetContains, SetMembers, SetRemove,
     SortedSetAdd, SortedSetAdded, SortedSetIncrement, SortedSetRangeByIndex, SortedSetRangeByScore,
@@ -1555,7 +1555,7 @@ impl Model {
         &mut self,
         c: &SortedSetIncrement<'_>,
         now: u64,
-    ) -> Result<Option<f64>, EngineError> {
+    ) -> Result<Option<IncrementedScore>, EngineError> {
         if c.delta.is_nan() {
             return Err(EngineError::NotANumber);
         }
@@ -1586,14 +1586,20 @@ impl Model {
                     return Ok(None);
                 }
                 if sum == current {
-                    return Ok(Some(sum));
+                    return Ok(Some(IncrementedScore {
+                        score: sum,
+                        changed: false,
+                    }));
                 }
                 sum
             }
         };
         zset_insert(&mut entries, score, c.member);
         self.put(slot, found.is_some(), Data::SortedSet(entries), now)?;
-        Ok(Some(score))
+        Ok(Some(IncrementedScore {
+            score,
+            changed: true,
+        }))
     }
 
     fn sorted_set_remove(

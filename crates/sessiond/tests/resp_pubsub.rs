@@ -191,6 +191,8 @@ fn keyspace_events_answer_as_redis_for_each_command_and_flag_string() {
         "ZADD zk XX 1 nothing",
         "ZINCRBY zk 2 a",
         "ZADD zk INCR 1 b",
+        "ZINCRBY zk 0 a",
+        "ZADD zk INCR 0 b",
         "ZADD zk XX INCR 1 nothing",
         "ZREM zk nothing",
         "ZREM zk a",

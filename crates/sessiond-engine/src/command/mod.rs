@@ -97,7 +97,7 @@ pub use set_contains::SetContains;
 pub use set_members::SetMembers;
 pub use set_remove::SetRemove;
 pub use sorted_set_add::{AddCondition, SortedSetAdd, SortedSetAdded};
-pub use sorted_set_increment::SortedSetIncrement;
+pub use sorted_set_increment::{IncrementedScore, SortedSetIncrement};
 pub use sorted_set_range_by_index::SortedSetRangeByIndex;
 pub use sorted_set_range_by_score::SortedSetRangeByScore;
 pub use sorted_set_remove::SortedSetRemove;
@@ -253,8 +253,9 @@ pub enum Outcome {
     SetRemove(Result<u64, EngineError>),
     /// The outcome of a [`SortedSetAdd`] command: how many members are new, how many changed.
     SortedSetAdd(Result<SortedSetAdded, EngineError>),
-    /// The outcome of a [`SortedSetIncrement`] command: the member's new score, if changed.
-    SortedSetIncrement(Result<Option<f64>, EngineError>),
+    /// The outcome of a [`SortedSetIncrement`] command: the member's new score, if the
+    /// condition let it be set, and whether it changed.
+    SortedSetIncrement(Result<Option<IncrementedScore>, EngineError>),
     /// The outcome of a [`SortedSetRangeByIndex`] command: (member, score) pairs.
     SortedSetRangeByIndex(Result<Vec<(Bytes, f64)>, EngineError>),
     /// The outcome of a [`SortedSetRangeByScore`] command: (member, score) pairs.

@@ -25,10 +25,21 @@ pub struct SortedSetIncrement<'a> {
     pub condition: AddCondition,
 }
 
+/// What a [`SortedSetIncrement`] did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct IncrementedScore {
+    /// The member's score now.
+    pub score: f64,
+    /// Whether the set changed: the member was added or its score moved. A sum equal to the
+    /// old score (an increment by 0, or one too small to show) changes nothing, and Redis
+    /// then publishes no `zincr` event.
+    pub changed: bool,
+}
+
 impl Apply for SortedSetIncrement<'_> {
     /// The member's new score; `None` when `condition` stopped the change (Redis's null
     /// reply). A sum equal to the old score is answered though nothing changes.
-    type Outcome = Result<Option<f64>, EngineError>;
+    type Outcome = Result<Option<IncrementedScore>, EngineError>;
 
     fn key(&self) -> Key<'_> {
         self.key
@@ -54,7 +65,10 @@ impl Apply for SortedSetIncrement<'_> {
                     return Ok(None);
                 }
                 if sum == current {
-                    return Ok(Some(sum));
+                    return Ok(Some(IncrementedScore {
+                        score: sum,
+                        changed: false,
+                    }));
                 }
                 sum
             }
@@ -63,7 +77,10 @@ impl Apply for SortedSetIncrement<'_> {
         let encoded = edit.encode();
         let len = edit.len();
         ctx.put_collection(found, self.key, ValueType::SortedSet, &encoded, len, now)?;
-        Ok(Some(score))
+        Ok(Some(IncrementedScore {
+            score,
+            changed: true,
+        }))
     }
 
     fn refusal(&self, error: EngineError) -> Option<Self::Outcome> {
@@ -91,17 +108,28 @@ mod tests {
             };
             engine.run(&command, secs(1))
         };
+        let changed = |score| {
+            Ok(Some(IncrementedScore {
+                score,
+                changed: true,
+            }))
+        };
         assert_eq!(incr(b"a", 1.0, OnlyExisting), Ok(None));
         assert_eq!(engine.stats().curr_items, 0);
-        assert_eq!(incr(b"a", 1.5, Always), Ok(Some(1.5)));
-        assert_eq!(incr(b"a", 1.0, Always), Ok(Some(2.5)));
+        assert_eq!(incr(b"a", 1.5, Always), changed(1.5));
+        assert_eq!(incr(b"a", 1.0, Always), changed(2.5));
         assert_eq!(incr(b"a", 1.0, OnlyNew), Ok(None));
         assert_eq!(incr(b"a", -1.0, Greater), Ok(None));
         assert_eq!(incr(b"a", 0.0, Greater), Ok(None));
-        assert_eq!(incr(b"a", 0.0, Always), Ok(Some(2.5)));
-        assert_eq!(incr(b"a", -1.0, LessExisting), Ok(Some(1.5)));
-        assert_eq!(incr(b"b", -1.0, Less), Ok(Some(-1.0)));
-        assert_eq!(incr(b"c", f64::INFINITY, Always), Ok(Some(f64::INFINITY)));
+        // Answered with the score, but nothing changed.
+        let same = IncrementedScore {
+            score: 2.5,
+            changed: false,
+        };
+        assert_eq!(incr(b"a", 0.0, Always), Ok(Some(same)));
+        assert_eq!(incr(b"a", -1.0, LessExisting), changed(1.5));
+        assert_eq!(incr(b"b", -1.0, Less), changed(-1.0));
+        assert_eq!(incr(b"c", f64::INFINITY, Always), changed(f64::INFINITY));
         assert_eq!(
             incr(b"c", f64::NEG_INFINITY, Always),
             Err(EngineError::NotANumber)

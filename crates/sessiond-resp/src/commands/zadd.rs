@@ -109,9 +109,13 @@ fn add(call: &mut Call<'_, '_>, increment: bool) -> Outcome {
             condition: request.condition,
         };
         match call.run(&command)?? {
-            Some(score) => {
-                call.notify(class::ZSET, "zincr", call.arg(1));
-                call.reply().double(score)
+            Some(incremented) => {
+                // As Redis: a sum equal to the old score is answered, but changed nothing
+                // and is no event.
+                if incremented.changed {
+                    call.notify(class::ZSET, "zincr", call.arg(1));
+                }
+                call.reply().double(incremented.score)
             }
             None => call.reply().null(),
         };
