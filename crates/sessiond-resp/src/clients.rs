@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use sessiond_engine::Timestamp;
@@ -46,6 +46,8 @@ pub(crate) struct ClientEntry {
     pub(crate) last_command: AtomicU32,
     /// Commands it has run.
     pub(crate) commands: AtomicU64,
+    /// Commands queued in its `MULTI`, -1 outside one (`CLIENT LIST`'s `multi` and `x`).
+    pub(crate) multi: AtomicI64,
     pub(crate) info: Mutex<ClientInfo>,
 }
 
@@ -84,6 +86,7 @@ impl Clients {
             last_active: AtomicU64::new(now.as_millis()),
             last_command: AtomicU32::new(u32::MAX),
             commands: AtomicU64::new(0),
+            multi: AtomicI64::new(-1),
             info: Mutex::new(ClientInfo {
                 resp: 2,
                 ..ClientInfo::default()
@@ -137,11 +140,18 @@ impl ClientEntry {
             last_active: AtomicU64::new(0),
             last_command: AtomicU32::new(u32::MAX),
             commands: AtomicU64::new(0),
+            multi: AtomicI64::new(-1),
             info: Mutex::new(ClientInfo {
                 resp: 2,
                 ..ClientInfo::default()
             }),
         }
+    }
+
+    /// Notes whether the client is in a `MULTI` and how many commands it queued there.
+    pub(crate) fn in_multi(&self, queued: Option<usize>) {
+        let queued = queued.map_or(-1, |count| i64::try_from(count).unwrap_or(i64::MAX));
+        self.multi.store(queued, Ordering::Relaxed);
     }
 
     /// Notes that the client ran the command at `index` in the table at `now`.

@@ -70,6 +70,11 @@ impl Multi {
         self.queue.is_some()
     }
 
+    /// How many commands the transaction under way has queued; `None` outside one.
+    pub(crate) fn queued(&self) -> Option<usize> {
+        self.queue.as_ref().map(|queue| queue.len())
+    }
+
     /// Starts a transaction (`MULTI`; the caller has checked none is under way).
     pub(crate) fn begin(&mut self) {
         self.queue = Some(Box::default());

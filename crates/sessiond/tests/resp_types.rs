@@ -962,3 +962,39 @@ FindByIndexNameSessionRepository.PRINCIPAL_NAME_INDEX_NAME:alice";
         ],
     );
 }
+
+/// `CLIENT LIST` shows a connection in a `MULTI` as Redis does: flag `x` and the number of
+/// commands queued, back to `N` and -1 after `EXEC`.
+#[test]
+fn client_list_shows_a_transaction_under_way() {
+    let pair = Pair::start();
+    for addr in [pair.redis.addr(), pair.sessiond_addr()] {
+        let mut client = Client::connect(addr);
+        let mut observer = Client::connect(addr);
+        client.cmd("CLIENT SETNAME in-multi");
+        let mut line = || {
+            let list = observer.cmd("CLIENT LIST").text();
+            let line = list.lines().find(|line| line.contains(" name=in-multi "));
+            line.unwrap_or_default().to_owned()
+        };
+        let idle = line();
+        assert!(
+            idle.contains(" flags=N ") && idle.contains(" multi=-1 "),
+            "{addr}: {idle}"
+        );
+        client.cmd("MULTI");
+        client.cmd("SET a 1");
+        client.cmd("GET a");
+        let queued = line();
+        assert!(
+            queued.contains(" flags=x ") && queued.contains(" multi=2 "),
+            "{addr}: {queued}"
+        );
+        client.cmd("EXEC");
+        let done = line();
+        assert!(
+            done.contains(" flags=N ") && done.contains(" multi=-1 "),
+            "{addr}: {done}"
+        );
+    }
+}

@@ -191,12 +191,23 @@ fn describe(entry: &ClientEntry, call: &Call<'_, '_>, out: &mut String) {
         .peer
         .local
         .map_or_else(|| "?:0".to_owned(), |addr| addr.to_string());
-    // `P` for a subscriber, as Redis's `CLIENT_PUBSUB`.
-    let flags = if info.sub + info.psub > 0 { "P" } else { "N" };
+    let multi = entry.multi.load(Ordering::Relaxed);
+    // In Redis's order: `P` for a subscriber (`CLIENT_PUBSUB`), `x` in a `MULTI`
+    // (`CLIENT_MULTI`), `N` for neither.
+    let mut flags = String::new();
+    if info.sub + info.psub > 0 {
+        flags.push('P');
+    }
+    if multi >= 0 {
+        flags.push('x');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
     let _ = writeln!(
         out,
         "id={} addr={addr} laddr={laddr} fd=-1 name={} age={age} idle={idle} flags={flags} \
-         db={} sub={} psub={} ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 \
+         db={} sub={} psub={} ssub=0 multi={multi} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 \
          obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={command} user=default redir=-1 resp={} \
          lib-name={} lib-ver={}",
         entry.id,

@@ -196,7 +196,18 @@ pub(crate) fn help(call: &mut Call<'_, '_>, lines: &[&[u8]]) -> Outcome {
 }
 
 /// Runs one (non-empty) command and writes its reply or its error to `out`; inside a
-/// transaction, queues it instead.
+/// transaction, queues it instead. Then tells the client list whether the connection is in a
+/// `MULTI` (any command can begin, grow, end or abort one).
+pub(crate) fn run(
+    command: &Command<'_>,
+    session: &mut Session,
+    ctx: &Context<'_>,
+    out: &mut BytesMut,
+) {
+    run_checked(command, session, ctx, out);
+    session.client.in_multi(session.multi.queued());
+}
+
 ///
 /// The checks come in Redis 7.0's order (`processCommand`): `QUIT` first, whatever its
 /// arguments; then an unknown command or subcommand; then the number of arguments; then
@@ -204,7 +215,7 @@ pub(crate) fn help(call: &mut Call<'_, '_>, lines: &[&[u8]]) -> Outcome {
 /// `RESET`). A command refused by them aborts the transaction under way; a refused `EXEC`
 /// discards it at once. Then, for a RESP2 client that subscribes to something, only the few
 /// commands Redis allows in that state pass.
-pub(crate) fn run(
+fn run_checked(
     command: &Command<'_>,
     session: &mut Session,
     ctx: &Context<'_>,
