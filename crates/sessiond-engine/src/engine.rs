@@ -709,6 +709,14 @@ mod tests {
         Timestamp::from_secs(s)
     }
 
+    /// An engine that tells a [`Switchable`] journal everything, and that journal.
+    fn journaled_engine() -> (Engine, Arc<Switchable>) {
+        let journal = Arc::new(Switchable::default());
+        let engine = Engine::new(EngineConfig::default());
+        assert!(engine.attach_journal(journal.clone()).is_ok());
+        (engine, journal)
+    }
+
     fn set_in(engine: &Engine, namespace: u32, name: &[u8], expiry: Expiry, now: Timestamp) {
         let key = Key::new(NamespaceId(namespace), name);
         let store = Store::new(key, b"value", 0, expiry, StoreMode::Set);
@@ -963,9 +971,7 @@ mod tests {
 
     #[test]
     fn a_journal_that_cannot_write_refuses_writes_and_lets_reads_through() {
-        let journal = Arc::new(Switchable::default());
-        let engine = Engine::new(EngineConfig::default());
-        assert!(engine.attach_journal(journal.clone()).is_ok());
+        let (engine, journal) = journaled_engine();
         let key = Key::new(NamespaceId(0), b"k");
         let sliding = Expiry::Sliding(std::time::Duration::from_secs(10));
         let store = Store::new(key, b"v1", 0, sliding, StoreMode::Set);
@@ -1004,9 +1010,7 @@ mod tests {
 
     #[test]
     fn a_write_of_the_bytes_already_held_is_journaled_without_them() {
-        let journal = Arc::new(Switchable::default());
-        let engine = Engine::new(EngineConfig::default());
-        assert!(engine.attach_journal(journal.clone()).is_ok());
+        let (engine, journal) = journaled_engine();
         let key = Key::new(NamespaceId(0), b"session");
         let write = |value: &[u8], now| {
             let store = Store::new(key, value, 7, Expiry::At(secs(100)), StoreMode::Set);
@@ -1350,9 +1354,7 @@ mod tests {
 
     #[test]
     fn an_atomic_block_runs_the_lock_release_script_and_refuses_undeclared_keys() {
-        let journal = Arc::new(Switchable::default());
-        let engine = Engine::new(EngineConfig::default());
-        assert!(engine.attach_journal(journal.clone()).is_ok());
+        let (engine, journal) = journaled_engine();
         let lock = Key::new(NamespaceId(3), b"lock");
         let other = Key::new(NamespaceId(3), b"other");
         set_in(&engine, 3, b"lock", Expiry::Never, secs(1));
@@ -1408,9 +1410,7 @@ mod tests {
 
     #[test]
     fn meeting_an_expired_item_is_journaled_as_its_removal_at_that_time() {
-        let journal = Arc::new(Switchable::default());
-        let engine = Engine::new(EngineConfig::default());
-        assert!(engine.attach_journal(journal.clone()).is_ok());
+        let (engine, journal) = journaled_engine();
         let removal = |name: &[u8]| format!("{:?}", Change::Remove(Key::new(NamespaceId(0), name)));
         set_in(&engine, 0, b"gone", Expiry::At(secs(10)), secs(1));
         set_in(&engine, 0, b"live", Expiry::Never, secs(1));
@@ -1488,9 +1488,7 @@ mod tests {
 
     #[test]
     fn a_rename_is_journaled_as_a_removal_and_a_put() {
-        let journal = Arc::new(Switchable::default());
-        let engine = Engine::new(EngineConfig::default());
-        assert!(engine.attach_journal(journal.clone()).is_ok());
+        let (engine, journal) = journaled_engine();
         set_in(&engine, 3, b"from", Expiry::At(secs(100)), secs(1));
         let to = Key::new(NamespaceId(3), b"to");
         let other = Store::new(to, b"other", 0, Expiry::Never, StoreMode::Set);
@@ -1524,9 +1522,7 @@ mod tests {
         // The replaced item's memory is freed during the rename; were it freed before the
         // renamed item is allocated, the allocator could hand out the same address and the
         // journal, which tells values apart by address, would log a metadata change only.
-        let journal = Arc::new(Switchable::default());
-        let engine = Engine::new(EngineConfig::default());
-        assert!(engine.attach_journal(journal.clone()).is_ok());
+        let (engine, journal) = journaled_engine();
         let from = Key::new(NamespaceId(7), b"a");
         let to = Key::new(NamespaceId(7), b"bb");
         let zset = |key, members: &[(f64, &[u8])]| {
