@@ -312,7 +312,10 @@ impl Writer {
             log.full(self.segment_size)
         };
         if full {
-            return self.rotate();
+            // The switch writes what piled up meanwhile into the new segment: under `always`
+            // its connections wait for the flush below, and no later record may come to
+            // trigger one (every client can be among them).
+            self.rotate()?;
         }
         match self.policy {
             FsyncPolicy::Always => self.sync(),

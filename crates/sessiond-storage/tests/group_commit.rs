@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::{T0, config, dump, open, open_with};
 use sessiond_engine::{Expiry, Key, Store, StoreMode};
-use sessiond_storage::{FaultFs, FsyncPolicy, StdFs, take_thread_lsn};
+use sessiond_storage::{FaultFs, FsyncPolicy, StdFs, StorageConfig, take_thread_lsn};
 
 fn store(engine: &sessiond_engine::Engine, name: &str) {
     let key = Key::default_namespace(name.as_bytes());
@@ -87,5 +87,39 @@ fn records_that_arrive_during_an_fsync_share_the_next_one() {
         2,
         "one fsync for the first, one for the ten"
     );
+    storage.shutdown().expect("shutdown");
+}
+
+/// A record that arrives while the writer switches segments goes into the new one and is
+/// flushed there, with no later record to prompt it: under `always` every client may be
+/// waiting for that record, so none would come.
+#[test]
+fn a_record_that_arrives_during_a_segment_switch_is_flushed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fs = FaultFs::new(Arc::new(StdFs));
+    let config = StorageConfig {
+        segment_size: 4096,
+        ..config(dir.path(), FsyncPolicy::Always)
+    };
+    let (engine, storage, _) = open_with(config, Arc::new(fs.clone()), T0);
+    let journal = storage.journal();
+    fs.hold_syncs();
+    let key = Key::default_namespace(b"fills-the-segment");
+    let big = Store::new(key, &[b's'; 8192], 0, Expiry::Never, StoreMode::Set);
+    engine.run(&big, T0).expect("stored");
+    let first = take_thread_lsn();
+    // The writer is inside the flush that ends the full segment.
+    fs.wait_for_held_syncs(1);
+    store(&engine, "during-the-switch");
+    let last = take_thread_lsn();
+    assert_eq!(last, first + 1);
+    fs.release_syncs();
+    common::wait_until("the record written into the new segment is flushed", || {
+        journal.durable_lsn() >= last
+    });
+    storage.shutdown().expect("shutdown");
+
+    let (recovered, storage, _) = open(common::config(dir.path(), FsyncPolicy::Always), T0);
+    assert_eq!(dump(&recovered).items.len(), 2);
     storage.shutdown().expect("shutdown");
 }
