@@ -6,7 +6,7 @@
 //! last good fsync, as the kernel may drop dirty pages after a writeback error: code that
 //! trusts a file's tail after a failed fsync loses data under it. [`FaultFs::heal`] ends
 //! every fault at run time. It can also hold fsyncs until released, so a test can make
-//! records arrive while one is running, and it counts the fsyncs that worked.
+//! records arrive while one is running, and it counts the writes and fsyncs that worked.
 
 use std::io::{self, Read};
 use std::path::Path;
@@ -32,6 +32,7 @@ struct Faults {
     fail_syncs: AtomicBool,
     failed_writes: AtomicU64,
     failed_syncs: AtomicU64,
+    writes: AtomicU64,
     syncs: AtomicU64,
     gate: Mutex<Gate>,
     gate_changed: Condvar,
@@ -79,6 +80,11 @@ impl FaultFs {
     /// How many fsyncs failed so far.
     pub fn failed_syncs(&self) -> u64 {
         self.faults.failed_syncs.load(Ordering::SeqCst)
+    }
+
+    /// How many writes (of whole buffers, to any file) worked so far.
+    pub fn writes(&self) -> u64 {
+        self.faults.writes.load(Ordering::SeqCst)
     }
 
     /// How many file fsyncs worked so far.
@@ -236,6 +242,7 @@ impl FsFile for FaultFile {
             self.faults.failed_writes.fetch_add(1, Ordering::SeqCst);
             return Err(disk_full());
         }
+        self.faults.writes.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
