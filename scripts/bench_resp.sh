@@ -10,6 +10,11 @@
 # 3. The pipelined tests of 1. again with sessiond-loadgen (only SETs, only GETs, 16 in flight
 #    per connection), whose latency is each reply's (see SET_P16 below).
 #
+# The sessiond-loadgen tests also run against sessiond-floor, a server that reads and answers
+# without storing anything: its CPU per operation is the floor no server gets under (the
+# system calls, the loopback TCP path, waking the client), and the report shows how much each
+# server spends above it.
+#
 # Neither server persists anything (sessiond --in-memory; redis-server --save '' --appendonly
 # no), so the protocol and the store are what is compared; scripts/bench_durability.sh
 # compares the two with persistence. sessiond runs --threads 1: Redis serves commands on one
@@ -20,7 +25,7 @@
 # Environment (defaults in brackets):
 #   DURATION [10s]  WARMUP [2s]  REPS [3]  KEYS [100000]  CONNECTIONS [50]
 #   REQUESTS [200000]  redis-benchmark requests per test   THREADS [1]
-#   SERVERS ["sessiond redis"]  MAX_MEMORY_MB [4096]  OUT_DIR [bench-results]
+#   SERVERS ["sessiond redis floor"]  MAX_MEMORY_MB [4096]  OUT_DIR [bench-results]
 #   SESSIOND [target/release/sessiond]  another build, to compare two builds
 #
 # Quick smoke test:  DURATION=2s WARMUP=1s REPS=1 REQUESTS=20000 scripts/bench_resp.sh
@@ -36,18 +41,20 @@ KEYS=${KEYS:-100000}
 CONNECTIONS=${CONNECTIONS:-50}
 REQUESTS=${REQUESTS:-200000}
 THREADS=${THREADS:-1}
-SERVERS=${SERVERS:-"sessiond redis"}
+SERVERS=${SERVERS:-"sessiond redis floor"}
 MAX_MEMORY_MB=${MAX_MEMORY_MB:-4096}
 OUT_DIR=${OUT_DIR:-bench-results}
 
 LOADGEN=$ROOT/target/release/sessiond-loadgen
+FLOOR=$ROOT/target/release/sessiond-floor
 SESSIOND=${SESSIOND:-$ROOT/target/release/sessiond}
-WORKLOAD=(--value-size 4096 --set-ratio 1 --get-ratio 4)
+VALUE_SIZE=4096
+WORKLOAD=(--value-size "$VALUE_SIZE" --set-ratio 1 --get-ratio 4)
 # redis-benchmark's -P 16 tests again, timed per reply: redis-benchmark times a pipelined
 # batch from its write to the first byte of the first reply and records that for all 16
 # requests; sessiond-loadgen times each reply from the write of its batch.
-SET_P16=(--value-size 4096 --set-ratio 1 --get-ratio 0 --pipeline 16)
-GET_P16=(--value-size 4096 --set-ratio 0 --get-ratio 1 --pipeline 16)
+SET_P16=(--value-size "$VALUE_SIZE" --set-ratio 1 --get-ratio 0 --pipeline 16)
+GET_P16=(--value-size "$VALUE_SIZE" --set-ratio 0 --get-ratio 1 --pipeline 16)
 
 LOG_TAG=bench-resp
 STOP_GRACE_SECS=30
@@ -56,7 +63,7 @@ source "$ROOT/scripts/bench_common.sh"
 
 for s in $SERVERS; do
     case $s in
-        sessiond | redis) ;;
+        sessiond | redis | floor) ;;
         *) die "unknown server '$s' in SERVERS" ;;
     esac
 done
@@ -102,6 +109,9 @@ start_server() {
                 --sharedance-listen off --threads "$THREADS" --in-memory \
                 --max-memory "${MAX_MEMORY_MB}MiB" >"$log_file" 2>&1 &
             ;;
+        floor)
+            "$FLOOR" --listen "$SERVER_ADDR" --value-size "$VALUE_SIZE" >"$log_file" 2>&1 &
+            ;;
     esac
     SERVER_PID=$!
     for _ in $(seq 300); do
@@ -124,7 +134,7 @@ redis_benchmark() {
     local name=$1 test=$2 pipeline=$3 before after csv
     before=$(cpu_ticks)
     csv=$(timeout "$RUN_LIMIT" redis-benchmark -h 127.0.0.1 -p "$SERVER_PORT" -c "$CONNECTIONS" \
-        -n "$REQUESTS" -d 4096 -r "$KEYS" -P "$pipeline" -t "$test" --csv -q) ||
+        -n "$REQUESTS" -d "$VALUE_SIZE" -r "$KEYS" -P "$pipeline" -t "$test" --csv -q) ||
         die "redis-benchmark failed against $name"
     after=$(cpu_ticks)
     python3 - "$name" "$test" "$pipeline" "$REQUESTS" "$((after - before))" "$CLOCK_TICKS" \
@@ -177,14 +187,18 @@ for rep in $(seq "$REPS"); do
     order=$SERVERS
     (( rep % 2 == 0 )) && order=$(echo "$SERVERS" | tr ' ' '\n' | tac | tr '\n' ' ')
     for server in $order; do
-        log "redis-benchmark, $server, repetition $rep/$REPS"
-        start_server "$server"
-        for pipeline in 1 16; do
-            for test in set get; do
-                redis_benchmark "$server" "$test" "$pipeline"
+        # The floor answers only the load generator's GET and SET, not redis-benchmark's
+        # start-up probes.
+        if [[ $server != floor ]]; then
+            log "redis-benchmark, $server, repetition $rep/$REPS"
+            start_server "$server"
+            for pipeline in 1 16; do
+                for test in set get; do
+                    redis_benchmark "$server" "$test" "$pipeline"
+                done
             done
-        done
-        stop_server
+            stop_server
+        fi
 
         log "sessiond-loadgen, $server, repetition $rep/$REPS"
         loadgen "$server" "session mix (loadgen)" "${WORKLOAD[@]}"
@@ -225,16 +239,24 @@ out = [
     f"{env('BENCH_REPS')} repetitions, each on fresh servers.",
     "",
     "| test | sessiond ops/s | Redis ops/s | ops/s ratio | sessiond p99 µs | Redis p99 µs "
-    "| p99 ratio | sessiond CPU µs/op | Redis CPU µs/op | CPU/op ratio |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| p99 ratio | sessiond CPU µs/op | Redis CPU µs/op | CPU/op ratio "
+    "| floor CPU µs/op | CPU above floor, ratio |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
 ]
 for test in tests:
     s = {f: med(test, "sessiond", f) for f in ("ops_per_sec", "p99_us", "server_cpu_us_per_op")}
     r = {f: med(test, "redis", f) for f in ("ops_per_sec", "p99_us", "server_cpu_us_per_op")}
+    floor = med(test, "floor", "server_cpu_us_per_op")
     def cell(v, fmt):
         return fmt.format(v) if v is not None else "–"
     def ratio(a, b):
         return f"{a / b:.2f}×" if a is not None and b else "–"
+    def above_ratio(a, b):
+        # Only meaningful when both servers spend more than the floor (noise can put a
+        # pipelined test's figures under it).
+        if None in (a, b, floor) or a <= floor or b <= floor:
+            return "–"
+        return f"{(a - floor) / (b - floor):.2f}×"
     out.append("| " + " | ".join([
         test,
         cell(s["ops_per_sec"], "{:,.0f}"), cell(r["ops_per_sec"], "{:,.0f}"),
@@ -242,11 +264,18 @@ for test in tests:
         cell(s["p99_us"], "{:.0f}"), cell(r["p99_us"], "{:.0f}"), ratio(s["p99_us"], r["p99_us"]),
         cell(s["server_cpu_us_per_op"], "{:.2f}"), cell(r["server_cpu_us_per_op"], "{:.2f}"),
         ratio(s["server_cpu_us_per_op"], r["server_cpu_us_per_op"]),
+        cell(floor, "{:.2f}"),
+        above_ratio(s["server_cpu_us_per_op"], r["server_cpu_us_per_op"]),
     ]) + " |")
 out += [
     "",
     "Ratios are sessiond's over Redis's: above 1× is better for ops/s, worse for p99 and CPU. "
     "Targets (issue 6): CPU per operation at most 0.8×, throughput at least 1.1×, p99 no worse.",
+    "",
+    "Floor: sessiond-floor, which reads each request and answers it (GET with a value built "
+    "from the key, SET with +OK) without storing anything, on one thread as the others. "
+    "CPU above floor, ratio: (sessiond's CPU per operation − the floor's) over (Redis's − the "
+    "floor's), the part each server spends on its own work.",
     "",
     "Latency: redis-benchmark's with -P 16 is the time from the write of a batch to the first "
     "byte of its first reply, recorded for each of its 16 requests; a server that answers a "

@@ -22,6 +22,7 @@ pub mod aspnet;
 pub mod binary;
 pub mod cli;
 pub mod conn;
+pub mod floor;
 pub mod keys;
 pub mod page;
 pub mod proto;

@@ -1,5 +1,6 @@
 //! Redis protocol (RESP2): request encoding and reply parsing, so the session mix can run
-//! unchanged against Redis for comparison.
+//! unchanged against Redis for comparison, and request parsing for the floor server
+//! ([`crate::floor`]).
 //!
 //! The workload maps one to one onto the memcached one: a get is `GET key`, a set is
 //! `SET key value EX exptime` (the same keys, values and expiry as the text protocol sends),
@@ -51,7 +52,7 @@ pub fn encode_set(out: &mut Vec<u8>, key: &[u8], value: (&[u8], &[u8]), exptime:
 }
 
 /// Appends one bulk string made of `parts`.
-fn bulk(out: &mut Vec<u8>, parts: &[&[u8]]) {
+pub(crate) fn bulk(out: &mut Vec<u8>, parts: &[&[u8]]) {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     out.push(b'$');
     push_decimal(out, len);
@@ -82,14 +83,14 @@ fn line(buf: &[u8]) -> Result<Option<(&[u8], usize)>, ProtocolError> {
         Some(nl) => {
             if nl == 0 || buf[nl - 1] != b'\r' {
                 return Err(ProtocolError::new(
-                    "reply line not terminated by \\r\\n",
+                    "line not terminated by \\r\\n",
                     &buf[..=nl],
                 ));
             }
             Ok(Some((&buf[..nl - 1], nl + 1)))
         }
         None if buf.len() > MAX_LINE => Err(ProtocolError::new(
-            "no end of line within the reply line limit",
+            "no end of line within the line limit",
             buf,
         )),
         None => Ok(None),
@@ -114,28 +115,13 @@ pub fn parse_get(buf: &[u8]) -> Result<Parsed<GetReply<'_>>, ProtocolError> {
             len: first_len,
             reply: GetReply::Miss,
         }),
-        Some((b'$', digits)) => {
-            let len = std::str::from_utf8(digits)
-                .ok()
-                .and_then(|d| d.parse::<usize>().ok())
-                .filter(|&n| n <= 1 << 30)
-                .ok_or_else(|| ProtocolError::new("bad bulk string length", first))?;
-            let data_end = first_len + len;
-            let total = data_end + 2;
-            if buf.len() < total {
-                return Ok(Parsed::Incomplete);
-            }
-            if &buf[data_end..total] != b"\r\n" {
-                return Err(ProtocolError::new(
-                    "bulk string not followed by \\r\\n (length mismatch)",
-                    &buf[data_end..total],
-                ));
-            }
-            Ok(Parsed::Complete {
-                len: total,
-                reply: GetReply::Hit(&buf[first_len..data_end]),
-            })
-        }
+        Some((b'$', _)) => Ok(match parse_bulk(buf)? {
+            Parsed::Complete { len, reply } => Parsed::Complete {
+                len,
+                reply: GetReply::Hit(reply),
+            },
+            Parsed::Incomplete => Parsed::Incomplete,
+        }),
         Some((b'-', message)) => {
             reject_request_errors(message)?;
             Ok(Parsed::Complete {
@@ -162,6 +148,89 @@ pub fn parse_set(buf: &[u8]) -> Result<Parsed<SetReply<'_>>, ProtocolError> {
         _ => return Err(ProtocolError::new("unexpected reply to SET", first)),
     };
     Ok(Parsed::Complete { len, reply })
+}
+
+/// A request as the floor server ([`crate::floor`]) answers it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Request<'a> {
+    /// `GET key`.
+    Get(&'a [u8]),
+    /// Any other command (the session mix sends only `SET`): answered `+OK`.
+    Other,
+}
+
+/// Parses one request (a RESP array of bulk strings, as every client library sends) from the
+/// front of `buf`.
+pub fn parse_request(buf: &[u8]) -> Result<Parsed<Request<'_>>, ProtocolError> {
+    let Some((first, mut at)) = line(buf)? else {
+        return Ok(Parsed::Incomplete);
+    };
+    let count = match first.split_first() {
+        Some((b'*', digits)) => decimal(digits)
+            .filter(|&n| (1..=MAX_ARGS).contains(&n))
+            .ok_or_else(|| ProtocolError::new("bad request array length", first))?,
+        _ => return Err(ProtocolError::new("request is not an array", first)),
+    };
+    let mut args: [&[u8]; 2] = [b"", b""];
+    for index in 0..count {
+        match parse_bulk(&buf[at..])? {
+            Parsed::Complete { len, reply } => {
+                if let Some(arg) = args.get_mut(index) {
+                    *arg = reply;
+                }
+                at += len;
+            }
+            Parsed::Incomplete => return Ok(Parsed::Incomplete),
+        }
+    }
+    let request = if count == 2 && args[0].eq_ignore_ascii_case(b"GET") {
+        Request::Get(args[1])
+    } else {
+        Request::Other
+    };
+    Ok(Parsed::Complete {
+        len: at,
+        reply: request,
+    })
+}
+
+/// The most arguments a request may have.
+const MAX_ARGS: usize = 1024;
+
+/// Parses one bulk string (`$<len>\r\n<data>\r\n`) from the front of `buf`.
+fn parse_bulk(buf: &[u8]) -> Result<Parsed<&[u8]>, ProtocolError> {
+    let Some((first, first_len)) = line(buf)? else {
+        return Ok(Parsed::Incomplete);
+    };
+    let len = match first.split_first() {
+        Some((b'$', digits)) => decimal(digits)
+            .filter(|&n| n <= 1 << 30)
+            .ok_or_else(|| ProtocolError::new("bad bulk string length", first))?,
+        _ => return Err(ProtocolError::new("expected a bulk string", first)),
+    };
+    let data_end = first_len + len;
+    let total = data_end + 2;
+    if buf.len() < total {
+        return Ok(Parsed::Incomplete);
+    }
+    if &buf[data_end..total] != b"\r\n" {
+        return Err(ProtocolError::new(
+            "bulk string not followed by \\r\\n (length mismatch)",
+            &buf[data_end..total],
+        ));
+    }
+    Ok(Parsed::Complete {
+        len: total,
+        reply: &buf[first_len..data_end],
+    })
+}
+
+/// A length: decimal digits only (Rust's parser would also take a leading `+`).
+fn decimal(digits: &[u8]) -> Option<usize> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -240,5 +309,35 @@ mod tests {
         }
         assert!(parse_set(b"-ERR syntax error\r\n").is_err());
         assert!(parse_set(b"$5\r\n").is_err());
+    }
+
+    #[test]
+    fn requests_as_the_load_generator_sends_them() {
+        let mut buf = Vec::new();
+        encode_get(&mut buf, b"k1");
+        let get_len = buf.len();
+        encode_set(&mut buf, b"k2", (b"va", b"lue"), b"1440");
+        assert_eq!(
+            complete(parse_request(&buf).unwrap()),
+            (get_len, Request::Get(b"k1"))
+        );
+        assert_eq!(
+            complete(parse_request(&buf[get_len..]).unwrap()),
+            (buf.len() - get_len, Request::Other)
+        );
+        for cut in 0..get_len {
+            assert_eq!(parse_request(&buf[..cut]).unwrap(), Parsed::Incomplete);
+        }
+        for cut in get_len..buf.len() {
+            assert_eq!(
+                parse_request(&buf[get_len..cut]).unwrap(),
+                Parsed::Incomplete
+            );
+        }
+        assert!(parse_request(b"*+1\r\n$3\r\nGET\r\n").is_err());
+        assert!(parse_request(b"PING\r\n").is_err());
+        assert!(parse_request(b"*0\r\n").is_err());
+        assert!(parse_request(b"*1\r\n$3\r\nGETX\r\n").is_err());
+        assert!(parse_request(b"*1\r\n:3\r\n").is_err());
     }
 }
