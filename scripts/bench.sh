@@ -136,18 +136,7 @@ start_server() {
             ;;
     esac
     SERVER_PID=$!
-    for _ in $(seq 100); do
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            tail -n 20 "$SERVER_LOG" >&2 || true
-            SERVER_PID=
-            die "$name exited during start-up (log: $SERVER_LOG)"
-        fi
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    die "$name did not listen on 127.0.0.1:$port within 10 s (log: $SERVER_LOG)"
+    await_server "$name" "$SERVER_PID" "$SERVER_LOG" 10 port_open "$port"
 }
 
 # --- scenarios ------------------------------------------------------------------

@@ -152,13 +152,7 @@ spawn_sessiond() {
         --threads "$THREADS" --max-memory "${MAX_MEMORY_MB}MiB" >"$log_file" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
-    for _ in $(seq 300); do
-        kill -0 "$pid" 2>/dev/null ||
-            { tail -n 20 "$log_file" >&2; die "sessiond exited during start-up (log: $log_file)"; }
-        grep -q ' ready$' "$log_file" && return 0
-        sleep 0.1
-    done
-    die "sessiond was not ready within 30 s (log: $log_file)"
+    await_server sessiond "$pid" "$log_file" 30 logged_ready "$log_file"
 }
 
 # cluster_status PORT: `sessiond cluster status --json` of the node at 127.0.0.1:PORT.
@@ -174,8 +168,7 @@ start_target() {
         local log_file=$OUT_DIR/logs/$STAMP-cluster-single-rep$rep.log
         spawn_sessiond "$log_file" --memcache-listen 127.0.0.1:0
         ENTRY_PID=${PIDS[0]}
-        ENTRY_ADDR=$(grep -o 'listening protocol=memcache addr=[0-9.:]*' "$log_file" |
-            head -n1 | sed 's/.*addr=//')
+        ENTRY_ADDR=$(logged_addr "$log_file" memcache)
         [[ -n $ENTRY_ADDR ]] || die "sessiond logged no memcache address ($log_file)"
         return 0
     fi

@@ -21,6 +21,39 @@ print(int(n * {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600}[unit]) + 1)
 PY
 }
 
+# Whether 127.0.0.1:$1 accepts connections.
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# await_server NAME PID LOG SECONDS CHECK...: waits until the command CHECK... succeeds,
+# polling every 0.1 s, for the server NAME started as PID; dies, with the end of LOG, if the
+# server exits first or SECONDS pass.
+await_server() {
+    local name=$1 pid=$2 log_file=$3 secs=$4
+    shift 4
+    for _ in $(seq $(( secs * 10 ))); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 20 "$log_file" >&2 || true
+            die "$name exited during start-up (log: $log_file)"
+        fi
+        "$@" && return 0
+        sleep 0.1
+    done
+    die "$name was not ready within $secs s (log: $log_file)"
+}
+
+# Whether sessiond, logging to $1, said it is ready (every listener bound, recovery done).
+logged_ready() {
+    grep -q ' ready$' "$1"
+}
+
+# logged_addr LOG PROTOCOL: the address sessiond logged for its PROTOCOL listener (one bound
+# to port 0 gets its port from the kernel); empty if none.
+logged_addr() {
+    grep -o "listening protocol=$2 addr=[0-9.:]*" "$1" | head -n1 | sed 's/.*addr=//'
+}
+
 # The server started last: its pid and the directory to remove after it.
 SERVER_PID=
 SERVER_DIR=

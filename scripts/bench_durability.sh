@@ -100,13 +100,7 @@ start_server() {
                 --appendonly yes --appendfsync "${name#redis-}" --protected-mode no \
                 --maxmemory "${MAX_MEMORY_MB}mb" --logfile "" >"$SERVER_LOG" 2>&1 &
             SERVER_PID=$!
-            for _ in $(seq 100); do
-                kill -0 "$SERVER_PID" 2>/dev/null ||
-                    { tail -n 20 "$SERVER_LOG" >&2; SERVER_PID=; die "redis-server exited during start-up"; }
-                (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-                sleep 0.1
-            done
-            die "redis-server did not listen on $SERVER_ADDR within 10 s (log: $SERVER_LOG)"
+            await_server redis-server "$SERVER_PID" "$SERVER_LOG" 10 port_open "$port"
             ;;
         *)
             local persistence=(--data-dir "$SERVER_DIR" --fsync "$name")
@@ -115,18 +109,9 @@ start_server() {
                 --sharedance-listen off --threads "$THREADS" \
                 --max-memory "${MAX_MEMORY_MB}MiB" "${persistence[@]}" >"$SERVER_LOG" 2>&1 &
             SERVER_PID=$!
-            for _ in $(seq 300); do
-                kill -0 "$SERVER_PID" 2>/dev/null ||
-                    { tail -n 20 "$SERVER_LOG" >&2; SERVER_PID=; die "sessiond exited during start-up"; }
-                if grep -q ' ready$' "$SERVER_LOG"; then
-                    SERVER_ADDR=$(grep -o 'listening protocol=memcache addr=[0-9.:]*' "$SERVER_LOG" |
-                        head -n1 | sed 's/.*addr=//')
-                    [[ -n $SERVER_ADDR ]] || die "sessiond logged no memcache address ($SERVER_LOG)"
-                    return 0
-                fi
-                sleep 0.1
-            done
-            die "sessiond was not ready within 30 s (log: $SERVER_LOG)"
+            await_server sessiond "$SERVER_PID" "$SERVER_LOG" 30 logged_ready "$SERVER_LOG"
+            SERVER_ADDR=$(logged_addr "$SERVER_LOG" memcache)
+            [[ -n $SERVER_ADDR ]] || die "sessiond logged no memcache address ($SERVER_LOG)"
             ;;
     esac
 }

@@ -114,13 +114,7 @@ start_server() {
             ;;
     esac
     SERVER_PID=$!
-    for _ in $(seq 300); do
-        kill -0 "$SERVER_PID" 2>/dev/null ||
-            { tail -n 20 "$log_file" >&2; SERVER_PID=; die "$name exited during start-up"; }
-        (exec 3<>"/dev/tcp/127.0.0.1/$SERVER_PORT") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    die "$name did not listen on $SERVER_ADDR within 30 s (log: $log_file)"
+    await_server "$name" "$SERVER_PID" "$log_file" 30 port_open "$SERVER_PORT"
 }
 
 # The server's user + system CPU time so far, in clock ticks.
