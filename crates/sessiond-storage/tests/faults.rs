@@ -6,11 +6,11 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{T0, block_on, config, dump, open, open_with, wait_until};
+use common::{T0, block_on, config, dump, open, open_faulty, wait_until};
 use sessiond_engine::{
     EngineError, Expiry, Get, GetOutcome, Journal, Key, Store, StoreMode, StoreOutcome,
 };
-use sessiond_storage::{FaultFs, FsyncPolicy, StdFs, StorageConfig, StorageError, take_thread_lsn};
+use sessiond_storage::{FsyncPolicy, StdFs, StorageConfig, StorageError, take_thread_lsn};
 
 fn store(
     engine: &sessiond_engine::Engine,
@@ -43,8 +43,7 @@ fn segments(dir: &std::path::Path) -> usize {
 
 fn disk_full_then_healed(policy: FsyncPolicy) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fs = FaultFs::new(Arc::new(StdFs));
-    let (engine, storage, _) = open_with(config(dir.path(), policy), Arc::new(fs.clone()), T0);
+    let (fs, engine, storage) = open_faulty(config(dir.path(), policy));
     let journal = storage.journal();
     for i in 0..10 {
         store(&engine, &format!("before-{i}"), 100).expect("stored");
@@ -101,12 +100,7 @@ fn a_full_disk_refuses_writes_until_space_returns_and_loses_nothing_no() {
 #[test]
 fn a_failed_fsync_rewrites_what_was_not_durable_into_a_new_segment() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fs = FaultFs::new(Arc::new(StdFs));
-    let (engine, storage, _) = open_with(
-        config(dir.path(), FsyncPolicy::Always),
-        Arc::new(fs.clone()),
-        T0,
-    );
+    let (fs, engine, storage) = open_faulty(config(dir.path(), FsyncPolicy::Always));
     let journal = storage.journal();
     for i in 0..5 {
         store(&engine, &format!("durable-{i}"), 200).expect("stored");
@@ -170,12 +164,11 @@ fn a_second_open_of_the_same_directory_is_refused() {
 #[test]
 fn a_backlog_past_the_high_water_mark_drains_when_the_disk_catches_up() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fs = FaultFs::new(Arc::new(StdFs));
     let small = StorageConfig {
         max_buffered: 4096,
         ..config(dir.path(), FsyncPolicy::Always)
     };
-    let (engine, storage, _) = open_with(small, Arc::new(fs.clone()), T0);
+    let (fs, engine, storage) = open_faulty(small);
     let journal = storage.journal();
     fs.hold_syncs();
     let mut i = 0;

@@ -3,11 +3,9 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::{T0, config, dump, open, open_with};
+use common::{T0, config, dump, open, open_faulty};
 use sessiond_engine::{Expiry, Key, Store, StoreMode};
-use sessiond_storage::{FaultFs, FsyncPolicy, StdFs, StorageConfig, take_thread_lsn};
+use sessiond_storage::{FsyncPolicy, StorageConfig, take_thread_lsn};
 
 fn store(engine: &sessiond_engine::Engine, name: &str) {
     let key = Key::default_namespace(name.as_bytes());
@@ -18,12 +16,7 @@ fn store(engine: &sessiond_engine::Engine, name: &str) {
 #[test]
 fn every_lsn_a_writer_got_is_durable_when_its_wait_returns() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fs = FaultFs::new(Arc::new(StdFs));
-    let (engine, storage, _) = open_with(
-        config(dir.path(), FsyncPolicy::Always),
-        Arc::new(fs.clone()),
-        T0,
-    );
+    let (fs, engine, storage) = open_faulty(config(dir.path(), FsyncPolicy::Always));
     let journal = storage.journal();
     let syncs_before = fs.syncs();
     std::thread::scope(|scope| {
@@ -61,12 +54,7 @@ fn every_lsn_a_writer_got_is_durable_when_its_wait_returns() {
 #[test]
 fn records_that_arrive_during_an_fsync_share_the_next_one() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fs = FaultFs::new(Arc::new(StdFs));
-    let (engine, storage, _) = open_with(
-        config(dir.path(), FsyncPolicy::Always),
-        Arc::new(fs.clone()),
-        T0,
-    );
+    let (fs, engine, storage) = open_faulty(config(dir.path(), FsyncPolicy::Always));
     let journal = storage.journal();
     fs.hold_syncs();
     store(&engine, "first");
@@ -96,12 +84,11 @@ fn records_that_arrive_during_an_fsync_share_the_next_one() {
 #[test]
 fn a_record_that_arrives_during_a_segment_switch_is_flushed() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fs = FaultFs::new(Arc::new(StdFs));
     let config = StorageConfig {
         segment_size: 4096,
         ..config(dir.path(), FsyncPolicy::Always)
     };
-    let (engine, storage, _) = open_with(config, Arc::new(fs.clone()), T0);
+    let (fs, engine, storage) = open_faulty(config);
     let journal = storage.journal();
     fs.hold_syncs();
     let key = Key::default_namespace(b"fills-the-segment");

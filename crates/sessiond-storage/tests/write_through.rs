@@ -6,9 +6,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{T0, block_on, config, dump, open, open_with, wait_until};
+use common::{T0, block_on, config, dump, open, open_faulty, open_with, wait_until};
 use sessiond_engine::{Engine, Expiry, Journal, Key, Store, StoreMode};
-use sessiond_storage::{FaultFs, FsyncPolicy, StdFs, StorageConfig, take_thread_lsn};
+use sessiond_storage::{FsyncPolicy, StdFs, StorageConfig, take_thread_lsn};
 
 fn store(engine: &Engine, name: &str, len: usize) {
     let key = Key::default_namespace(name.as_bytes());
@@ -39,12 +39,7 @@ fn assert_recovers(dir: &std::path::Path, policy: FsyncPolicy, items: usize) {
 #[test]
 fn writes_go_on_while_an_fsync_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fs = FaultFs::new(Arc::new(StdFs));
-    let (engine, storage, _) = open_with(
-        config(dir.path(), FsyncPolicy::EverySec),
-        Arc::new(fs.clone()),
-        T0,
-    );
+    let (fs, engine, storage) = open_faulty(config(dir.path(), FsyncPolicy::EverySec));
     let journal = storage.journal();
     store(&engine, "first", 100);
     let first = take_thread_lsn();
@@ -123,12 +118,7 @@ fn concurrent_writers_and_segment_switches_lose_nothing_no() {
 #[test]
 fn a_failed_write_hands_the_log_to_the_writer_thread_and_loses_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fs = FaultFs::new(Arc::new(StdFs));
-    let (engine, storage, _) = open_with(
-        config(dir.path(), FsyncPolicy::EverySec),
-        Arc::new(fs.clone()),
-        T0,
-    );
+    let (fs, engine, storage) = open_faulty(config(dir.path(), FsyncPolicy::EverySec));
     let journal = storage.journal();
     let mut before = 0;
     for i in 0..10 {
@@ -169,12 +159,7 @@ fn a_failed_write_hands_the_log_to_the_writer_thread_and_loses_nothing() {
 #[test]
 fn a_failed_fsync_while_connections_write_rewrites_everything_held() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fs = FaultFs::new(Arc::new(StdFs));
-    let (engine, storage, _) = open_with(
-        config(dir.path(), FsyncPolicy::EverySec),
-        Arc::new(fs.clone()),
-        T0,
-    );
+    let (fs, engine, storage) = open_faulty(config(dir.path(), FsyncPolicy::EverySec));
     let journal = storage.journal();
     store(&engine, "durable", 100);
     let durable = take_thread_lsn();

@@ -12,7 +12,7 @@ use sessiond_engine::{
     RemoveSession, ResetTimeout, SHARD_COUNT, Store, StoreMode, Timestamp, Touch, Vivify,
     WriteSession,
 };
-use sessiond_storage::{Fs, FsyncPolicy, RecoveryReport, StdFs, Storage, StorageConfig};
+use sessiond_storage::{FaultFs, Fs, FsyncPolicy, RecoveryReport, StdFs, Storage, StorageConfig};
 
 /// The test's start time.
 pub const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
@@ -39,6 +39,13 @@ pub fn open_with(
 /// [`open_with`] on the real file system.
 pub fn open(config: StorageConfig, now: Timestamp) -> (Engine, Storage, RecoveryReport) {
     open_with(config, Arc::new(StdFs), now)
+}
+
+/// [`open_with`] on the real file system behind a [`FaultFs`], returned to steer its faults.
+pub fn open_faulty(config: StorageConfig) -> (FaultFs, Engine, Storage) {
+    let fs = FaultFs::new(Arc::new(StdFs));
+    let (engine, storage, _) = open_with(config, Arc::new(fs.clone()), T0);
+    (fs, engine, storage)
 }
 
 /// Runs `future` to completion on a small runtime.
