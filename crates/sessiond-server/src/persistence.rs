@@ -55,7 +55,7 @@ impl Persistence {
     }
 
     /// Starts the thread that takes snapshots every `interval`, when the log grows past
-    /// `max_log_size` bytes (looked at every second), and when asked.
+    /// [`log_limit`] (looked at every second), and when asked.
     pub fn start_snapshots(
         &self,
         engine: Arc<Engine>,
@@ -72,6 +72,7 @@ impl Persistence {
                 // The log a snapshot left (the segment being written, say): growth is counted
                 // from there, so what a snapshot cannot remove never triggers another.
                 let mut left = storage.log_size().unwrap_or(0);
+                let mut limit = log_limit(max_log_size, storage.snapshot_size().unwrap_or(0));
                 loop {
                     let look = (Instant::now() + LOG_SIZE_CHECK).min(next);
                     let requested = match trigger.wait_until(look) {
@@ -81,16 +82,21 @@ impl Persistence {
                         Some(false) => {
                             // A log that cannot be listed is left to the timed snapshot.
                             let size = storage.log_size().unwrap_or(0);
-                            if size < left.saturating_add(max_log_size) {
+                            if size < left.saturating_add(limit) {
                                 continue;
                             }
-                            tracing::info!(log_bytes = size, "the log passed snapshot_log_size");
+                            tracing::info!(
+                                log_bytes = size,
+                                limit,
+                                "the log passed snapshot_log_size or the last snapshot's size"
+                            );
                             false
                         }
                     };
                     match storage.snapshot(&engine, clock.now()) {
                         Ok(report) => {
                             next = Instant::now() + interval;
+                            limit = log_limit(max_log_size, report.bytes);
                             tracing::info!(
                                 requested,
                                 file = %report.path.display(),
@@ -125,6 +131,16 @@ impl Persistence {
             tracing::error!(%error, "the log could not be written out at shutdown");
         }
     }
+}
+
+/// How much the log may grow before a snapshot is taken: `snapshot_log_size`, or the size of
+/// the last snapshot if that is larger. A snapshot rewrites the whole store, so with a store
+/// larger than `snapshot_log_size` a fixed limit would write more snapshot than log (a 4 GB
+/// store under a 1 GiB limit: four bytes of snapshot for each byte logged). With this limit a
+/// snapshot writes at most one byte per byte logged, as Redis's `auto-aof-rewrite-percentage
+/// 100` does, and recovery replays at most about a store's worth of log after the snapshot.
+fn log_limit(snapshot_log_size: u64, last_snapshot_bytes: u64) -> u64 {
+    snapshot_log_size.max(last_snapshot_bytes)
 }
 
 /// How often the snapshot thread looks at the log's size.
@@ -242,7 +258,17 @@ mod tests {
     use sessiond_engine::{Engine, EngineConfig, Expiry, Key, Store, StoreMode, Timestamp};
     use sessiond_storage::{FaultFs, FsyncPolicy, StdFs, StorageConfig};
 
-    use super::settle;
+    use super::{log_limit, settle};
+
+    /// A store smaller than `snapshot_log_size` is snapshotted at that limit; a larger one
+    /// once the log has grown by the store's size, so snapshots never write more than the log.
+    #[test]
+    fn the_log_may_grow_by_the_larger_of_the_limit_and_the_last_snapshot() {
+        const GIB: u64 = 1 << 30;
+        assert_eq!(log_limit(GIB, 0), GIB);
+        assert_eq!(log_limit(GIB, 420 << 20), GIB);
+        assert_eq!(log_limit(GIB, 4 * GIB), 4 * GIB);
+    }
 
     /// Connections woken in one turn of the event loop hand their records to the kernel with
     /// one `write` between them, and each is answered only once its own record is written.

@@ -110,6 +110,18 @@ impl Storage {
         Ok(total)
     }
 
+    /// The size of the newest snapshot in the directory, 0 when there is none: what the next
+    /// snapshot will write, about.
+    pub fn snapshot_size(&self) -> Result<u64, StorageError> {
+        let listing = layout::list(&*self.fs, &self.dir)
+            .map_err(|error| StorageError::io("list", &self.dir, error))?;
+        Ok(match listing.snapshots.last() {
+            // Removed meanwhile by a newer snapshot: that one is about as big.
+            Some(newest) => self.fs.len(&newest.path).unwrap_or(0),
+            None => 0,
+        })
+    }
+
     /// Writes and flushes every record, stops the writer and releases the directory's lock.
     /// From then on the journal refuses writes. Calling it again does nothing.
     pub fn shutdown(&self) -> Result<(), StorageError> {

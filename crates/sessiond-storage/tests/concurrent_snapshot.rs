@@ -75,3 +75,36 @@ fn a_snapshot_taken_while_writes_go_on_recovers_to_the_final_store() {
     assert_eq!(dump(&recovered), expected, "{report}");
     storage.shutdown().expect("shutdown");
 }
+
+/// The size the snapshot thread sizes its log limit by: nothing before the first snapshot,
+/// then the newest snapshot's, across a restart too.
+#[test]
+fn the_newest_snapshots_size_is_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (engine, storage, _) = open(config(dir.path(), FsyncPolicy::EverySec), T0);
+    assert_eq!(storage.snapshot_size().expect("listed"), 0);
+    for i in 0..100u32 {
+        let name = format!("k{i}");
+        let store = Store::new(
+            Key::default_namespace(name.as_bytes()),
+            &[b'v'; 1000],
+            0,
+            Expiry::Never,
+            StoreMode::Set,
+        );
+        engine.run(&store, T0).expect("stored");
+    }
+    let first = storage.snapshot(&engine, T0).expect("snapshot");
+    assert_eq!(storage.snapshot_size().expect("listed"), first.bytes);
+    assert!(first.bytes > 100_000, "{first:?}");
+    engine
+        .run(&Delete::new(Key::default_namespace(b"k0")), T0)
+        .expect("deleted");
+    let second = storage.snapshot(&engine, T0).expect("snapshot");
+    assert!(second.bytes < first.bytes, "{second:?}");
+    assert_eq!(storage.snapshot_size().expect("listed"), second.bytes);
+    storage.shutdown().expect("shutdown");
+    drop((engine, storage));
+    let (_engine, storage, _) = open(config(dir.path(), FsyncPolicy::EverySec), T0);
+    assert_eq!(storage.snapshot_size().expect("listed"), second.bytes);
+}
