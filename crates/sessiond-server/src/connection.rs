@@ -117,6 +117,13 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         // than that: write, and go on with the buffered requests before reading more.
         loop {
             let flow = protocol.process(&mut input, &mut output, &shared);
+            if let (Some(journal), Some(_)) = (&shared.journal, protocol.inbox()) {
+                // A subscriber's messages were published after the records of the writes
+                // that caused them (keyspace events), perhaps by another connection still
+                // on its way to writing them: they leave with those records, as Redis sends
+                // a turn's messages only after its append-only file write.
+                journal.cover_recorded();
+            }
             let settled = match (shared.cluster.get(), &shared.journal) {
                 (Some(cluster), _) => crate::cluster::settle(cluster, !output.is_empty()).await,
                 (None, Some(journal)) => crate::persistence::settle(journal).await,

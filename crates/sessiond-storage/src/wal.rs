@@ -149,6 +149,15 @@ impl WalJournal {
         self.buffer.lock().next_lsn
     }
 
+    /// Makes this thread's next [`take_thread_lsn`] cover every record made so far, on any
+    /// thread. For a connection that passes on what other connections' writes caused (a
+    /// Redis subscriber's keyspace events): a message must not reach its client before the
+    /// write behind it would survive a crash, as the write's own reply may not.
+    pub fn cover_recorded(&self) {
+        let newest = self.next_lsn().saturating_sub(1);
+        THREAD_LSN.with(|last| last.set(last.get().max(newest)));
+    }
+
     /// The highest lsn handed to the kernel.
     pub fn written_lsn(&self) -> u64 {
         *self.written.borrow()

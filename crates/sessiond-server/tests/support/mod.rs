@@ -25,6 +25,7 @@ pub struct InProcess {
     pub memcache: SocketAddr,
     pub aspnet: SocketAddr,
     pub sharedance: SocketAddr,
+    pub resp: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -84,6 +85,7 @@ impl InProcess {
         let memcache = server.memcache_addr().expect("memcache listener");
         let aspnet = server.aspnet_addr().expect("aspnet listener");
         let sharedance = server.sharedance_addr().expect("sharedance listener");
+        let resp = server.resp_addr().expect("resp listener");
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -101,6 +103,7 @@ impl InProcess {
             memcache,
             aspnet,
             sharedance,
+            resp,
             stop: Some(stop),
             thread: Some(thread),
         }
