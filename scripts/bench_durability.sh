@@ -6,6 +6,8 @@
 #
 #   sessiond --in-memory | --fsync no | --fsync everysec | --fsync always
 #   redis-server --appendonly yes --appendfsync everysec | always
+#   redis-server without persistence (redis-none): what Redis's own everysec and always
+#   cost it, the yardstick for sessiond's ratios to --in-memory
 #
 # Every measurement starts a fresh server (a fresh data directory under TMP_BASE, on
 # disk, not tmpfs), prefills it, measures, and stops it by PID (SIGTERM). Server order
@@ -15,7 +17,7 @@
 # Environment (defaults in brackets):
 #   DURATION [10s]  WARMUP [2s]  REPS [3]  KEYS [100000]  CONNECTIONS [50]
 #   THREADS [1]     sessiond --threads (Redis serves commands on one thread)
-#   SERVERS ["inmem no everysec always redis-everysec redis-always"]
+#   SERVERS ["inmem no everysec always redis-none redis-everysec redis-always"]
 #   TMP_BASE [/tmp]  where data directories go (must be a real disk for fsync to count)
 #   MAX_MEMORY_MB [4096]  OUT_DIR [bench-results]
 #
@@ -31,7 +33,7 @@ REPS=${REPS:-3}
 KEYS=${KEYS:-100000}
 CONNECTIONS=${CONNECTIONS:-50}
 THREADS=${THREADS:-1}
-SERVERS=${SERVERS:-"inmem no everysec always redis-everysec redis-always"}
+SERVERS=${SERVERS:-"inmem no everysec always redis-none redis-everysec redis-always"}
 TMP_BASE=${TMP_BASE:-/tmp}
 MAX_MEMORY_MB=${MAX_MEMORY_MB:-4096}
 OUT_DIR=${OUT_DIR:-bench-results}
@@ -53,7 +55,7 @@ source "$ROOT/scripts/bench_common.sh"
 
 for s in $SERVERS; do
     case $s in
-        inmem | no | everysec | always | redis-everysec | redis-always) ;;
+        inmem | no | everysec | always | redis-none | redis-everysec | redis-always) ;;
         *) die "unknown server '$s' in SERVERS" ;;
     esac
 done
@@ -96,8 +98,10 @@ start_server() {
             port=$(free_port)
             SERVER_ADDR=127.0.0.1:$port
             # No RDB snapshots: the append-only file is the persistence under test.
+            local aof=(--appendonly yes --appendfsync "${name#redis-}")
+            [[ $name == redis-none ]] && aof=(--appendonly no)
             redis-server --bind 127.0.0.1 --port "$port" --dir "$SERVER_DIR" --save '' \
-                --appendonly yes --appendfsync "${name#redis-}" --protected-mode no \
+                "${aof[@]}" --protected-mode no \
                 --maxmemory "${MAX_MEMORY_MB}mb" --logfile "" >"$SERVER_LOG" 2>&1 &
             SERVER_PID=$!
             await_server redis-server "$SERVER_PID" "$SERVER_LOG" 10 port_open "$port"
@@ -168,10 +172,12 @@ NAMES = {
     "no": "sessiond --fsync no",
     "everysec": "sessiond --fsync everysec",
     "always": "sessiond --fsync always",
+    "redis-none": "redis without persistence",
     "redis-everysec": "redis appendfsync everysec",
     "redis-always": "redis appendfsync always",
 }
-MATCHING_REDIS = {"everysec": "redis-everysec", "always": "redis-always"}
+MATCHING_REDIS = {"inmem": "redis-none", "everysec": "redis-everysec",
+                  "always": "redis-always"}
 COLUMNS = [
     ("ops/s", "ops_per_sec", "{:,.0f}"),
     ("p50 µs", "p50_us", "{:.0f}"),
@@ -205,16 +211,18 @@ out = [
     f"{env('BENCH_REPS')} repetitions, each on a fresh server and data directory.",
     "",
     "| server | " + " | ".join(c[0] for c in COLUMNS)
-    + " | ops/s vs in-memory | CPU/op vs in-memory | ops/s vs Redis | p99 vs Redis | CPU/op vs Redis | data dir MiB | errors | reps |",
+    + " | ops/s vs no persistence | CPU/op vs no persistence | ops/s vs Redis | p99 vs Redis | CPU/op vs Redis | data dir MiB | errors | reps |",
     "|---|" + "---:|" * (len(COLUMNS) + 8),
 ]
-base = med.get("inmem")
 for s in NAMES:
     if s not in med:
         continue
     m = med[s]
     cells = [NAMES[s]] + [f.format(m[field]) for _, field, f in COLUMNS]
-    if base and not s.startswith("redis"):
+    # Each server against itself without persistence: sessiond --in-memory, Redis with
+    # neither append-only file nor RDB.
+    base = med.get("redis-none" if s.startswith("redis") else "inmem")
+    if base:
         cells += [ratio(m["ops_per_sec"], base["ops_per_sec"]),
                   ratio(m["server_cpu_us_per_op"], base["server_cpu_us_per_op"])]
     else:
@@ -231,9 +239,10 @@ for s in NAMES:
     out.append("| " + " | ".join(cells) + " |")
 out += [
     "",
-    "Ratios above 1× are better for ops/s, worse for latency and CPU. 'vs Redis' compares "
-    "with Redis under the same fsync policy. 'data dir MiB': the log (sessiond) or "
-    "append-only file (Redis) at the end of a run.",
+    "Ratios above 1× are better for ops/s, worse for latency and CPU. 'vs no persistence' "
+    "compares each server with itself without persistence (sessiond --in-memory, Redis "
+    "without AOF or RDB). 'vs Redis' compares with Redis under the same fsync policy. "
+    "'data dir MiB': the log (sessiond) or append-only file (Redis) at the end of a run.",
     "",
 ]
 print("\n".join(out))
