@@ -54,6 +54,11 @@ tower_app=crates/sessiond/tests/tower_sessions/Cargo.toml
 cargo fmt --all -- --check
 cargo fmt --manifest-path "$tower_app" -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The fuzz targets live outside the workspace (libFuzzer builds need their own flags); they
+# are linted here so that an API change cannot leave them unbuildable.
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked \
+    --target-dir "${CARGO_TARGET_DIR:-target}/fuzz-check" -- -D warnings
 cargo build --locked --manifest-path "$tower_app" --target-dir "${CARGO_TARGET_DIR:-target}/tower-sessions-app"
 if command -v cargo-nextest >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast

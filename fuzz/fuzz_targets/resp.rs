@@ -40,7 +40,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let whole = run(input, access, input.len().max(1));
     let split = run(input, access, piece);
-    assert_eq!(whole, split, "the outcome depends on how the input is split");
+    assert_eq!(
+        whole, split,
+        "the outcome depends on how the input is split"
+    );
 });
 
 /// Feeds `input` in pieces of `piece` bytes, as a connection would, checking every step.

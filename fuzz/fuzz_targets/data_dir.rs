@@ -1,0 +1,177 @@
+//! Fuzzes recovery: a data directory holding a log segment (and perhaps a snapshot) built
+//! from the input must be either recovered or refused with an error, never panic; the offline
+//! check (`sessiond check-data`) must predict which; and a directory recovery accepted (after
+//! cutting a torn tail, say) must open again to the same store.
+//!
+//! Input: `mode:u8 | first_lsn:u8 | chunks...`, each chunk `len:u8 | bytes`. Each chunk
+//! becomes a record body with the next lsn and a valid checksum, so the fuzzer reaches the
+//! payload checks, the lsn sequence and the tail logic instead of stopping at the first
+//! checksum; whatever is left after the chunks is appended raw (a torn or corrupt tail, or
+//! zeros of preallocated space). `mode` bit 0 puts the chunks into a snapshot instead, bit 1
+//! breaks the segment header, bit 2 skips an lsn once.
+
+#![no_main]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use libfuzzer_sys::fuzz_target;
+use sessiond_engine::{Engine, EngineConfig, SHARD_COUNT, Timestamp};
+use sessiond_storage::record::{FORMAT_VERSION, PREFIX_LEN};
+use sessiond_storage::{FsyncPolicy, StdFs, StorageConfig, check_data, open};
+
+/// The record kinds a snapshot's footer counts (see `sessiond_storage::record`).
+const KIND_PUT: u8 = 1;
+const KIND_FLUSH: u8 = 4;
+
+/// 2023-11-14: a fixed "now", so expiry during recovery is deterministic.
+const NOW: Timestamp = Timestamp::from_secs(1_700_000_000);
+
+fuzz_target!(|data: &[u8]| {
+    let [mode, first, rest @ ..] = data else {
+        return;
+    };
+    let first_lsn = u64::from(*first) + 1;
+    let snapshot = mode & 1 != 0;
+    // A snapshot numbers its records from 1; a segment's start at its first lsn.
+    let numbered_from = if snapshot { 1 } else { first_lsn };
+    let (records, tail) = chunks(rest, numbered_from, mode & 4 != 0);
+    let base = if Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
+    let Ok(dir) = tempfile::tempdir_in(base) else {
+        return;
+    };
+    if snapshot {
+        write_snapshot(dir.path(), first_lsn, &records);
+    } else {
+        let mut segment = segment_header(first_lsn);
+        if mode & 2 != 0 {
+            segment[9] ^= 0x5a;
+        }
+        segment.extend_from_slice(&records);
+        segment.extend_from_slice(tail);
+        let name = format!("wal-{first_lsn:020}.log");
+        std::fs::write(dir.path().join(name), segment).expect("write segment");
+    }
+
+    let check = check_data(dir.path()).expect("the directory can be listed");
+    let first_store = recover(dir.path());
+    assert_eq!(
+        check.recoverable(),
+        first_store.is_some(),
+        "check-data and recovery disagree: {check:?}"
+    );
+    if let Some(first_store) = first_store {
+        let second_store = recover(dir.path()).expect("a recovered directory opens again");
+        assert_eq!(
+            first_store, second_store,
+            "a second recovery changed the store"
+        );
+    }
+});
+
+/// Frames each chunk as a record body with the next lsn; returns the records and what is
+/// left of the input after the last whole chunk.
+fn chunks(mut rest: &[u8], first_lsn: u64, skip_one: bool) -> (Vec<u8>, &[u8]) {
+    let mut out = Vec::new();
+    let mut lsn = first_lsn;
+    while let Some((&len, after)) = rest.split_first() {
+        let len = usize::from(len);
+        let Some(chunk) = after.get(..len) else {
+            break;
+        };
+        let Some((&kind, payload)) = chunk.split_first() else {
+            // A zero-length chunk ends the records: the rest is the tail.
+            rest = after;
+            break;
+        };
+        let mut body = vec![FORMAT_VERSION, kind % 5];
+        body.extend_from_slice(&lsn.to_le_bytes());
+        body.extend_from_slice(payload);
+        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        out.extend_from_slice(&body);
+        lsn += if skip_one && lsn == first_lsn + 1 {
+            2
+        } else {
+            1
+        };
+        rest = &after[len..];
+    }
+    (out, rest)
+}
+
+/// A segment header (`magic | version | 0:u24 | first_lsn | crc32`).
+fn segment_header(first_lsn: u64) -> Vec<u8> {
+    let mut header = Vec::with_capacity(24);
+    header.extend_from_slice(b"SESSDWAL");
+    header.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0]);
+    header.extend_from_slice(&first_lsn.to_le_bytes());
+    let crc = crc32fast::hash(&header);
+    header.extend_from_slice(&crc.to_le_bytes());
+    header
+}
+
+/// A snapshot at `lsn` holding `records`, its footer counting their `Put` records as items
+/// and their `Flush` records as flushes, as the writer counts them.
+fn write_snapshot(dir: &Path, lsn: u64, records: &[u8]) {
+    let mut file = Vec::new();
+    file.extend_from_slice(b"SESSDSNP");
+    file.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0]);
+    file.extend_from_slice(&lsn.to_le_bytes());
+    file.extend_from_slice(&NOW.as_millis().to_le_bytes());
+    let crc = crc32fast::hash(&file);
+    file.extend_from_slice(&crc.to_le_bytes());
+    file.extend_from_slice(records);
+    let (mut items, mut flushes) = (0u64, 0u64);
+    let mut at = 0;
+    while let Some(prefix) = records.get(at..at + PREFIX_LEN + 2) {
+        match prefix[PREFIX_LEN + 1] {
+            KIND_PUT => items += 1,
+            KIND_FLUSH => flushes += 1,
+            _ => {}
+        }
+        let len = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+        at += PREFIX_LEN + len as usize;
+    }
+    let mut footer = Vec::new();
+    footer.extend_from_slice(b"SESSDEND");
+    footer.extend_from_slice(&items.to_le_bytes());
+    footer.extend_from_slice(&flushes.to_le_bytes());
+    footer.extend_from_slice(&crc32fast::hash(records).to_le_bytes());
+    let crc = crc32fast::hash(&footer);
+    footer.extend_from_slice(&crc.to_le_bytes());
+    file.extend_from_slice(&footer);
+    let name = format!("snapshot-{lsn:020}.snap");
+    std::fs::write(dir.join(name), file).expect("write snapshot");
+}
+
+/// A recovered item: namespace, key, value and flags.
+type Item = (u32, Vec<u8>, Vec<u8>, u32);
+
+/// Every item, sorted, after recovering `dir`; `None` when recovery refused it.
+fn recover(dir: &Path) -> Option<Vec<Item>> {
+    let engine = Engine::new(EngineConfig::default());
+    let config = StorageConfig {
+        fsync: FsyncPolicy::No,
+        ..StorageConfig::new(dir)
+    };
+    let (storage, _) = open(config, Arc::new(StdFs), &engine, NOW).ok()?;
+    storage.shutdown().expect("shutdown");
+    let mut items = Vec::new();
+    for shard in 0..SHARD_COUNT {
+        for item in engine.snapshot_shard(shard).items {
+            items.push((
+                item.namespace.0,
+                item.key.to_vec(),
+                item.value.to_vec(),
+                item.flags,
+            ));
+        }
+    }
+    items.sort();
+    Some(items)
+}
