@@ -117,7 +117,9 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         // than that: write, and go on with the buffered requests before reading more.
         loop {
             let flow = protocol.process(&mut input, &mut output, &shared);
-            if let (Some(journal), Some(_)) = (&shared.journal, protocol.inbox()) {
+            if let Some(journal) = &shared.journal
+                && protocol.inbox().is_some()
+            {
                 // A subscriber's messages were published after the records of the writes
                 // that caused them (keyspace events), perhaps by another connection still
                 // on its way to writing them: they leave with those records, as Redis sends
