@@ -136,9 +136,10 @@ impl Persistence {
 /// How much the log may grow before a snapshot is taken: `snapshot_log_size`, or the size of
 /// the last snapshot if that is larger. A snapshot rewrites the whole store, so with a store
 /// larger than `snapshot_log_size` a fixed limit would write more snapshot than log (a 4 GB
-/// store under a 1 GiB limit: four bytes of snapshot for each byte logged). With this limit a
-/// snapshot writes at most one byte per byte logged, as Redis's `auto-aof-rewrite-percentage
-/// 100` does, and recovery replays at most about a store's worth of log after the snapshot.
+/// store under a 1 GiB limit: four bytes of snapshot for each byte logged). With this limit the
+/// snapshots the log's growth starts write at most one byte per byte logged, as Redis's
+/// `auto-aof-rewrite-percentage 100` does, and recovery replays at most about a store's worth
+/// of log after the snapshot (the timed snapshot every `snapshot_interval` comes on top).
 fn log_limit(snapshot_log_size: u64, last_snapshot_bytes: u64) -> u64 {
     snapshot_log_size.max(last_snapshot_bytes)
 }
