@@ -538,3 +538,50 @@ fn snapshot_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files.sort();
     files
 }
+
+/// The timed snapshot follows changes: it is taken once the store changed, and skipped while
+/// nothing did, so a quiet server with a large store does not rewrite it whole every
+/// `snapshot_interval`.
+#[test]
+fn the_timed_snapshot_is_taken_after_changes_and_skipped_while_the_store_is_quiet() {
+    let dir = tempfile::tempdir().expect("a temporary data directory");
+    let dir = dir.path();
+    let config = dir.join("sessiond.toml");
+    std::fs::write(&config, "snapshot_interval = \"1s\"\n").expect("writing the config");
+    let mut args = server_args(&dir.join("data"), "everysec");
+    args.extend(["--config".to_owned(), config.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = support::Server::start_raw(&args);
+    let written = |server: &support::Server| server.stderr().matches("snapshot written").count();
+    let mut stream = connect(server.memcache_addr());
+
+    set(&mut stream, "first", "1");
+    let deadline = std::time::Instant::now() + BOUND;
+    while !server.stderr().contains("items=1 ") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no timed snapshot of the first item within {BOUND:?}\n{}",
+            server.stderr()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let after_first = written(&server);
+
+    // Three intervals with nothing written: nothing to snapshot.
+    thread::sleep(Duration::from_millis(3500));
+    assert_eq!(written(&server), after_first, "{}", server.stderr());
+
+    set(&mut stream, "second", "2");
+    let deadline = std::time::Instant::now() + BOUND;
+    while !server.stderr().contains("items=2 ") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no timed snapshot after the second item within {BOUND:?}\n{}",
+            server.stderr()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    drop(stream);
+    let (status, stderr) = server.shutdown();
+    assert!(status.success(), "stopping sessiond: {status}\n{stderr}");
+}
