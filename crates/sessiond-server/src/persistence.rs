@@ -75,7 +75,7 @@ impl Persistence {
                 // from there, so what a snapshot cannot remove never triggers another.
                 let mut left = storage.log_size().unwrap_or(0);
                 let mut limit = log_limit(max_log_size, storage.snapshot_size().unwrap_or(0));
-                // The lsn of the last snapshot this thread took.
+                // Where the store stood at the last snapshot this thread took.
                 let mut taken_at = None;
                 loop {
                     let look = (Instant::now() + LOG_SIZE_CHECK).min(next);
@@ -83,7 +83,11 @@ impl Persistence {
                         None => break,
                         Some(true) => true,
                         Some(false) if Instant::now() >= next => {
-                            if !timed_snapshot_due(taken_at, journal.next_lsn()) {
+                            let now = StoreMark {
+                                next_lsn: journal.next_lsn(),
+                                expired: engine.stats().counters.expired,
+                            };
+                            if !timed_snapshot_due(taken_at, now) {
                                 next = Instant::now() + interval;
                                 continue;
                             }
@@ -103,11 +107,17 @@ impl Persistence {
                             false
                         }
                     };
+                    // Read before the copy: an item expiring during it counts as a change
+                    // and makes the next timed snapshot due, never the other way round.
+                    let expired = engine.stats().counters.expired;
                     match storage.snapshot(&engine, clock.now()) {
                         Ok(report) => {
                             next = Instant::now() + interval;
                             limit = log_limit(max_log_size, report.bytes);
-                            taken_at = Some(report.lsn);
+                            taken_at = Some(StoreMark {
+                                next_lsn: report.lsn,
+                                expired,
+                            });
                             tracing::info!(
                                 requested,
                                 file = %report.path.display(),
@@ -155,12 +165,22 @@ fn log_limit(snapshot_log_size: u64, last_snapshot_bytes: u64) -> u64 {
     snapshot_log_size.max(last_snapshot_bytes)
 }
 
-/// Whether the timed snapshot is worth taking: not when nothing was recorded since the last
-/// snapshot this process took (`taken_at`, the journal's next lsn then), since it would write
-/// the very same store again. A large store on a quiet server would otherwise be rewritten
-/// whole every `snapshot_interval` (4 GB every ten minutes is 576 GB a day of disk writes).
-fn timed_snapshot_due(taken_at: Option<u64>, next_lsn: u64) -> bool {
-    taken_at != Some(next_lsn)
+/// Where the store stands, for telling whether it changed since a snapshot: the journal's
+/// next lsn (every recorded change) and the count of items that expired (expiry is not
+/// recorded: recovery recomputes it, but only a snapshot drops expired items from the disk).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct StoreMark {
+    next_lsn: u64,
+    expired: u64,
+}
+
+/// Whether the timed snapshot is worth taking: not when nothing was recorded and nothing
+/// expired since the last snapshot this process took, since it would write the very same
+/// store again. A large store on a quiet server would otherwise be rewritten whole every
+/// `snapshot_interval` (4 GB every ten minutes is 576 GB a day of disk writes). The first one
+/// after a start is always taken: it compacts what recovery replayed.
+fn timed_snapshot_due(taken_at: Option<StoreMark>, now: StoreMark) -> bool {
+    taken_at != Some(now)
 }
 
 /// How often the snapshot thread looks at the log's size.
@@ -278,16 +298,18 @@ mod tests {
     use sessiond_engine::{Engine, EngineConfig, Expiry, Key, Store, StoreMode, Timestamp};
     use sessiond_storage::{FaultFs, FsyncPolicy, StdFs, StorageConfig};
 
-    use super::{log_limit, settle, timed_snapshot_due};
+    use super::{StoreMark, log_limit, settle, timed_snapshot_due};
 
-    /// The timed snapshot is taken the first time (what recovery replayed may be compacted)
-    /// and after any change, and skipped while nothing was recorded since the last one.
+    /// The timed snapshot is taken the first time (what recovery replayed may be compacted),
+    /// after any recorded change and after any expiry, and skipped while nothing happened.
     #[test]
     fn the_timed_snapshot_is_skipped_while_nothing_changed() {
-        assert!(timed_snapshot_due(None, 1));
-        assert!(timed_snapshot_due(None, 500));
-        assert!(!timed_snapshot_due(Some(500), 500));
-        assert!(timed_snapshot_due(Some(500), 501));
+        let mark = |next_lsn, expired| StoreMark { next_lsn, expired };
+        assert!(timed_snapshot_due(None, mark(1, 0)));
+        assert!(timed_snapshot_due(None, mark(500, 7)));
+        assert!(!timed_snapshot_due(Some(mark(500, 7)), mark(500, 7)));
+        assert!(timed_snapshot_due(Some(mark(500, 7)), mark(501, 7)));
+        assert!(timed_snapshot_due(Some(mark(500, 7)), mark(500, 8)));
     }
 
     /// A store smaller than `snapshot_log_size` is snapshotted at that limit; a larger one
