@@ -8,7 +8,9 @@
 //! payload checks, the lsn sequence and the tail logic instead of stopping at the first
 //! checksum; whatever is left after the chunks is appended raw (a torn or corrupt tail, or
 //! zeros of preallocated space). `mode` bit 0 puts the chunks into a snapshot instead, bit 1
-//! breaks the segment header, bit 2 skips an lsn once.
+//! breaks the segment header, bit 2 skips an lsn once. In a snapshot the raw rest goes
+//! between the records and the footer, and bit 3 leaves it out of the footer's checksum, so
+//! both a footer that matches damaged records and one that does not are tried.
 
 #![no_main]
 
@@ -45,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if snapshot {
-        write_snapshot(dir.path(), first_lsn, &records);
+        write_snapshot(dir.path(), first_lsn, &records, tail, mode & 8 != 0);
     } else {
         let mut segment = segment_header(first_lsn);
         if mode & 2 != 0 {
@@ -115,9 +117,10 @@ fn segment_header(first_lsn: u64) -> Vec<u8> {
     header
 }
 
-/// A snapshot at `lsn` holding `records`, its footer counting their `Put` records as items
-/// and their `Flush` records as flushes, as the writer counts them.
-fn write_snapshot(dir: &Path, lsn: u64, records: &[u8]) {
+/// A snapshot at `lsn` holding `records` and then `tail`, its footer counting the `Put`
+/// records as items and the `Flush` records as flushes, as the writer counts them, with the
+/// checksum of the records and, unless `tail_unsummed`, the tail.
+fn write_snapshot(dir: &Path, lsn: u64, records: &[u8], tail: &[u8], tail_unsummed: bool) {
     let mut file = Vec::new();
     file.extend_from_slice(b"SESSDSNP");
     file.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0]);
@@ -126,6 +129,12 @@ fn write_snapshot(dir: &Path, lsn: u64, records: &[u8]) {
     let crc = crc32fast::hash(&file);
     file.extend_from_slice(&crc.to_le_bytes());
     file.extend_from_slice(records);
+    file.extend_from_slice(tail);
+    let mut summed = crc32fast::Hasher::new();
+    summed.update(records);
+    if !tail_unsummed {
+        summed.update(tail);
+    }
     let (mut items, mut flushes) = (0u64, 0u64);
     let mut at = 0;
     while let Some(prefix) = records.get(at..at + PREFIX_LEN + 2) {
@@ -141,7 +150,7 @@ fn write_snapshot(dir: &Path, lsn: u64, records: &[u8]) {
     footer.extend_from_slice(b"SESSDEND");
     footer.extend_from_slice(&items.to_le_bytes());
     footer.extend_from_slice(&flushes.to_le_bytes());
-    footer.extend_from_slice(&crc32fast::hash(records).to_le_bytes());
+    footer.extend_from_slice(&summed.finalize().to_le_bytes());
     let crc = crc32fast::hash(&footer);
     footer.extend_from_slice(&crc.to_le_bytes());
     file.extend_from_slice(&footer);
@@ -149,10 +158,12 @@ fn write_snapshot(dir: &Path, lsn: u64, records: &[u8]) {
     std::fs::write(dir.join(name), file).expect("write snapshot");
 }
 
-/// A recovered item: namespace, key, value and flags.
-type Item = (u32, Vec<u8>, Vec<u8>, u32);
+/// A recovered item or pending delayed flush, everything recovery restores, as the log
+/// would record it.
+type Item = String;
 
-/// Every item, sorted, after recovering `dir`; `None` when recovery refused it.
+/// Every item and pending flush, sorted, after recovering `dir`; `None` when recovery
+/// refused it.
 fn recover(dir: &Path) -> Option<Vec<Item>> {
     let engine = Engine::new(EngineConfig::default());
     let config = StorageConfig {
@@ -163,13 +174,12 @@ fn recover(dir: &Path) -> Option<Vec<Item>> {
     storage.shutdown().expect("shutdown");
     let mut items = Vec::new();
     for shard in 0..SHARD_COUNT {
-        for item in engine.snapshot_shard(shard).items {
-            items.push((
-                item.namespace.0,
-                item.key.to_vec(),
-                item.value.to_vec(),
-                item.flags,
-            ));
+        let copy = engine.snapshot_shard(shard);
+        for item in &copy.items {
+            items.push(format!("{:?}", item.state()));
+        }
+        for (namespace, at) in &copy.pending_flushes {
+            items.push(format!("flush {shard} {namespace:?} {at:?}"));
         }
     }
     items.sort();
