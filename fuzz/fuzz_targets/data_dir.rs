@@ -7,8 +7,9 @@
 //! becomes a record body with the next lsn and a valid checksum, so the fuzzer reaches the
 //! payload checks, the lsn sequence and the tail logic instead of stopping at the first
 //! checksum; whatever is left after the chunks is appended raw (a torn or corrupt tail, or
-//! zeros of preallocated space). `mode` bit 0 puts the chunks into a snapshot instead, bit 1
-//! breaks the segment header, bit 2 skips an lsn once. In a snapshot the raw rest goes
+//! zeros of preallocated space). `mode` bit 0 puts the chunks into a snapshot instead, bit 4
+//! into both a snapshot and the segment after it, bit 1 breaks the segment header, bit 2
+//! skips an lsn once. In a snapshot the raw rest goes
 //! between the records and the footer, and bit 3 leaves it out of the footer's checksum, so
 //! both a footer that matches damaged records and one that does not are tried.
 
@@ -34,10 +35,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let first_lsn = u64::from(*first) + 1;
-    let snapshot = mode & 1 != 0;
-    // A snapshot numbers its records from 1; a segment's start at its first lsn.
-    let numbered_from = if snapshot { 1 } else { first_lsn };
-    let (records, tail) = chunks(rest, numbered_from, mode & 4 != 0);
+    let both = mode & 16 != 0;
+    let snapshot = mode & 1 != 0 || both;
+    let segment = mode & 1 == 0 || both;
+    let skip = mode & 4 != 0;
     let base = if Path::new("/dev/shm").is_dir() {
         "/dev/shm"
     } else {
@@ -47,16 +48,24 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if snapshot {
+        // A snapshot numbers its records from 1. Followed by a segment, it is whole, so that
+        // recovery goes on to the segment, which gets the raw rest.
+        let (records, tail) = chunks(rest, 1, skip);
+        let tail = if both { &[][..] } else { tail };
         write_snapshot(dir.path(), first_lsn, &records, tail, mode & 8 != 0);
-    } else {
-        let mut segment = segment_header(first_lsn);
+    }
+    if segment {
+        // A segment's records are numbered from its first lsn: after a snapshot at that lsn,
+        // they replay the same effects over the snapshot's items, as assignments.
+        let (records, tail) = chunks(rest, first_lsn, skip);
+        let mut bytes = segment_header(first_lsn);
         if mode & 2 != 0 {
-            segment[9] ^= 0x5a;
+            bytes[9] ^= 0x5a;
         }
-        segment.extend_from_slice(&records);
-        segment.extend_from_slice(tail);
+        bytes.extend_from_slice(&records);
+        bytes.extend_from_slice(tail);
         let name = format!("wal-{first_lsn:020}.log");
-        std::fs::write(dir.path().join(name), segment).expect("write segment");
+        std::fs::write(dir.path().join(name), bytes).expect("write segment");
     }
 
     let check = check_data(dir.path()).expect("the directory can be listed");
