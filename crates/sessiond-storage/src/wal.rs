@@ -48,6 +48,11 @@ pub fn take_thread_lsn() -> u64 {
     THREAD_LSN.with(|lsn| lsn.replace(0))
 }
 
+/// Makes this thread's replies wait for `lsn` too.
+fn wait_also_for(lsn: u64) {
+    THREAD_LSN.with(|last| last.set(last.get().max(lsn)));
+}
+
 /// The engine's journal: a buffer of encoded records in front of the log writer thread.
 pub struct WalJournal {
     buffer: Mutex<Buffer>,
@@ -154,8 +159,7 @@ impl WalJournal {
     /// Redis subscriber's keyspace events): a message must not reach its client before the
     /// write behind it would survive a crash, as the write's own reply may not.
     pub fn cover_recorded(&self) {
-        let newest = self.next_lsn().saturating_sub(1);
-        THREAD_LSN.with(|last| last.set(last.get().max(newest)));
+        wait_also_for(self.next_lsn().saturating_sub(1));
     }
 
     /// The highest lsn handed to the kernel.
@@ -437,7 +441,7 @@ impl Journal for WalJournal {
         let mut buffer = self.buffer.lock();
         let lsn = buffer.next_lsn;
         buffer.next_lsn += 1;
-        THREAD_LSN.with(|last| last.set(last.get().max(lsn)));
+        wait_also_for(lsn);
         if buffer.closed {
             // A command that got past the engine's `accepting` check just before shutdown.
             // It still gets an lsn, so a wait for it fails instead of passing unlogged.
@@ -467,7 +471,7 @@ impl Journal for WalJournal {
     /// there already, and then the wait costs an atomic load.
     fn saw(&self, mark: JournalMark) {
         if mark.seq != 0 {
-            THREAD_LSN.with(|last| last.set(last.get().max(mark.seq)));
+            wait_also_for(mark.seq);
         }
     }
 
