@@ -27,6 +27,7 @@ use harness::{
     create_sessions, key_writer, kill_9, observe_session, read_keys, record_offsets, segments,
     server_args, session_writer, spawn, start, state_client,
 };
+use support::cluster::wait_for;
 use support::{connect, escape, exchange_on, run_to_exit};
 
 /// memcached writer threads.
@@ -563,15 +564,9 @@ fn the_timed_snapshot_is_taken_after_changes_and_skipped_while_the_store_is_quie
             .any(|line| line.contains("snapshot written") && line.contains(items))
     };
     set(&mut stream, "first", "1");
-    let deadline = std::time::Instant::now() + BOUND;
-    while !snapshot_of(&server, "items=1 ") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no timed snapshot of the first item within {BOUND:?}\n{}",
-            server.stderr()
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    wait_for("a timed snapshot of the first item", BOUND, || {
+        snapshot_of(&server, "items=1 ").then_some(())
+    });
     let after_first = written(&server);
 
     // Three intervals with nothing written: nothing to snapshot. One more may come first, if
@@ -581,15 +576,9 @@ fn the_timed_snapshot_is_taken_after_changes_and_skipped_while_the_store_is_quie
     assert!(written(&server) <= after_first + 1, "{}", server.stderr());
 
     set(&mut stream, "second", "2");
-    let deadline = std::time::Instant::now() + BOUND;
-    while !snapshot_of(&server, "items=2 ") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no timed snapshot after the second item within {BOUND:?}\n{}",
-            server.stderr()
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    wait_for("a timed snapshot after the second item", BOUND, || {
+        snapshot_of(&server, "items=2 ").then_some(())
+    });
     drop(stream);
     let (status, stderr) = server.shutdown();
     assert!(status.success(), "stopping sessiond: {status}\n{stderr}");
