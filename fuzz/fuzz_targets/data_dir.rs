@@ -15,6 +15,8 @@
 
 #![no_main]
 
+mod scratch;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -39,12 +41,7 @@ fuzz_target!(|data: &[u8]| {
     let snapshot = mode & 1 != 0 || both;
     let segment = mode & 1 == 0 || both;
     let skip = mode & 4 != 0;
-    let base = if Path::new("/dev/shm").is_dir() {
-        "/dev/shm"
-    } else {
-        "/tmp"
-    };
-    let Ok(dir) = tempfile::tempdir_in(base) else {
+    let Some(dir) = scratch::dir() else {
         return;
     };
     if snapshot {

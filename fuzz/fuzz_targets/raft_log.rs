@@ -11,6 +11,8 @@
 
 #![no_main]
 
+mod scratch;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,12 +34,7 @@ fuzz_target!(|data: &[u8]| {
         segment_size: 256 + u64::from(*segment) * 16,
         cache_bytes: 1 << 16,
     };
-    let base = if Path::new("/dev/shm").is_dir() {
-        "/dev/shm"
-    } else {
-        "/tmp"
-    };
-    let Ok(dir) = tempfile::tempdir_in(base) else {
+    let Some(dir) = scratch::dir() else {
         return;
     };
     let written: Vec<Entry> = (1..=u64::from(*count % 48))
