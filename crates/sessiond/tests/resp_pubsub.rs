@@ -205,9 +205,104 @@ fn keyspace_events_answer_as_redis_for_each_command_and_flag_string() {
         "DEL k",
         "SELECT 0",
     ];
-    for flags in [
+    let flags = [
         "KEA", "Egx", "K$", "Eg", "E$x", "Kg", "A", "gE", "AK", "Eh", "Ks", "Ez", "Kgh", "Egsz",
-    ] {
+        "KEAnm", "En", "Kn$",
+    ];
+    same_events(&pair, &flags, &commands);
+}
+
+/// Key misses (`m`) fire on every read that finds no key, a key of another type being no
+/// miss; new keys (`n`) on every write that creates one, `keymiss` first for a read-and-write
+/// (`GETSET`, `SET ... GET`).
+#[test]
+fn key_misses_and_new_keys_are_published_as_redis_publishes_them() {
+    let pair = Pair::start();
+    let commands = [
+        "GET nothing",
+        "MGET nothing s nothing-else h",
+        "EXISTS nothing s nothing",
+        "TYPE nothing",
+        "TTL nothing",
+        "PTTL nothing",
+        "EXPIRETIME nothing",
+        "PEXPIRETIME nothing",
+        "STRLEN nothing",
+        "GETDEL nothing",
+        "GETEX nothing",
+        "GETEX nothing PERSIST",
+        "GETEX nothing EX -1",
+        "SET s v GET",
+        "SET s w GET",
+        "SET s2 v NX GET",
+        "SET s3 v XX GET",
+        "GETSET s4 v",
+        "GETSET s4 w",
+        "HSET h f v",
+        "HGET h f",
+        "HGET h other",
+        "HGET nothing f",
+        "HMGET nothing a b",
+        "HEXISTS nothing f",
+        "HSTRLEN nothing f",
+        "HGETALL nothing",
+        "HKEYS nothing",
+        "HVALS nothing",
+        "HLEN nothing",
+        "HINCRBY h2 n 1",
+        "HINCRBYFLOAT h3 n 1.5",
+        "HSETNX h4 f v",
+        "SMEMBERS nothing",
+        "SISMEMBER nothing m",
+        "SMISMEMBER nothing m n",
+        "SCARD nothing",
+        "SADD set m",
+        "SISMEMBER set other",
+        "ZSCORE nothing m",
+        "ZMSCORE nothing m n",
+        "ZCARD nothing",
+        "ZCOUNT nothing 0 1",
+        "ZRANGE nothing 0 -1",
+        "ZRANGEBYSCORE nothing 0 1",
+        "ZRANGEBYLEX nothing - +",
+        "ZREVRANGE nothing 0 -1",
+        "ZREVRANGEBYSCORE nothing 1 0",
+        "ZADD zset XX 1 m",
+        "ZADD zset 1 m",
+        "ZINCRBY zset2 1 m",
+        "GET h",
+        "STRLEN h",
+        "HGET s f",
+        "INCR counter",
+        "INCR counter",
+        "APPEND text a",
+        "SETNX fresh v",
+        "SETNX fresh v",
+        "SETEX timed 100 v",
+        "PSETEX ptimed 100000 v",
+        "MSET s a m1 b m2 c",
+        "RENAME m1 m3",
+        "RENAME m2 m3",
+        "RENAMENX m3 s",
+        "DEL s",
+        "EXPIRE nothing 10",
+        "PERSIST nothing",
+        "DEL nothing",
+        "RENAME nothing other",
+        "EVAL return(redis.call('get',KEYS[1])) 1 nothing",
+        "EVAL return(redis.call('set',KEYS[1],'v')) 1 scripted",
+        "MULTI",
+        "GET nothing",
+        "SET queued v",
+        "EXEC",
+    ];
+    same_events(&pair, &["KEAnm", "Em", "Kn", "Emn$", "KA"], &commands);
+}
+
+/// For each setting of `notify-keyspace-events` in `flags`, runs `commands` on both servers
+/// with a subscriber to every keyspace channel listening, and compares what both hear.
+fn same_events(pair: &Pair, flags: &[&str], commands: &[&str]) {
+    for flags in flags {
         let mut steps = vec![
             (1, format!("CONFIG SET notify-keyspace-events {flags}")),
             (0, "PSUBSCRIBE __key*__:*".to_owned()),
@@ -215,7 +310,7 @@ fn keyspace_events_answer_as_redis_for_each_command_and_flag_string() {
         steps.extend(commands.iter().map(|command| (1, (*command).to_owned())));
         steps.push((1, "FLUSHALL".to_owned()));
         let steps: Vec<(usize, &str)> = steps.iter().map(|(who, c)| (*who, c.as_str())).collect();
-        same_script(&pair, 2, &steps);
+        same_script(pair, 2, &steps);
     }
 }
 

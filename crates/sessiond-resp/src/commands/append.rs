@@ -12,7 +12,7 @@ pub(crate) fn append(call: &mut Call<'_, '_>) -> Outcome {
         key: call.key(1),
         value: call.arg(2),
     };
-    let len = call.run(&append)??;
+    let len = call.write(1, &append)??;
     call.notify(class::STRING, "append", call.arg(1));
     call.reply().integer(i64::try_from(len).unwrap_or(i64::MAX));
     Ok(())

@@ -27,7 +27,7 @@ pub(crate) fn length(call: &mut Call<'_, '_>, value_type: ValueType) -> Outcome 
         key: call.key(1),
         value_type,
     };
-    let len = call.run(&length)??;
+    let len = call.read(1, &length)??;
     call.count(len);
     Ok(())
 }

@@ -11,6 +11,9 @@ pub(crate) fn exists(call: &mut Call<'_, '_>) -> Outcome {
     let found = call.each_key(&keys, |runner, _, key| {
         Ok(runner.run(&Inspect { key })?.is_some())
     })?;
+    for (index, _) in found.iter().enumerate().filter(|(_, found)| !**found) {
+        call.notify_miss(index + 1);
+    }
     let count = found.iter().filter(|&&found| found).count();
     call.reply().integer(count as i64);
     Ok(())

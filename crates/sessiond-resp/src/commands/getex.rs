@@ -20,6 +20,7 @@ pub(crate) fn getex(call: &mut Call<'_, '_>) -> Outcome {
             Err(error) => {
                 return match call.run(&Inspect { key: call.key(1) })? {
                     None => {
+                        call.notify_miss(1);
                         call.reply().null();
                         Ok(())
                     }
@@ -37,14 +38,16 @@ pub(crate) fn getex(call: &mut Call<'_, '_>) -> Outcome {
     let read = GetAndExpire { key, expiry };
     let (value, had_expiry) = if options.persist && call.ctx.shared.notifies(class::GENERIC) {
         // Whether there was an expiry to remove decides the event: one atomic step tells.
-        call.atomically(&[key], |runner| {
-            let had_expiry = runner
-                .run(&Inspect { key })?
-                .is_some_and(|info| info.ttl.is_some());
-            Ok::<_, CommandError>((runner.run(&read)??, had_expiry))
-        })?
+        let (info, value) = call.atomically(&[key], |runner| {
+            let info = runner.run(&Inspect { key })?;
+            Ok::<_, CommandError>((info, runner.run(&read)??))
+        })?;
+        if info.is_none() {
+            call.notify_miss(1);
+        }
+        (value, info.is_some_and(|info| info.ttl.is_some()))
     } else {
-        (call.run(&read)??, false)
+        (call.read(1, &read)??, false)
     };
     let Some(value) = value else {
         call.reply().null();

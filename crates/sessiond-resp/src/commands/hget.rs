@@ -22,7 +22,7 @@ pub(crate) fn hmget(call: &mut Call<'_, '_>) -> Outcome {
         key: call.key(1),
         fields: &fields,
     };
-    let values = call.run(&read)??;
+    let values = call.read(1, &read)??;
     super::mget::values_or_nulls(call, &values);
     Ok(())
 }
@@ -48,6 +48,6 @@ fn one_field(call: &mut Call<'_, '_>) -> Result<Option<Bytes>, CommandError> {
         key: call.key(1),
         fields: &fields,
     };
-    let values = call.run(&read)??;
+    let values = call.read(1, &read)??;
     Ok(values.into_iter().next().flatten())
 }

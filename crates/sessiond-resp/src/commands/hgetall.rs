@@ -43,5 +43,5 @@ fn read(
     call: &mut Call<'_, '_>,
 ) -> Result<Vec<(bytes::Bytes, bytes::Bytes)>, crate::reply::CommandError> {
     let read = HashReadAll { key: call.key(1) };
-    Ok(call.run(&read)??)
+    Ok(call.read(1, &read)??)
 }

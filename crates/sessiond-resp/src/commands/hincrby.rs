@@ -15,7 +15,7 @@ pub(crate) fn hincrby(call: &mut Call<'_, '_>) -> Outcome {
         field: call.arg(2),
         delta,
     };
-    let value = call.run(&increment)?.map_err(|error| match error {
+    let value = call.write(1, &increment)?.map_err(|error| match error {
         EngineError::NotAnInteger => CommandError::HashNotInteger,
         other => CommandError::from(other),
     })?;
@@ -37,7 +37,7 @@ pub(crate) fn hincrbyfloat(call: &mut Call<'_, '_>) -> Outcome {
         field: call.arg(2),
         delta,
     };
-    let text = call.run(&increment)?.map_err(|error| match error {
+    let text = call.write(1, &increment)?.map_err(|error| match error {
         EngineError::NotANumber => CommandError::message("increment would produce NaN or Infinity"),
         other => CommandError::from(other),
     })?;

@@ -33,7 +33,7 @@ pub(crate) fn hsetnx(call: &mut Call<'_, '_>) -> Outcome {
         fields: &fields,
         only_if_absent: true,
     };
-    let added = call.run(&write)??;
+    let added = call.write(1, &write)??;
     if added > 0 {
         call.notify(class::HASH, "hset", call.arg(1));
     }
@@ -56,5 +56,5 @@ fn write_pairs(call: &mut Call<'_, '_>, name: &'static str) -> Result<u64, Comma
         fields: &fields,
         only_if_absent: false,
     };
-    Ok(call.run(&write)??)
+    Ok(call.write(1, &write)??)
 }

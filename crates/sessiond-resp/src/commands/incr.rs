@@ -36,10 +36,13 @@ pub(crate) fn decrby(call: &mut Call<'_, '_>) -> Outcome {
 
 /// Adds `delta` and answers the new value; an `incrby` event (`DECR` too, as in Redis).
 fn add(call: &mut Call<'_, '_>, delta: i64) -> Outcome {
-    let value = call.run(&Increment {
-        key: call.key(1),
-        delta,
-    })??;
+    let value = call.write(
+        1,
+        &Increment {
+            key: call.key(1),
+            delta,
+        },
+    )??;
     call.notify(class::STRING, "incrby", call.arg(1));
     call.reply().integer(value);
     Ok(())

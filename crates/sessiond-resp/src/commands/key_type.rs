@@ -8,7 +8,10 @@ use super::{Call, Outcome};
 pub(crate) fn key_type(call: &mut Call<'_, '_>) -> Outcome {
     let name = match call.run(&Inspect { key: call.key(1) })? {
         Some(info) => info.value_type.name(),
-        None => "none",
+        None => {
+            call.notify_miss(1);
+            "none"
+        }
     };
     call.reply().simple(name.as_bytes());
     Ok(())

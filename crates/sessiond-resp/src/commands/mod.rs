@@ -35,6 +35,7 @@ mod hset;
 mod incr;
 mod info;
 mod key_type;
+mod lookup;
 mod mget;
 mod mset;
 mod multi;

@@ -1,6 +1,6 @@
 //! `MSET key value [key value ...]`: several strings at once, each losing any expiry.
 
-use sessiond_engine::{Expiry, Key, WriteString};
+use sessiond_engine::{Expiry, Inspect, Key, WriteString};
 
 use super::{Call, Outcome};
 use crate::keyspace::class;
@@ -21,13 +21,21 @@ pub(crate) fn mset(call: &mut Call<'_, '_>) -> Outcome {
         .step_by(2)
         .map(|index| call.arg(index))
         .collect();
-    call.each_key(&keys, |runner, index, key| {
+    // Whether each key is new is looked at only while a `new` event would be heard.
+    let look = call.hears_new();
+    let created = call.each_key(&keys, |runner, index, key| {
         let value = values.get(index).copied().unwrap_or_default();
+        let existed = look && runner.run(&Inspect { key })?.is_some();
         runner.run(&WriteString::new(key, value, Expiry::Never))??;
-        Ok(())
+        Ok(look && !existed)
     })?;
-    for key in &keys {
-        call.notify(class::STRING, "set", key.name);
+    // Redis's order: `new` (when it was) and `set` for each key in turn.
+    for (index, created) in created.into_iter().enumerate() {
+        let at = 1 + 2 * index;
+        if created {
+            call.notify_new(at);
+        }
+        call.notify(class::STRING, "set", call.arg(at));
     }
     call.reply().ok();
     Ok(())

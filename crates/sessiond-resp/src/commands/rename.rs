@@ -48,6 +48,8 @@ fn run(call: &mut Call<'_, '_>, only_if_absent: bool) -> Result<RenameOutcome, C
         RenameOutcome::NotFound => false,
     };
     if moved && call.arg(1) != call.arg(2) {
+        // Redis moves the value by deleting the new key and adding it anew.
+        call.notify_new(2);
         call.notify(class::GENERIC, "rename_from", call.arg(1));
         call.notify(class::GENERIC, "rename_to", call.arg(2));
     }

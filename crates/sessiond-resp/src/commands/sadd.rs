@@ -15,7 +15,7 @@ pub(crate) fn sadd(call: &mut Call<'_, '_>) -> Outcome {
         key: call.key(1),
         members: &members,
     };
-    let added = call.run(&add)??;
+    let added = call.write(1, &add)??;
     if added > 0 {
         call.notify(class::SET, "sadd", call.arg(1));
     }

@@ -35,7 +35,11 @@ pub(crate) fn set(call: &mut Call<'_, '_>) -> Outcome {
         expiry,
         previous: options.get,
     };
-    let outcome = call.run(&write)??;
+    let outcome = if options.get {
+        call.read_then_write(1, &write)??
+    } else {
+        call.write(1, &write)??
+    };
     if matches!(outcome, WriteStringOutcome::Written { .. }) {
         written(call, expiry);
     }
@@ -73,7 +77,7 @@ pub(crate) fn psetex(call: &mut Call<'_, '_>) -> Outcome {
 fn set_with_expiry(call: &mut Call<'_, '_>, unit: Unit, name: &'static str) -> Outcome {
     let at = expiry::deadline(call, unit, call.arg(2), name)?;
     let write = WriteString::new(call.key(1), call.arg(3), Expiry::At(at));
-    call.run(&write)??;
+    call.write(1, &write)??;
     written(call, ExpiryUpdate::Set(Expiry::At(at)));
     call.reply().ok();
     Ok(())
@@ -85,7 +89,7 @@ pub(crate) fn setnx(call: &mut Call<'_, '_>) -> Outcome {
         condition: WriteCondition::IfAbsent,
         ..WriteString::new(call.key(1), call.arg(2), Expiry::Never)
     };
-    let done = matches!(call.run(&write)??, WriteStringOutcome::Written { .. });
+    let done = matches!(call.write(1, &write)??, WriteStringOutcome::Written { .. });
     if done {
         written(call, ExpiryUpdate::Set(Expiry::Never));
     }
@@ -100,7 +104,7 @@ pub(crate) fn getset(call: &mut Call<'_, '_>) -> Outcome {
         ..WriteString::new(call.key(1), call.arg(2), Expiry::Never)
     };
     let (WriteStringOutcome::Written { previous } | WriteStringOutcome::NotWritten { previous }) =
-        call.run(&write)??;
+        call.read_then_write(1, &write)??;
     written(call, ExpiryUpdate::Set(Expiry::Never));
     match previous {
         Some(value) => call.reply().bulk(&value),

@@ -7,7 +7,7 @@ use super::{Call, Outcome};
 /// `SMEMBERS key`: every member, in the order they were added (Redis gives its hash-table
 /// order, or numeric order for a small set of integers); a set in RESP3.
 pub(crate) fn smembers(call: &mut Call<'_, '_>) -> Outcome {
-    let members = call.run(&SetMembers { key: call.key(1) })??;
+    let members = call.read(1, &SetMembers { key: call.key(1) })??;
     let mut reply = call.reply();
     reply.set(members.len());
     for member in members {
@@ -43,5 +43,5 @@ fn contains(call: &mut Call<'_, '_>) -> Result<Vec<bool>, crate::reply::CommandE
         key: call.key(1),
         members: &members,
     };
-    Ok(call.run(&contains)??)
+    Ok(call.read(1, &contains)??)
 }

@@ -29,6 +29,7 @@ pub(crate) fn pexpiretime(call: &mut Call<'_, '_>) -> Outcome {
 /// `(ms + 500) / 1000`.
 fn answer(call: &mut Call<'_, '_>, millis: bool, absolute: bool) -> Outcome {
     let Some(info) = call.run(&Inspect { key: call.key(1) })? else {
+        call.notify_miss(1);
         call.reply().integer(-2);
         return Ok(());
     };

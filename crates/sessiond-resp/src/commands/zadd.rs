@@ -108,7 +108,7 @@ fn add(call: &mut Call<'_, '_>, increment: bool) -> Outcome {
             delta,
             condition: request.condition,
         };
-        match call.run(&command)?? {
+        match call.write(1, &command)?? {
             Some(incremented) => {
                 // As Redis: a sum equal to the old score is answered, but changed nothing
                 // and is no event.
@@ -126,7 +126,7 @@ fn add(call: &mut Call<'_, '_>, increment: bool) -> Outcome {
         members: &request.members,
         condition: request.condition,
     };
-    let done = call.run(&command)??;
+    let done = call.write(1, &command)??;
     if done.added + done.changed > 0 {
         call.notify(class::ZSET, "zadd", call.arg(1));
     }

@@ -10,7 +10,7 @@ use super::{Call, Outcome};
 pub(crate) fn zcount(call: &mut Call<'_, '_>) -> Outcome {
     let (min, max) = score_range(call.arg(2), call.arg(3))?;
     let range = SortedSetRangeByScore::new(call.key(1), min, max);
-    let count = call.run(&range)??.len();
+    let count = call.read(1, &range)??.len();
     call.count(count);
     Ok(())
 }

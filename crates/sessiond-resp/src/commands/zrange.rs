@@ -296,7 +296,7 @@ fn range(call: &mut Call<'_, '_>, by: Option<By>, reverse: Option<bool>) -> Outc
                 stop,
                 reverse: options.reverse,
             };
-            call.run(&range)??
+            call.read(1, &range)??
         }
         By::Score => {
             let (min, max) = score_range(low, high)?;
@@ -309,7 +309,7 @@ fn range(call: &mut Call<'_, '_>, by: Option<By>, reverse: Option<bool>) -> Outc
                 offset: usize::try_from(options.offset).unwrap_or(usize::MAX),
                 count: usize::try_from(options.limit).ok(),
             };
-            call.run(&range)??
+            call.read(1, &range)??
         }
         By::Lex => {
             let lex = lex_range(low, high)?;
@@ -320,7 +320,7 @@ fn range(call: &mut Call<'_, '_>, by: Option<By>, reverse: Option<bool>) -> Outc
                 reverse: false,
             };
             let members: Vec<Bytes> = call
-                .run(&all)??
+                .read(1, &all)??
                 .into_iter()
                 .map(|(member, _)| member)
                 .collect();

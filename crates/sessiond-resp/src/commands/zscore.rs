@@ -36,5 +36,5 @@ fn scores(call: &mut Call<'_, '_>) -> Result<Vec<Option<f64>>, CommandError> {
         key: call.key(1),
         members: &members,
     };
-    Ok(call.run(&scores)??)
+    Ok(call.read(1, &scores)??)
 }

@@ -1,0 +1,119 @@
+//! Running a command on one key as Redis looks the key up, for the two keyspace events that
+//! depend on whether the key existed: a read that finds nothing publishes `keymiss` (class
+//! `m`, Redis's `lookupKeyRead`), a write that creates the key publishes `new` (class `n`,
+//! Redis's `dbAdd`).
+//!
+//! The engine's outcomes do not always say whether the key existed (`HGET` answers null for
+//! a missing key and for a missing field alike), so while one of these events would be heard
+//! the command runs in an atomic step with a look at the key before it (and after it, for a
+//! write). While none would be heard, which is the default, the command runs as it is and
+//! these helpers cost one load of the event flags.
+
+use sessiond_engine::{Apply, Inspect, Key};
+
+use super::Call;
+use super::multi::Runner;
+use crate::keyspace::class;
+use crate::reply::CommandError;
+
+impl Call<'_, '_> {
+    /// Runs `command`, which reads the key at argument `index`; `keymiss` when the key holds
+    /// nothing (of any type: a key of another type is found, then refused).
+    pub(crate) fn read<C: Apply>(
+        &mut self,
+        index: usize,
+        command: &C,
+    ) -> Result<C::Outcome, CommandError> {
+        self.look_up(index, command, Lookup::Read)
+    }
+
+    /// Runs `command`, which writes the key at argument `index`; `new` when the key held
+    /// nothing before and holds something after.
+    pub(crate) fn write<C: Apply>(
+        &mut self,
+        index: usize,
+        command: &C,
+    ) -> Result<C::Outcome, CommandError> {
+        self.look_up(index, command, Lookup::Write)
+    }
+
+    /// Runs `command`, which reads the key at argument `index` and then writes it (`GETSET`,
+    /// `SET ... GET`): `keymiss` then `new` when it created the key.
+    pub(crate) fn read_then_write<C: Apply>(
+        &mut self,
+        index: usize,
+        command: &C,
+    ) -> Result<C::Outcome, CommandError> {
+        self.look_up(index, command, Lookup::ReadThenWrite)
+    }
+
+    /// Publishes `keymiss` for the key at argument `index`, for a reading command whose
+    /// outcome already says that the key held nothing (`EXISTS`, `TYPE`, `TTL`, `MGET`).
+    pub(crate) fn notify_miss(&self, index: usize) {
+        self.notify(class::KEY_MISS, "keymiss", self.arg(index));
+    }
+
+    /// Publishes `new` for the key at argument `index`, for a command that knows without a
+    /// look that it created the key (`RENAME`, which Redis carries out as delete and add;
+    /// `MSET`, which looks at its keys in its own atomic step).
+    pub(crate) fn notify_new(&self, index: usize) {
+        self.notify(class::NEW, "new", self.arg(index));
+    }
+
+    /// Whether a `new` event would be heard now: a command that looks at its keys itself
+    /// asks first.
+    pub(crate) fn hears_new(&self) -> bool {
+        self.ctx.shared.notifies(class::NEW)
+    }
+
+    fn look_up<C: Apply>(
+        &mut self,
+        index: usize,
+        command: &C,
+        lookup: Lookup,
+    ) -> Result<C::Outcome, CommandError> {
+        let shared = self.ctx.shared;
+        let miss = lookup.reads() && shared.notifies(class::KEY_MISS);
+        let new = lookup.writes() && shared.notifies(class::NEW);
+        if !miss && !new {
+            return self.run(command);
+        }
+        let key = self.key(index);
+        let (existed, outcome, created) = self.atomically(&[key], |runner| {
+            let existed = holds(runner, key)?;
+            let outcome = runner.run(command)?;
+            let created = new && !existed && holds(runner, key)?;
+            Ok::<_, CommandError>((existed, outcome, created))
+        })?;
+        if miss && !existed {
+            self.notify_miss(index);
+        }
+        if created {
+            self.notify_new(index);
+        }
+        Ok(outcome)
+    }
+}
+
+/// How a command looks its key up, in Redis's terms.
+#[derive(Clone, Copy)]
+enum Lookup {
+    Read,
+    Write,
+    ReadThenWrite,
+}
+
+impl Lookup {
+    fn reads(self) -> bool {
+        matches!(self, Lookup::Read | Lookup::ReadThenWrite)
+    }
+
+    fn writes(self) -> bool {
+        matches!(self, Lookup::Write | Lookup::ReadThenWrite)
+    }
+}
+
+/// Whether `key` holds something now.
+fn holds(runner: &mut Runner<'_, '_, '_>, key: Key<'_>) -> Result<bool, CommandError> {
+    Ok(runner.run(&Inspect { key })?.is_some())
+}
