@@ -9,7 +9,7 @@
 //! write). While none would be heard, which is the default, the command runs as it is and
 //! these helpers cost one load of the event flags.
 
-use sessiond_engine::{Apply, Inspect, Key};
+use sessiond_engine::{Apply, EngineError, Inspect, Key, WriteString, WriteStringOutcome};
 
 use super::Call;
 use super::multi::Runner;
@@ -24,7 +24,9 @@ impl Call<'_, '_> {
         index: usize,
         command: &C,
     ) -> Result<C::Outcome, CommandError> {
-        self.look_up(index, command, Lookup::Read)
+        let (outcome, seen) = self.look_up(index, command, Lookup::Read)?;
+        self.publish(index, seen, false);
+        Ok(outcome)
     }
 
     /// Runs `command`, which writes the key at argument `index`; `new` when the key held
@@ -34,17 +36,33 @@ impl Call<'_, '_> {
         index: usize,
         command: &C,
     ) -> Result<C::Outcome, CommandError> {
-        self.look_up(index, command, Lookup::Write)
+        let (outcome, seen) = self.look_up(index, command, Lookup::Write)?;
+        self.publish(index, seen, false);
+        Ok(outcome)
     }
 
-    /// Runs `command`, which reads the key at argument `index` and then writes it (`GETSET`,
-    /// `SET ... GET`): `keymiss` then `new` when it created the key.
-    pub(crate) fn read_then_write<C: Apply>(
+    /// Runs `write`, a string write of the key at argument `index` that reads the old value first
+    /// when `reads` (`GETSET`, `SET ... GET`): `keymiss` then `new` as above, and `new` also
+    /// for a value stored with a deadline already past, which sessiond drops at once where
+    /// Redis adds the key and expires it later. A write the engine refuses (the memory
+    /// limit, the log) publishes nothing, as Redis refuses it before it looks.
+    pub(crate) fn write_string(
         &mut self,
         index: usize,
-        command: &C,
-    ) -> Result<C::Outcome, CommandError> {
-        self.look_up(index, command, Lookup::ReadThenWrite)
+        write: &WriteString<'_>,
+        reads: bool,
+    ) -> Result<Result<WriteStringOutcome, EngineError>, CommandError> {
+        let lookup = if reads {
+            Lookup::ReadThenWrite
+        } else {
+            Lookup::Write
+        };
+        let (outcome, seen) = self.look_up(index, write, lookup)?;
+        if let Ok(written) = &outcome {
+            let stored = matches!(written, WriteStringOutcome::Written { .. });
+            self.publish(index, seen, stored);
+        }
+        Ok(outcome)
     }
 
     /// Publishes `keymiss` for the key at argument `index`, for a reading command whose
@@ -66,32 +84,48 @@ impl Call<'_, '_> {
         self.ctx.shared.notifies(class::NEW)
     }
 
+    /// Runs `command` on the key at argument `index`, with a look at the key before it (and
+    /// after it, for a write) in the same atomic step while an event `lookup` can cause
+    /// would be heard.
     fn look_up<C: Apply>(
         &mut self,
         index: usize,
         command: &C,
         lookup: Lookup,
-    ) -> Result<C::Outcome, CommandError> {
+    ) -> Result<(C::Outcome, Option<Seen>), CommandError> {
         let shared = self.ctx.shared;
         let miss = lookup.reads() && shared.notifies(class::KEY_MISS);
         let new = lookup.writes() && shared.notifies(class::NEW);
         if !miss && !new {
-            return self.run(command);
+            return Ok((self.run(command)?, None));
         }
         let key = self.key(index);
-        let (existed, outcome, created) = self.atomically(&[key], |runner| {
+        let (outcome, seen) = self.atomically(&[key], |runner| {
             let existed = holds(runner, key)?;
             let outcome = runner.run(command)?;
             let created = new && !existed && holds(runner, key)?;
-            Ok::<_, CommandError>((existed, outcome, created))
+            let seen = Seen {
+                missed: miss && !existed,
+                absent_before: new && !existed,
+                created,
+            };
+            Ok::<_, CommandError>((outcome, seen))
         })?;
-        if miss && !existed {
+        Ok((outcome, Some(seen)))
+    }
+
+    /// Publishes what a look saw: `keymiss`, then `new` when the key was created (or, with
+    /// `stored`, a value was stored in a key that held nothing).
+    fn publish(&self, index: usize, seen: Option<Seen>, stored: bool) {
+        let Some(seen) = seen else {
+            return;
+        };
+        if seen.missed {
             self.notify_miss(index);
         }
-        if created {
+        if seen.created || (stored && seen.absent_before) {
             self.notify_new(index);
         }
-        Ok(outcome)
     }
 }
 
@@ -111,6 +145,17 @@ impl Lookup {
     fn writes(self) -> bool {
         matches!(self, Lookup::Write | Lookup::ReadThenWrite)
     }
+}
+
+/// What a look around a command saw, as far as a heard event needs it.
+#[derive(Clone, Copy)]
+struct Seen {
+    /// A read found no key, and `keymiss` is heard.
+    missed: bool,
+    /// The key held nothing before the command, and `new` is heard.
+    absent_before: bool,
+    /// The key held nothing before the command and something after, and `new` is heard.
+    created: bool,
 }
 
 /// Whether `key` holds something now.

@@ -9,35 +9,24 @@ use crate::reply::CommandError;
 /// Reads several strings, as one atomic step for a moderate number of keys.
 pub(crate) fn mget(call: &mut Call<'_, '_>) -> Outcome {
     let keys: Vec<Key<'_>> = (1..call.argc()).map(|index| call.key(index)).collect();
-    let read = call.each_key(&keys, |runner, _, key| {
+    let mut missing = Vec::new();
+    let values = call.each_key(&keys, |runner, index, key| {
         match runner.run(&Get::new(key))? {
-            Ok(GetOutcome::Hit(view)) => Ok(Read::Value(view.value)),
-            Ok(GetOutcome::Miss) => Ok(Read::Missing),
+            Ok(GetOutcome::Hit(view)) => Ok(Some(view.value)),
+            Ok(GetOutcome::Miss) => {
+                missing.push(index);
+                Ok(None)
+            }
             // A key of another type reads as missing, but is no key miss, as in Redis.
-            Err(sessiond_engine::EngineError::WrongType) => Ok(Read::OtherType),
+            Err(sessiond_engine::EngineError::WrongType) => Ok(None),
             Err(error) => Err(CommandError::from(error)),
         }
     })?;
-    let mut values = Vec::with_capacity(read.len());
-    for (index, read) in read.into_iter().enumerate() {
-        values.push(match read {
-            Read::Value(value) => Some(value),
-            Read::Missing => {
-                call.notify_miss(index + 1);
-                None
-            }
-            Read::OtherType => None,
-        });
+    for index in missing {
+        call.notify_miss(index + 1);
     }
     values_or_nulls(call, &values);
     Ok(())
-}
-
-/// What `MGET` found at one key.
-enum Read {
-    Value(Bytes),
-    Missing,
-    OtherType,
 }
 
 /// Answers an array of values, null for each missing one (`MGET`, `HMGET`).

@@ -21,6 +21,18 @@ pub(crate) fn mset(call: &mut Call<'_, '_>) -> Outcome {
         .step_by(2)
         .map(|index| call.arg(index))
         .collect();
+    if !call.each_key_is_atomic(keys.len()) {
+        // Key by key (one key, or more than one atomic step takes): each write and its
+        // events in turn, the look for `new` in one atomic step with the write.
+        for (index, &key) in keys.iter().enumerate() {
+            let value = values.get(index).copied().unwrap_or_default();
+            let at = 1 + 2 * index;
+            call.write_string(at, &WriteString::new(key, value, Expiry::Never), false)??;
+            call.notify(class::STRING, "set", call.arg(at));
+        }
+        call.reply().ok();
+        return Ok(());
+    }
     // Whether each key is new is looked at only while a `new` event would be heard.
     let look = call.hears_new();
     let created = call.each_key(&keys, |runner, index, key| {

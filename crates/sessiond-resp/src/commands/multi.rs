@@ -76,6 +76,11 @@ impl<'a> Call<'_, 'a> {
         }
     }
 
+    /// Whether [`each_key`](Self::each_key) runs `keys` keys as one atomic step.
+    pub(crate) fn each_key_is_atomic(&self, keys: usize) -> bool {
+        self.block.is_some() || (keys > 1 && keys <= ATOMIC_KEYS)
+    }
+
     /// Runs `each` for every key in order (with the key's index), under one atomic block when
     /// the call runs in one or there are at most [`ATOMIC_KEYS`] keys; stops at the first
     /// error.
@@ -90,7 +95,7 @@ impl<'a> Call<'_, 'a> {
                 .map(|(index, &key)| each(runner, index, key))
                 .collect::<Result<Vec<T>, CommandError>>()
         };
-        if self.block.is_some() || (keys.len() > 1 && keys.len() <= ATOMIC_KEYS) {
+        if self.each_key_is_atomic(keys.len()) {
             self.atomically(keys, run_all)
         } else {
             run_all(&mut Runner::Engine(self.ctx.engine, self.ctx.now))

@@ -35,11 +35,7 @@ pub(crate) fn set(call: &mut Call<'_, '_>) -> Outcome {
         expiry,
         previous: options.get,
     };
-    let outcome = if options.get {
-        call.read_then_write(1, &write)??
-    } else {
-        call.write(1, &write)??
-    };
+    let outcome = call.write_string(1, &write, options.get)??;
     if matches!(outcome, WriteStringOutcome::Written { .. }) {
         written(call, expiry);
     }
@@ -77,7 +73,7 @@ pub(crate) fn psetex(call: &mut Call<'_, '_>) -> Outcome {
 fn set_with_expiry(call: &mut Call<'_, '_>, unit: Unit, name: &'static str) -> Outcome {
     let at = expiry::deadline(call, unit, call.arg(2), name)?;
     let write = WriteString::new(call.key(1), call.arg(3), Expiry::At(at));
-    call.write(1, &write)??;
+    call.write_string(1, &write, false)??;
     written(call, ExpiryUpdate::Set(Expiry::At(at)));
     call.reply().ok();
     Ok(())
@@ -89,7 +85,10 @@ pub(crate) fn setnx(call: &mut Call<'_, '_>) -> Outcome {
         condition: WriteCondition::IfAbsent,
         ..WriteString::new(call.key(1), call.arg(2), Expiry::Never)
     };
-    let done = matches!(call.write(1, &write)??, WriteStringOutcome::Written { .. });
+    let done = matches!(
+        call.write_string(1, &write, false)??,
+        WriteStringOutcome::Written { .. }
+    );
     if done {
         written(call, ExpiryUpdate::Set(Expiry::Never));
     }
@@ -104,7 +103,7 @@ pub(crate) fn getset(call: &mut Call<'_, '_>) -> Outcome {
         ..WriteString::new(call.key(1), call.arg(2), Expiry::Never)
     };
     let (WriteStringOutcome::Written { previous } | WriteStringOutcome::NotWritten { previous }) =
-        call.read_then_write(1, &write)??;
+        call.write_string(1, &write, true)??;
     written(call, ExpiryUpdate::Set(Expiry::Never));
     match previous {
         Some(value) => call.reply().bulk(&value),
