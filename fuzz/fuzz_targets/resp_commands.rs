@@ -193,6 +193,8 @@ const WORDS: &[&str] = &[
     "notify-keyspace-events",
     "KEA",
     "Egx",
+    "KEAnm",
+    "Emn",
     "maxmemory",
     "busy-reply-threshold",
     "CHANNELS",
