@@ -25,7 +25,7 @@ use std::time::Duration;
 use harness::{
     Lock, Rng, SESSIONS, SLOTS, SessionOp, SessionState, check_keys, check_sessions,
     create_sessions, key_writer, kill_9, observe_session, read_keys, record_offsets, segments,
-    server_args, session_writer, spawn, start, state_client,
+    server_args, server_args_with_config, session_writer, spawn, start, state_client,
 };
 use support::cluster::wait_for;
 use support::{connect, escape, exchange_on, run_to_exit};
@@ -347,11 +347,8 @@ fn check_data_accepts_a_directory_left_by_kill_9_and_a_second_server_is_refused(
 fn a_log_past_snapshot_log_size_is_snapshotted_without_waiting_for_the_interval() {
     let dir = tempfile::tempdir().expect("a temporary data directory");
     let dir = dir.path();
-    let config = dir.join("sessiond.toml");
-    std::fs::write(&config, "snapshot_log_size = \"128MiB\"\n").expect("writing the config");
     let data = dir.join("data");
-    let mut args = server_args(&data, "no");
-    args.extend(["--config".to_owned(), config.display().to_string()]);
+    let args = server_args_with_config(dir, "no", "snapshot_log_size = \"128MiB\"\n");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = support::Server::start_raw(&args);
     let mut stream = connect(server.memcache_addr());
@@ -547,10 +544,7 @@ fn snapshot_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn the_timed_snapshot_is_taken_after_changes_and_skipped_while_the_store_is_quiet() {
     let dir = tempfile::tempdir().expect("a temporary data directory");
     let dir = dir.path();
-    let config = dir.join("sessiond.toml");
-    std::fs::write(&config, "snapshot_interval = \"1s\"\n").expect("writing the config");
-    let mut args = server_args(&dir.join("data"), "everysec");
-    args.extend(["--config".to_owned(), config.display().to_string()]);
+    let args = server_args_with_config(dir, "everysec", "snapshot_interval = \"1s\"\n");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = support::Server::start_raw(&args);
     let written = |server: &support::Server| server.stderr().matches("snapshot written").count();

@@ -115,6 +115,16 @@ pub fn server_args(dir: &Path, fsync: &str) -> Vec<String> {
     .to_vec()
 }
 
+/// [`server_args`] for a data directory `dir/data`, with `config` (TOML) written to
+/// `dir/sessiond.toml` and given with `--config`: for the settings that have no flag.
+pub fn server_args_with_config(dir: &Path, fsync: &str, config: &str) -> Vec<String> {
+    let path = dir.join("sessiond.toml");
+    std::fs::write(&path, config).expect("writing the config");
+    let mut args = server_args(&dir.join("data"), fsync);
+    args.extend(["--config".to_owned(), path.display().to_string()]);
+    args
+}
+
 /// Starts sessiond on `dir` and waits for its "ready" line.
 pub fn start(dir: &Path, fsync: &str) -> Server {
     let args = server_args(dir, fsync);
