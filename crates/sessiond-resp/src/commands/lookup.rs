@@ -159,6 +159,6 @@ struct Seen {
 }
 
 /// Whether `key` holds something now.
-fn holds(runner: &mut Runner<'_, '_, '_>, key: Key<'_>) -> Result<bool, CommandError> {
+pub(crate) fn holds(runner: &mut Runner<'_, '_, '_>, key: Key<'_>) -> Result<bool, CommandError> {
     Ok(runner.run(&Inspect { key })?.is_some())
 }

@@ -1,7 +1,8 @@
 //! `MSET key value [key value ...]`: several strings at once, each losing any expiry.
 
-use sessiond_engine::{Expiry, Inspect, Key, WriteString};
+use sessiond_engine::{Expiry, Key, WriteString};
 
+use super::lookup::holds;
 use super::{Call, Outcome};
 use crate::keyspace::class;
 use crate::reply::CommandError;
@@ -37,7 +38,7 @@ pub(crate) fn mset(call: &mut Call<'_, '_>) -> Outcome {
     let look = call.hears_new();
     let created = call.each_key(&keys, |runner, index, key| {
         let value = values.get(index).copied().unwrap_or_default();
-        let existed = look && runner.run(&Inspect { key })?.is_some();
+        let existed = look && holds(runner, key)?;
         runner.run(&WriteString::new(key, value, Expiry::Never))??;
         Ok(look && !existed)
     })?;
