@@ -9,7 +9,8 @@
 //! checksum; whatever is left after the chunks is appended raw (a torn or corrupt tail, or
 //! zeros of preallocated space). `mode` bit 0 puts the chunks into a snapshot instead, bit 4
 //! into both a snapshot and the segment after it, bit 1 breaks the segment header, bit 2
-//! skips an lsn once. In a snapshot the raw rest goes
+//! skips an lsn once, bit 5 frames the rest as records too, numbered from 1, as the old
+//! records a reused segment holds after its new ones. In a snapshot the raw rest goes
 //! between the records and the footer, and bit 3 leaves it out of the footer's checksum, so
 //! both a footer that matches damaged records and one that does not are tried.
 
@@ -60,7 +61,13 @@ fuzz_target!(|data: &[u8]| {
             bytes[9] ^= 0x5a;
         }
         bytes.extend_from_slice(&records);
-        bytes.extend_from_slice(tail);
+        if mode & 32 != 0 {
+            let (old, tail) = chunks(tail, 1, false);
+            bytes.extend_from_slice(&old);
+            bytes.extend_from_slice(tail);
+        } else {
+            bytes.extend_from_slice(tail);
+        }
         let name = format!("wal-{first_lsn:020}.log");
         std::fs::write(dir.path().join(name), bytes).expect("write segment");
     }

@@ -35,6 +35,15 @@ impl Persistence {
         }
         let storage_config = StorageConfig {
             fsync: config.fsync,
+            // As many as the log between two snapshots that the log's size starts, so that
+            // in the steady state every new segment is a reused one.
+            recycled_segments: usize::try_from(
+                config
+                    .snapshot_log_size
+                    .0
+                    .div_ceil(StorageConfig::DEFAULT_SEGMENT_SIZE),
+            )
+            .unwrap_or(usize::MAX),
             ..StorageConfig::new(&config.data_dir)
         };
         // The storage layer logs what recovery found.

@@ -67,6 +67,13 @@ pub struct StorageConfig {
     /// [`WalJournal::over_high_water`](crate::WalJournal::over_high_water) asks writers to
     /// wait. Records past it are still kept: nothing is ever dropped.
     pub max_buffered: usize,
+    /// How many segments a snapshot retires are kept to be written over as later segments
+    /// instead of being removed (0: none). Writing over a file whose pages are in the page
+    /// cache and whose blocks are allocated costs a copy; a new file's `write`s also allocate,
+    /// zero and account for every page and block. At most this many segments' worth of disk
+    /// stays in use beyond the log itself. When it is not 0, the snapshot a newer one
+    /// replaces is also kept, as one spare, for the next snapshot to be written over.
+    pub recycled_segments: usize,
 }
 
 impl StorageConfig {
@@ -74,14 +81,20 @@ impl StorageConfig {
     pub const DEFAULT_SEGMENT_SIZE: u64 = 64 << 20;
     /// The default buffer high-water mark: 64 MiB.
     pub const DEFAULT_MAX_BUFFERED: usize = 64 << 20;
+    /// The default number of retired segments kept for reuse: 16, the 1 GiB of log after
+    /// which the server takes a snapshot by default, so that in the steady state every new
+    /// segment is a reused one.
+    pub const DEFAULT_RECYCLED_SEGMENTS: usize = 16;
 
-    /// Settings for `dir` with the defaults: `everysec`, 64 MiB segments, a 64 MiB buffer.
+    /// Settings for `dir` with the defaults: `everysec`, 64 MiB segments, a 64 MiB buffer,
+    /// 16 retired segments kept for reuse.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         StorageConfig {
             dir: dir.into(),
             fsync: FsyncPolicy::default(),
             segment_size: Self::DEFAULT_SEGMENT_SIZE,
             max_buffered: Self::DEFAULT_MAX_BUFFERED,
+            recycled_segments: Self::DEFAULT_RECYCLED_SEGMENTS,
         }
     }
 }

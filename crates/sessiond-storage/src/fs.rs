@@ -15,6 +15,17 @@ pub trait Fs: Debug + Send + Sync {
     fn create(&self, path: &Path) -> io::Result<Box<dyn FsFile>>;
     /// Opens the existing `path` for writing at its end.
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn FsFile>>;
+    /// Opens the existing `path` for writing over it from its start, keeping its length and
+    /// contents until overwritten (and so its pages in the page cache and its blocks on
+    /// disk): how the log reuses a retired segment. The default refuses (`Unsupported`), and
+    /// the log then creates its segments afresh.
+    fn open_rewrite(&self, path: &Path) -> io::Result<Box<dyn FsFile>> {
+        let _ = path;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this file system does not reuse files",
+        ))
+    }
     /// The whole of `path`.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
     /// `len` bytes of `path` from `offset` (fewer if the file ends first).
@@ -90,6 +101,11 @@ impl Fs for StdFs {
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn FsFile>> {
         let mut file = OpenOptions::new().write(true).open(path)?;
         file.seek(SeekFrom::End(0))?;
+        Ok(Box::new(StdFile(file)))
+    }
+
+    fn open_rewrite(&self, path: &Path) -> io::Result<Box<dyn FsFile>> {
+        let file = OpenOptions::new().write(true).open(path)?;
         Ok(Box::new(StdFile(file)))
     }
 

@@ -3,6 +3,10 @@
 //! - `wal-<first lsn, 20 digits>.log`: a log segment holding records from that lsn on.
 //! - `snapshot-<lsn, 20 digits>.snap`: a snapshot holding every record below that lsn.
 //! - `snapshot-<lsn>.snap.tmp`: a snapshot being written; never read, removed at start-up.
+//! - `recycled-<lsn>.wal`: a log segment a snapshot retired (it held records from that lsn
+//!   on), kept to be written over as a later segment instead of being removed; never read.
+//! - `recycled.snap`: the snapshot the newest one replaced, kept to be written over by the
+//!   next snapshot instead of being removed; never read.
 //! - `LOCK`: held by the process that has the directory open; holds its pid.
 //!
 //! Twenty digits hold any u64, so names sort in lsn order.
@@ -30,6 +34,14 @@ pub fn snapshot_temp_name(lsn: u64) -> String {
     format!("snapshot-{lsn:020}.snap.tmp")
 }
 
+/// The name of the replaced snapshot kept for the next one to be written over.
+pub const RECYCLED_SNAPSHOT_NAME: &str = "recycled.snap";
+
+/// The name a retired segment whose first record had `lsn` waits under to be reused.
+pub fn recycled_name(lsn: u64) -> String {
+    format!("recycled-{lsn:020}.wal")
+}
+
 /// A file of the data directory, named by its lsn.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LsnFile {
@@ -48,6 +60,8 @@ pub struct Listing {
     pub snapshots: Vec<LsnFile>,
     /// Unfinished snapshots.
     pub temp_snapshots: Vec<PathBuf>,
+    /// Retired segments waiting to be reused, by the lsn in their name.
+    pub recycled: Vec<LsnFile>,
 }
 
 /// Lists `dir`'s log segments and snapshots; other files are ignored.
@@ -61,11 +75,14 @@ pub fn list(fs: &dyn Fs, dir: &Path) -> io::Result<Listing> {
             listing.snapshots.push(LsnFile { lsn, path });
         } else if parse(&name, "snapshot-", ".snap.tmp").is_some() {
             listing.temp_snapshots.push(path);
+        } else if let Some(lsn) = parse(&name, "recycled-", ".wal") {
+            listing.recycled.push(LsnFile { lsn, path });
         }
     }
     listing.segments.sort();
     listing.snapshots.sort();
     listing.temp_snapshots.sort();
+    listing.recycled.sort();
     Ok(listing)
 }
 
@@ -92,5 +109,7 @@ mod tests {
         assert_eq!(parse(&snapshot_temp_name(7), "snapshot-", ".snap"), None);
         assert_eq!(parse("wal-12.log", "wal-", ".log"), None);
         assert!(segment_name(9) < segment_name(10));
+        assert_eq!(parse(&recycled_name(7), "recycled-", ".wal"), Some(7));
+        assert_eq!(parse(&recycled_name(7), "wal-", ".log"), None);
     }
 }

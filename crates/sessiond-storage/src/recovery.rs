@@ -89,6 +89,20 @@ pub fn open(
         fs.remove(temp)
             .map_err(|error| StorageError::io("remove", temp, error))?;
     }
+    // Retired files past the number to keep (the setting was lowered) are not needed.
+    let spare = dir.join(layout::RECYCLED_SNAPSHOT_NAME);
+    let spare_snapshot =
+        (config.recycled_segments == 0 && fs.len(&spare).is_ok()).then_some(&spare);
+    for extra in listing
+        .recycled
+        .iter()
+        .skip(config.recycled_segments)
+        .map(|file| &file.path)
+        .chain(spare_snapshot)
+    {
+        fs.remove(extra)
+            .map_err(|error| StorageError::io("remove", extra, error))?;
+    }
     let mut report = RecoveryReport {
         dir: dir.clone(),
         snapshot_lsn: None,
@@ -238,7 +252,14 @@ pub fn open(
         config.segment_size,
     ));
     let writer = writer::spawn(Arc::clone(&journal), Arc::clone(&fs), &config, next_lsn)?;
-    let storage = Storage::new(dir.clone(), fs, Arc::clone(&journal), writer, lock);
+    let storage = Storage::new(
+        dir.clone(),
+        fs,
+        Arc::clone(&journal),
+        writer,
+        lock,
+        config.recycled_segments,
+    );
     if let Some(lsn) = snapshot_lsn {
         // Segments the snapshot covers (from before a crash, say) are not needed any more.
         storage.remove_covered(lsn)?;

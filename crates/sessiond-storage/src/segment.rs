@@ -15,6 +15,15 @@
 //! one, so nothing left in a file (a record of another segment, an old lsn) is ever replayed;
 //! bytes that are not zeros make a torn tail, or damage if a valid record follows them.
 //!
+//! A segment may also be a reused one: a file a snapshot retired, given a new header and
+//! written over from its start (see [`crate::StorageConfig::recycled_segments`]). After its
+//! last new record come the old records' bytes: from the middle of one, or, where the new
+//! records happen to end on an old boundary, a whole old record, valid but with a lower lsn
+//! than the next one (every old lsn is below the new header's). Neither is ever replayed. In
+//! the last segment they make a torn tail that recovery cuts off (with a warning: a partial
+//! new record looks the same); in any other they are superseded, as below. A valid record
+//! with a *higher* lsn than the next one is still damage, wherever it is.
+//!
 //! A segment that is followed by another holds the records below the next one's first lsn;
 //! anything after those is *superseded*. That is how the writer recovers from a failed fsync:
 //! it cannot trust the file's tail any more, so it writes the records that were not yet
@@ -146,7 +155,7 @@ pub fn scan(
             return scan;
         }
         let rest = &bytes[at..];
-        let error = match record::decode(rest) {
+        let problem = match record::decode(rest) {
             Ok((record, used)) if record.lsn == expected => {
                 each(&record);
                 scan.records += 1;
@@ -155,14 +164,19 @@ pub fn scan(
                 at += used;
                 continue;
             }
-            Ok((record, _)) => {
+            Ok((record, _)) if record.lsn > expected => {
                 scan.end = SegmentEnd::Corrupt {
                     offset: at as u64,
                     problem: format!("expected lsn {expected}, found lsn {}", record.lsn),
                 };
                 return scan;
             }
-            Err(error) => error,
+            // Where a reused segment's new records end, its old ones can start exactly.
+            Ok((record, _)) => format!(
+                "a record (lsn {}) left from the file's earlier use",
+                record.lsn
+            ),
+            Err(error) => describe(error),
         };
         // Where the bytes that are not zeros end: past it lies preallocated space that no
         // write reached, and no record can start there.
@@ -179,7 +193,7 @@ pub fn scan(
         }
         scan.end = match valid_record_after(bytes, at, written, expected) {
             None if is_last => {
-                let mut reason = describe(error);
+                let mut reason = problem;
                 if written < bytes.len() {
                     reason.push_str(&format!(
                         " over {} bytes, then {} bytes of preallocated zeros",
@@ -196,17 +210,14 @@ pub fn scan(
             None => SegmentEnd::Corrupt {
                 offset: at as u64,
                 problem: format!(
-                    "{} in a segment that is not the last (records {expected} on are needed)",
-                    describe(error)
+                    "{problem} in a segment that is not the last (records {expected} on are needed)"
                 ),
             },
             Some(valid) => SegmentEnd::Corrupt {
                 offset: at as u64,
                 problem: format!(
-                    "{}, followed by a valid record (lsn {}) at byte {}",
-                    describe(error),
-                    valid.1,
-                    valid.0
+                    "{problem}, followed by a valid record (lsn {}) at byte {}",
+                    valid.1, valid.0
                 ),
             },
         };
@@ -442,7 +453,9 @@ mod tests {
 
     #[test]
     fn old_records_left_after_the_last_one_are_never_replayed() {
-        // Records of an older segment (lower lsns) where record 103 belongs, whole...
+        // Records of an older segment (lower lsns) where record 103 belongs, whole, as a
+        // reused segment has them where its new records end on an old boundary: the end of
+        // the last segment's records, cut off...
         let (mut bytes, _) = segment(100, 3);
         let (old, old_starts) = segment(1, 5);
         let end_of_new = bytes.len();
@@ -450,9 +463,27 @@ mod tests {
         let (seen, end) = lsns(&bytes, 100, None);
         assert_eq!(seen, vec![100, 101, 102]);
         assert!(
-            matches!(&end, SegmentEnd::Corrupt { offset, problem }
-                if *offset == end_of_new as u64 && problem.contains("expected lsn 103, found lsn 1")),
+            matches!(&end, SegmentEnd::Torn { offset, bytes: cut, reason }
+                if *offset == end_of_new as u64
+                    && *cut == (bytes.len() - end_of_new) as u64
+                    && reason.contains("(lsn 1) left from the file's earlier use")),
             "{end:?}"
+        );
+        // ...superseded in a segment the next one follows on from...
+        assert_eq!(
+            lsns(&bytes, 100, Some(103)),
+            (
+                vec![100, 101, 102],
+                SegmentEnd::Superseded {
+                    offset: end_of_new as u64,
+                    bytes: (bytes.len() - end_of_new) as u64
+                }
+            )
+        );
+        // ...and damage in one the next one does not: records 103 and 104 are missing.
+        assert!(
+            matches!(lsns(&bytes, 100, Some(105)).1, SegmentEnd::Corrupt { offset, .. }
+                if offset == end_of_new as u64),
         );
         // ...or from the middle of one of them: a torn tail, cut; the old records after it
         // are not "valid records after the damage", their lsns are too low.

@@ -27,7 +27,7 @@ use sessiond_engine::{Change, Effect, Engine, SHARD_COUNT, Timestamp};
 
 use crate::error::StorageError;
 use crate::fs::{Fs, FsFile};
-use crate::layout::{snapshot_name, snapshot_temp_name};
+use crate::layout::{RECYCLED_SNAPSHOT_NAME, snapshot_name, snapshot_temp_name};
 use crate::record::{self, Record};
 
 /// The bytes a snapshot starts with.
@@ -55,7 +55,9 @@ pub struct SnapshotReport {
     pub flushes: u64,
     /// Its size.
     pub bytes: u64,
-    /// How many log segments it made unnecessary and were removed.
+    /// How many log segments it made unnecessary and took out of the log (removed, or kept
+    /// for the writer to reuse, see
+    /// [`StorageConfig::recycled_segments`](crate::StorageConfig::recycled_segments)).
     pub removed_segments: usize,
     /// How many older snapshots were removed.
     pub removed_snapshots: usize,
@@ -84,6 +86,12 @@ pub(crate) struct Written {
 }
 
 /// Writes the snapshot of `engine` at `lsn`, stamped `now`, into `dir`, and makes it durable.
+/// It is written over the replaced snapshot kept as `recycled.snap` when there is one: its
+/// pages are in the page cache and its blocks allocated, where a new file's `write`s would
+/// allocate, zero and account for every one of them (most of a snapshot's cost, measured in
+/// BENCHMARKS.md). The spare is first renamed to the temporary name, so a crash mid-write
+/// leaves a temporary file (removed at the next start), never a half-overwritten file under
+/// a name recovery reads.
 pub(crate) fn write(
     fs: &dyn Fs,
     dir: &Path,
@@ -93,7 +101,9 @@ pub(crate) fn write(
 ) -> Result<Written, StorageError> {
     let temp = dir.join(snapshot_temp_name(lsn));
     let path = dir.join(snapshot_name(lsn));
-    let result = write_temp(fs, &temp, engine, lsn, now).and_then(|written| {
+    let spare = dir.join(RECYCLED_SNAPSHOT_NAME);
+    let reuse = fs.len(&spare).is_ok() && fs.rename(&spare, &temp).is_ok();
+    let result = write_temp(fs, &temp, reuse, engine, lsn, now).and_then(|written| {
         fs.rename(&temp, &path)
             .map_err(|error| StorageError::io("rename", &temp, error))?;
         fs.sync_dir(dir)
@@ -113,14 +123,26 @@ pub(crate) fn write(
 fn write_temp(
     fs: &dyn Fs,
     temp: &Path,
+    reuse: bool,
     engine: &Engine,
     lsn: u64,
     now: Timestamp,
 ) -> Result<Written, StorageError> {
     let io = |error| StorageError::io("write", temp, error);
-    let mut file = fs
-        .create(temp)
-        .map_err(|error| StorageError::io("create", temp, error))?;
+    let reused = if reuse {
+        fs.open_rewrite(temp)
+            .inspect_err(|error| tracing::debug!(%error, "not reusing the replaced snapshot"))
+            .ok()
+    } else {
+        None
+    };
+    let is_reused = reused.is_some();
+    let mut file = match reused {
+        Some(file) => file,
+        None => fs
+            .create(temp)
+            .map_err(|error| StorageError::io("create", temp, error))?,
+    };
     let mut out = Vec::with_capacity(WRITE_CHUNK + WRITE_CHUNK / 4);
     out.extend_from_slice(&header(lsn, now));
     let mut records_crc = crc32fast::Hasher::new();
@@ -160,6 +182,10 @@ fn write_temp(
     out.extend_from_slice(&footer(items, flushes, records_crc.finalize()));
     bytes += out.len() as u64;
     file.write_all(&out).map_err(io)?;
+    if is_reused {
+        // What is left of the old snapshot past the new one's end.
+        file.set_len(bytes).map_err(io)?;
+    }
     file.sync_data()
         .map_err(|error| StorageError::io("fsync", temp, error))?;
     Ok(Written {
@@ -170,12 +196,15 @@ fn write_temp(
     })
 }
 
-/// Writes `out` out once it holds a chunk's worth.
+/// Writes the whole [`WRITE_CHUNK`]s `out` holds, keeping the rest for the next write.
+/// Every write but the last then covers whole pages at page-aligned offsets, so writing over
+/// a file whose pages have left the page cache never reads a block first.
 fn flush_chunk(file: &mut dyn FsFile, out: &mut Vec<u8>, bytes: &mut u64) -> io::Result<()> {
-    if out.len() >= WRITE_CHUNK {
-        file.write_all(out)?;
-        *bytes += out.len() as u64;
-        out.clear();
+    let whole = out.len() / WRITE_CHUNK * WRITE_CHUNK;
+    if whole > 0 {
+        file.write_all(&out[..whole])?;
+        *bytes += whole as u64;
+        out.drain(..whole);
     }
     Ok(())
 }

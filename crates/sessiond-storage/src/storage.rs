@@ -28,6 +28,8 @@ pub struct Storage {
     snapshots: Mutex<()>,
     /// Released by shutdown, so another process (or a test) may open the directory.
     lock: Mutex<Option<DirLock>>,
+    /// How many retired segments are kept for the writer to reuse.
+    recycled_segments: usize,
 }
 
 impl Storage {
@@ -37,6 +39,7 @@ impl Storage {
         journal: Arc<WalJournal>,
         writer: JoinHandle<Result<(), StorageError>>,
         lock: DirLock,
+        recycled_segments: usize,
     ) -> Self {
         Storage {
             dir,
@@ -45,6 +48,7 @@ impl Storage {
             writer: Mutex::new(Some(writer)),
             snapshots: Mutex::new(()),
             lock: Mutex::new(Some(lock)),
+            recycled_segments,
         }
     }
 
@@ -144,18 +148,41 @@ impl Storage {
 
     /// Removes what a durable snapshot at `lsn` makes unnecessary: segments whose records all
     /// lie below it (those followed by a segment starting at or below it) and older snapshots.
+    /// Up to [`StorageConfig::recycled_segments`](crate::StorageConfig::recycled_segments)
+    /// segments are renamed for the writer to reuse instead of removed, and the newest older
+    /// snapshot for the next snapshot to be written over; either way they leave the log.
     pub(crate) fn remove_covered(&self, lsn: u64) -> Result<(usize, usize), StorageError> {
         let listing = layout::list(&*self.fs, &self.dir)
             .map_err(|error| StorageError::io("list", &self.dir, error))?;
         let mut removed = (0, 0);
+        let mut recycled = listing.recycled.len();
         for pair in listing.segments.windows(2) {
             if pair[1].lsn <= lsn {
-                self.remove(&pair[0].path)?;
+                let retired = &pair[0];
+                if recycled < self.recycled_segments {
+                    let spare = self.dir.join(layout::recycled_name(retired.lsn));
+                    self.fs
+                        .rename(&retired.path, &spare)
+                        .map_err(|error| StorageError::io("rename", &retired.path, error))?;
+                    recycled += 1;
+                } else {
+                    self.remove(&retired.path)?;
+                }
                 removed.0 += 1;
             }
         }
-        for file in listing.snapshots.iter().filter(|file| file.lsn < lsn) {
-            self.remove(&file.path)?;
+        // The newest of the replaced snapshots is kept for the next one to be written over.
+        let mut keep_spare = self.recycled_segments > 0;
+        for file in listing.snapshots.iter().rev().filter(|file| file.lsn < lsn) {
+            if keep_spare {
+                let spare = self.dir.join(layout::RECYCLED_SNAPSHOT_NAME);
+                self.fs
+                    .rename(&file.path, &spare)
+                    .map_err(|error| StorageError::io("rename", &file.path, error))?;
+                keep_spare = false;
+            } else {
+                self.remove(&file.path)?;
+            }
             removed.1 += 1;
         }
         if removed != (0, 0) {

@@ -29,7 +29,7 @@
 //! after the last record are told from a torn tail: [`crate::segment`]).
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::{self, JoinHandle};
@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use crate::config::{FsyncPolicy, StorageConfig};
 use crate::error::StorageError;
 use crate::fs::{Fs, FsFile};
-use crate::layout::segment_name;
+use crate::layout::{self, segment_name};
 use crate::segment;
 use crate::wal::{Batch, WalJournal};
 
@@ -441,22 +441,14 @@ impl Writer {
     }
 
     /// Creates the segment whose first record is `first`, preallocated to the segment size,
-    /// header and size flushed and its directory entry durable before any record goes in.
+    /// header and size flushed and its directory entry durable before any record goes in. It
+    /// is a retired segment written over when there is one (see [`Writer::reuse_segment`]).
     fn create_segment(&self, first: u64) -> Result<Segment, StorageError> {
         let path = self.dir.join(segment_name(first));
-        let mut file = self
-            .fs
-            .create(&path)
-            .map_err(|error| StorageError::io("create", &path, error))?;
-        file.write_all(&segment::header(first))
-            .map_err(|error| StorageError::io("write", &path, error))?;
-        // Records then overwrite zeros instead of extending the file; recovery reads the
-        // zeros after the last record as space never written (see `crate::segment`).
-        if let Err(error) = file.preallocate(self.segment_size) {
-            tracing::debug!(file = %path.display(), %error, "segment not preallocated");
-        }
-        file.sync_data()
-            .map_err(|error| StorageError::io("fsync", &path, error))?;
+        let file = match self.reuse_segment(&path, first) {
+            Some(file) => file,
+            None => self.new_segment(&path, first)?,
+        };
         self.fs
             .sync_dir(&self.dir)
             .map_err(|error| StorageError::io("fsync", &self.dir, error))?;
@@ -467,6 +459,55 @@ impl Writer {
             path,
             len: segment::HEADER_LEN as u64,
         })
+    }
+
+    /// A new, empty file for the segment `path`.
+    fn new_segment(&self, path: &Path, first: u64) -> Result<Box<dyn FsFile>, StorageError> {
+        let mut file = self
+            .fs
+            .create(path)
+            .map_err(|error| StorageError::io("create", path, error))?;
+        file.write_all(&segment::header(first))
+            .map_err(|error| StorageError::io("write", path, error))?;
+        // Records then overwrite zeros instead of extending the file; recovery reads the
+        // zeros after the last record as space never written (see `crate::segment`).
+        if let Err(error) = file.preallocate(self.segment_size) {
+            tracing::debug!(file = %path.display(), %error, "segment not preallocated");
+        }
+        file.sync_data()
+            .map_err(|error| StorageError::io("fsync", path, error))?;
+        Ok(file)
+    }
+
+    /// Makes a segment a snapshot retired (`recycled-<lsn>.wal`) the segment `path`: its new
+    /// header written and flushed *before* it takes the name, so a crash never leaves a file
+    /// under a segment's name with another segment's header. Records then overwrite the old
+    /// ones, in pages the page cache still holds and blocks the file system already
+    /// allocated; what is left of them after the last new record is never replayed (see
+    /// `crate::segment`). `None` when there is none, or it fails (it is removed then, and
+    /// the caller creates a new file: reuse is only ever a saving).
+    fn reuse_segment(&self, path: &Path, first: u64) -> Option<Box<dyn FsFile>> {
+        let listing = layout::list(&*self.fs, &self.dir).ok()?;
+        let spare = listing.recycled.first()?;
+        let reused = (|| {
+            let mut file = self.fs.open_rewrite(&spare.path)?;
+            file.write_all(&segment::header(first))?;
+            // A segment trimmed at a clean stop is shorter: the rest reads as zeros.
+            file.preallocate(self.segment_size)?;
+            file.sync_data()?;
+            self.fs.rename(&spare.path, path)?;
+            Ok::<_, std::io::Error>(file)
+        })();
+        match reused {
+            Ok(file) => Some(file),
+            Err(error) => {
+                tracing::debug!(file = %spare.path.display(), %error, "not reusing a retired log segment");
+                if let Err(error) = self.fs.remove(&spare.path) {
+                    tracing::debug!(file = %spare.path.display(), %error, "cannot remove a retired log segment");
+                }
+                None
+            }
+        }
     }
 
     /// Makes `segment` the one being written (nothing held is in it yet).

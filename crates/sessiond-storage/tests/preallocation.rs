@@ -6,10 +6,10 @@
 mod common;
 
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use common::{T0, block_on, config, dump, open, open_with, wait_until};
+use common::{T0, block_on, config, copy_of, dump, open, open_with, segments, wait_until};
 use parking_lot::Mutex;
 use sessiond_engine::{Engine, Expiry, Key, Store, StoreMode};
 use sessiond_storage::{
@@ -36,16 +36,6 @@ fn write(journal: &WalJournal) {
     }
 }
 
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
-        .collect();
-    segments.sort();
-    segments
-}
-
 fn len(path: &Path) -> u64 {
     std::fs::metadata(path).expect("metadata").len()
 }
@@ -59,17 +49,6 @@ fn records_end(path: &Path) -> u64 {
     }
     assert!(bytes[at..].iter().all(|&b| b == 0), "{}", path.display());
     at as u64
-}
-
-/// A copy of the log files of `dir` as they are now: what `kill -9` would leave (the page
-/// cache survives the process).
-fn copy_of(dir: &Path) -> tempfile::TempDir {
-    let copy = tempfile::tempdir().expect("tempdir");
-    for segment in segments(dir) {
-        let name = segment.file_name().expect("name");
-        std::fs::copy(&segment, copy.path().join(name)).expect("copy");
-    }
-    copy
 }
 
 fn small_segments(dir: &Path, segment_size: u64) -> StorageConfig {

@@ -12,13 +12,7 @@ use sessiond_engine::{Engine, EngineConfig};
 use sessiond_storage::{FileStatus, FsyncPolicy, StdFs, StorageError, check_data};
 
 fn snapshots(dir: &Path) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "snap"))
-        .collect();
-    found.sort();
-    found
+    common::files_with_extension(dir, "snap")
 }
 
 fn open_error(dir: &Path) -> StorageError {

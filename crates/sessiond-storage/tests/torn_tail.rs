@@ -50,14 +50,8 @@ fn written_log() -> (tempfile::TempDir, PathBuf, Vec<usize>) {
 }
 
 fn only_segment(dir: &Path) -> PathBuf {
-    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
-        .collect();
-    segments.sort();
     // Recovery started a fresh (empty) segment; the records are in the first.
-    segments.remove(0)
+    common::segments(dir).remove(0)
 }
 
 /// A fresh data directory holding only a segment with `bytes`, named as `segment`.

@@ -2,7 +2,7 @@
 //! command workload, and a dump of an engine's whole durable state for comparisons.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -277,4 +277,35 @@ pub fn workload(engine: &Engine, rng: &mut Rng, count: usize, now: &mut Timestam
         }
     }
     engine.drain_renewals(*now);
+}
+
+/// The files of `dir` whose extension is `extension`, sorted by name (for the log's and
+/// snapshots' names, in lsn order).
+pub fn files_with_extension(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == extension))
+        .collect();
+    found.sort();
+    found
+}
+
+/// The log segments of `dir`, in lsn order.
+pub fn segments(dir: &Path) -> Vec<PathBuf> {
+    files_with_extension(dir, "log")
+}
+
+/// A copy of the data files of `dir` as they are now (all but the lock file): what `kill -9`
+/// would leave (the page cache survives the process).
+pub fn copy_of(dir: &Path) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().expect("name");
+        if name != "LOCK" {
+            std::fs::copy(&path, copy.path().join(name)).expect("copy");
+        }
+    }
+    copy
 }
